@@ -1,0 +1,469 @@
+//! The canonical raw record: what the scraper writes for every source and the loader
+//! validates, whatever the source's own format was.
+//!
+//! Raw files hold text exactly as extracted, so that validation happens in one place
+//! ([`RawRecord::validate`]) and a rejected row keeps the value that was wrong.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::money::Currency;
+
+/// Column order of price CSV files.
+pub const PRICE_CSV_HEADER: [&str; 12] = [
+    "product_id",
+    "name",
+    "brand",
+    "gtin",
+    "mpn",
+    "price",
+    "price_kind",
+    "price_max",
+    "currency",
+    "availability",
+    "url",
+    "observed_at",
+];
+
+/// One price observation as text. Every field is optional here so that a bad row can be
+/// read, kept and rejected with a reason instead of failing the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawRecord {
+    pub product_id: Option<String>,
+    pub name: Option<String>,
+    pub brand: Option<String>,
+    pub gtin: Option<String>,
+    pub mpn: Option<String>,
+    /// Plain decimal text, `.` as decimal point, no grouping (`1299.00`).
+    pub price: Option<String>,
+    /// `exact` (default), `from` or `range`.
+    pub price_kind: Option<String>,
+    /// Upper bound of a `range` price.
+    pub price_max: Option<String>,
+    pub currency: Option<String>,
+    pub availability: Option<String>,
+    pub url: Option<String>,
+    /// RFC 3339 time the price was seen.
+    pub observed_at: Option<String>,
+}
+
+/// How a price was stated by the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceKind {
+    /// A single price.
+    Exact,
+    /// A "from" / "starting at" price: the lowest of several.
+    From,
+    /// A range; `price` is the low end and `price_max` the high end.
+    Range,
+}
+
+impl PriceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PriceKind::Exact => "exact",
+            PriceKind::From => "from",
+            PriceKind::Range => "range",
+        }
+    }
+}
+
+/// A record that passed validation: typed, decimal, with a real currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidRecord {
+    pub product_id: String,
+    pub name: Option<String>,
+    pub brand: Option<String>,
+    pub gtin: Option<String>,
+    pub price: Decimal,
+    pub price_kind: PriceKind,
+    pub price_max: Option<Decimal>,
+    pub currency: Currency,
+    pub availability: Option<String>,
+    pub url: Option<String>,
+    pub observed_at: DateTime<Utc>,
+}
+
+/// Stable reason codes for rows that were not used. They are stored with the row and
+/// queried by operators, so a code never changes meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RejectReason {
+    /// A required field is absent or blank.
+    MissingField,
+    /// The price field is present but empty.
+    EmptyPrice,
+    /// The price is zero: never a real price, usually a placeholder.
+    ZeroPrice,
+    /// The price is below zero.
+    NegativePrice,
+    /// The price text is not a number we can read.
+    UnparseablePrice,
+    /// A range whose upper bound is missing, unreadable or not above the low end.
+    BadPriceRange,
+    /// The currency is not an active ISO 4217 code.
+    UnknownCurrency,
+    /// The observation time is not RFC 3339.
+    BadTimestamp,
+    /// The row itself cannot be read (wrong column count, not a JSON object, bad UTF-8).
+    MalformedRecord,
+    /// A whole document (page, feed) could not be parsed.
+    MalformedDocument,
+}
+
+impl RejectReason {
+    /// The code stored in the warehouse, e.g. `NEGATIVE_PRICE`.
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectReason::MissingField => "MISSING_FIELD",
+            RejectReason::EmptyPrice => "EMPTY_PRICE",
+            RejectReason::ZeroPrice => "ZERO_PRICE",
+            RejectReason::NegativePrice => "NEGATIVE_PRICE",
+            RejectReason::UnparseablePrice => "UNPARSEABLE_PRICE",
+            RejectReason::BadPriceRange => "BAD_PRICE_RANGE",
+            RejectReason::UnknownCurrency => "UNKNOWN_CURRENCY",
+            RejectReason::BadTimestamp => "BAD_TIMESTAMP",
+            RejectReason::MalformedRecord => "MALFORMED_RECORD",
+            RejectReason::MalformedDocument => "MALFORMED_DOCUMENT",
+        }
+    }
+}
+
+/// Why one row was not used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowReject {
+    pub reason: RejectReason,
+    /// Human-readable detail naming the field and the bad value.
+    pub detail: String,
+}
+
+impl RowReject {
+    pub fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
+        RowReject {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+fn present(field: &Option<String>) -> Option<&str> {
+    field.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn owned(field: &Option<String>) -> Option<String> {
+    present(field).map(str::to_owned)
+}
+
+/// Reads a canonical decimal (`1299.00`, `-3`, `0.5`); grouping and symbols were removed
+/// by the scraper, so anything else is unparseable here.
+pub fn parse_plain_decimal(text: &str) -> Option<Decimal> {
+    let t = text.trim();
+    let digits_ok = !t.is_empty()
+        && t.chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+        && t.chars().filter(|c| *c == '.').count() <= 1
+        && !t[1..].contains('-');
+    if !digits_ok {
+        return None;
+    }
+    Decimal::from_str(t).ok()
+}
+
+fn parse_price(field: &str, text: Option<&str>) -> Result<Decimal, RowReject> {
+    let text =
+        text.ok_or_else(|| RowReject::new(RejectReason::EmptyPrice, format!("{field} is empty")))?;
+    let value = parse_plain_decimal(text).ok_or_else(|| {
+        RowReject::new(
+            RejectReason::UnparseablePrice,
+            format!("{field} `{text}` is not a decimal number"),
+        )
+    })?;
+    if value.is_zero() {
+        return Err(RowReject::new(
+            RejectReason::ZeroPrice,
+            format!("{field} is zero"),
+        ));
+    }
+    if value.is_sign_negative() {
+        return Err(RowReject::new(
+            RejectReason::NegativePrice,
+            format!("{field} `{text}` is negative"),
+        ));
+    }
+    Ok(value)
+}
+
+impl RawRecord {
+    /// Validates the record; the first problem found is the reason.
+    pub fn validate(&self) -> Result<ValidRecord, RowReject> {
+        let product_id = present(&self.product_id)
+            .ok_or_else(|| RowReject::new(RejectReason::MissingField, "product_id is missing"))?;
+        let price = parse_price("price", present(&self.price))?;
+        let price_kind = match present(&self.price_kind) {
+            None | Some("exact") => PriceKind::Exact,
+            Some("from") => PriceKind::From,
+            Some("range") => PriceKind::Range,
+            Some(other) => {
+                return Err(RowReject::new(
+                    RejectReason::MalformedRecord,
+                    format!("price_kind `{other}` is not exact, from or range"),
+                ))
+            }
+        };
+        let price_max = match price_kind {
+            PriceKind::Range => {
+                let max = parse_price("price_max", present(&self.price_max))
+                    .map_err(|r| RowReject::new(RejectReason::BadPriceRange, r.detail))?;
+                if max <= price {
+                    return Err(RowReject::new(
+                        RejectReason::BadPriceRange,
+                        format!("price_max {max} is not above price {price}"),
+                    ));
+                }
+                Some(max)
+            }
+            _ => None,
+        };
+        let currency_text = present(&self.currency)
+            .ok_or_else(|| RowReject::new(RejectReason::MissingField, "currency is missing"))?;
+        let currency = Currency::from_str(currency_text)
+            .map_err(|e| RowReject::new(RejectReason::UnknownCurrency, e.to_string()))?;
+        let observed_text = present(&self.observed_at)
+            .ok_or_else(|| RowReject::new(RejectReason::MissingField, "observed_at is missing"))?;
+        let observed_at = DateTime::parse_from_rfc3339(observed_text)
+            .map_err(|e| {
+                RowReject::new(
+                    RejectReason::BadTimestamp,
+                    format!("observed_at `{observed_text}` is not RFC 3339: {e}"),
+                )
+            })?
+            .with_timezone(&Utc);
+        Ok(ValidRecord {
+            product_id: product_id.to_owned(),
+            name: owned(&self.name),
+            brand: owned(&self.brand),
+            gtin: owned(&self.gtin),
+            price,
+            price_kind,
+            price_max,
+            currency,
+            availability: owned(&self.availability),
+            url: owned(&self.url),
+            observed_at,
+        })
+    }
+
+    /// The record as CSV fields in [`PRICE_CSV_HEADER`] order.
+    pub fn csv_fields(&self) -> [&str; 12] {
+        fn f(v: &Option<String>) -> &str {
+            v.as_deref().unwrap_or("")
+        }
+        [
+            f(&self.product_id),
+            f(&self.name),
+            f(&self.brand),
+            f(&self.gtin),
+            f(&self.mpn),
+            f(&self.price),
+            f(&self.price_kind),
+            f(&self.price_max),
+            f(&self.currency),
+            f(&self.availability),
+            f(&self.url),
+            f(&self.observed_at),
+        ]
+    }
+
+    /// Reads a record from one JSON object; numbers are taken as their decimal text.
+    pub fn from_json(value: &serde_json::Value) -> Result<RawRecord, RowReject> {
+        let object = value.as_object().ok_or_else(|| {
+            RowReject::new(RejectReason::MalformedRecord, "line is not a JSON object")
+        })?;
+        let text = |name: &str| -> Option<String> {
+            match object.get(name)? {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                serde_json::Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            }
+        };
+        Ok(RawRecord {
+            product_id: text("product_id"),
+            name: text("name"),
+            brand: text("brand"),
+            gtin: text("gtin"),
+            mpn: text("mpn"),
+            price: text("price"),
+            price_kind: text("price_kind"),
+            price_max: text("price_max"),
+            currency: text("currency"),
+            availability: text("availability"),
+            url: text("url"),
+            observed_at: text("observed_at"),
+        })
+    }
+}
+
+/// Column order of FX CSV files.
+pub const FX_CSV_HEADER: [&str; 5] = [
+    "rate_date",
+    "base_currency",
+    "quote_currency",
+    "rate",
+    "source",
+];
+
+/// One reference rate: 1 `base_currency` = `rate` `quote_currency` on `rate_date`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FxRateRecord {
+    pub rate_date: NaiveDate,
+    pub base_currency: Currency,
+    pub quote_currency: Currency,
+    /// Units of quote per one unit of base; always positive.
+    pub rate: Decimal,
+    /// Who published the rate, e.g. `ECB`.
+    pub source: String,
+}
+
+impl FxRateRecord {
+    /// Validates one FX CSV row given as text fields in [`FX_CSV_HEADER`] order.
+    pub fn from_fields(fields: &[&str]) -> Result<FxRateRecord, RowReject> {
+        let [date, base, quote, rate, source] = fields else {
+            return Err(RowReject::new(
+                RejectReason::MalformedRecord,
+                format!("expected 5 fields, found {}", fields.len()),
+            ));
+        };
+        let rate_date = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").map_err(|_| {
+            RowReject::new(
+                RejectReason::BadTimestamp,
+                format!("rate_date `{date}` is not YYYY-MM-DD"),
+            )
+        })?;
+        let currency = |t: &str| {
+            Currency::from_str(t)
+                .map_err(|e| RowReject::new(RejectReason::UnknownCurrency, e.to_string()))
+        };
+        Ok(FxRateRecord {
+            rate_date,
+            base_currency: currency(base)?,
+            quote_currency: currency(quote)?,
+            rate: parse_price("rate", Some(rate.trim()).filter(|s| !s.is_empty()))?,
+            source: source.trim().to_owned(),
+        })
+    }
+
+    /// The rate as CSV fields in [`FX_CSV_HEADER`] order.
+    pub fn csv_fields(&self) -> [String; 5] {
+        [
+            self.rate_date.to_string(),
+            self.base_currency.to_string(),
+            self.quote_currency.to_string(),
+            self.rate.to_string(),
+            self.source.clone(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(price: &str, currency: &str) -> RawRecord {
+        RawRecord {
+            product_id: Some("p1".into()),
+            price: Some(price.into()),
+            currency: Some(currency.into()),
+            observed_at: Some("2026-11-25T02:00:00Z".into()),
+            ..RawRecord::default()
+        }
+    }
+
+    fn reason(r: &RawRecord) -> RejectReason {
+        r.validate().unwrap_err().reason
+    }
+
+    #[test]
+    fn accepts_a_plain_record() {
+        let v = raw("1299.00", "eur").validate().unwrap();
+        assert_eq!(v.price, Decimal::from_str("1299").unwrap());
+        assert_eq!(v.currency, Currency::EUR);
+        assert_eq!(v.price_kind, PriceKind::Exact);
+    }
+
+    #[test]
+    fn trailing_zeros_do_not_change_the_price() {
+        let a = raw("2879.2", "USD").validate().unwrap().price;
+        let b = raw("2879.20", "USD").validate().unwrap().price;
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn rejects_bad_prices_with_their_reason() {
+        assert_eq!(reason(&raw("", "USD")), RejectReason::EmptyPrice);
+        assert_eq!(reason(&raw("0.00", "USD")), RejectReason::ZeroPrice);
+        assert_eq!(reason(&raw("-5", "USD")), RejectReason::NegativePrice);
+        assert_eq!(
+            reason(&raw("1,299.00", "USD")),
+            RejectReason::UnparseablePrice
+        );
+        assert_eq!(reason(&raw("12abc", "USD")), RejectReason::UnparseablePrice);
+        assert_eq!(reason(&raw("1-2", "USD")), RejectReason::UnparseablePrice);
+        assert_eq!(reason(&raw("NaN", "USD")), RejectReason::UnparseablePrice);
+    }
+
+    #[test]
+    fn rejects_bad_currency_time_and_missing_fields() {
+        assert_eq!(reason(&raw("1", "XYZ")), RejectReason::UnknownCurrency);
+        let mut r = raw("1", "USD");
+        r.observed_at = Some("yesterday".into());
+        assert_eq!(reason(&r), RejectReason::BadTimestamp);
+        r.observed_at = None;
+        assert_eq!(reason(&r), RejectReason::MissingField);
+        let mut r = raw("1", "USD");
+        r.product_id = Some("  ".into());
+        assert_eq!(reason(&r), RejectReason::MissingField);
+    }
+
+    #[test]
+    fn ranges_need_a_higher_upper_bound() {
+        let mut r = raw("10", "USD");
+        r.price_kind = Some("range".into());
+        assert_eq!(reason(&r), RejectReason::BadPriceRange);
+        r.price_max = Some("5".into());
+        assert_eq!(reason(&r), RejectReason::BadPriceRange);
+        r.price_max = Some("20".into());
+        let v = r.validate().unwrap();
+        assert_eq!(v.price_max, Some(Decimal::from(20)));
+    }
+
+    #[test]
+    fn reads_json_objects_with_numeric_prices() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"product_id":"p","price":12.5,"currency":"USD","observed_at":"2026-11-25T00:00:00+01:00"}"#,
+        )
+        .unwrap();
+        let rec = RawRecord::from_json(&v).unwrap().validate().unwrap();
+        assert_eq!(rec.price, Decimal::from_str("12.5").unwrap());
+        assert_eq!(rec.observed_at.to_rfc3339(), "2026-11-24T23:00:00+00:00");
+        let not_object = RawRecord::from_json(&serde_json::json!([1]));
+        assert_eq!(
+            not_object.unwrap_err().reason,
+            RejectReason::MalformedRecord
+        );
+    }
+
+    #[test]
+    fn fx_rows_validate() {
+        let ok = FxRateRecord::from_fields(&["2026-11-25", "EUR", "USD", "1.0412", "ECB"]).unwrap();
+        assert_eq!(ok.rate, Decimal::from_str("1.0412").unwrap());
+        let bad = FxRateRecord::from_fields(&["2026-11-25", "EUR", "USD", "0", "ECB"]);
+        assert_eq!(bad.unwrap_err().reason, RejectReason::ZeroPrice);
+        let short = FxRateRecord::from_fields(&["2026-11-25"]);
+        assert_eq!(short.unwrap_err().reason, RejectReason::MalformedRecord);
+    }
+}
