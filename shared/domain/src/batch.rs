@@ -24,6 +24,15 @@ impl BatchId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Ids are 1 to 128 ASCII letters, digits, `-` or `_`: safe in keys, logs and SQL.
+    pub fn is_valid(&self) -> bool {
+        (1..=128).contains(&self.0.len())
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
 }
 
 impl fmt::Display for BatchId {
@@ -117,5 +126,8 @@ mod tests {
         let b = BatchId::new_for(day());
         assert!(a.as_str().starts_with("2026-11-25-"));
         assert_ne!(a, b);
+        assert!(a.is_valid());
+        assert!(!BatchId("x'; DROP TABLE t".into()).is_valid());
+        assert!(!BatchId(String::new()).is_valid());
     }
 }

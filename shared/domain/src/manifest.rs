@@ -92,6 +92,8 @@ pub enum ManifestError {
         manifest_date: NaiveDate,
         key_date: NaiveDate,
     },
+    #[error("manifest batch_id `{0}` must be 1-128 letters, digits, `-` or `_`")]
+    BadBatchId(String),
     #[error("manifest lists no files")]
     Empty,
     #[error("manifest lists {key} twice")]
@@ -131,6 +133,9 @@ impl Manifest {
                 manifest_date: manifest.batch_date,
                 key_date,
             });
+        }
+        if !manifest.batch_id.is_valid() {
+            return Err(ManifestError::BadBatchId(manifest.batch_id.0));
         }
         if manifest.files.is_empty() {
             return Err(ManifestError::Empty);

@@ -70,6 +70,13 @@ impl PriceKind {
             PriceKind::Range => "range",
         }
     }
+
+    /// Parses a wire name.
+    pub fn parse(text: &str) -> Option<PriceKind> {
+        [PriceKind::Exact, PriceKind::From, PriceKind::Range]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
 }
 
 /// A record that passed validation: typed, decimal, with a real currency.
@@ -113,6 +120,8 @@ pub enum RejectReason {
     MalformedRecord,
     /// A whole document (page, feed) could not be parsed.
     MalformedDocument,
+    /// A field is longer than the warehouse keeps.
+    FieldTooLong,
 }
 
 impl RejectReason {
@@ -129,6 +138,7 @@ impl RejectReason {
             RejectReason::BadTimestamp => "BAD_TIMESTAMP",
             RejectReason::MalformedRecord => "MALFORMED_RECORD",
             RejectReason::MalformedDocument => "MALFORMED_DOCUMENT",
+            RejectReason::FieldTooLong => "FIELD_TOO_LONG",
         }
     }
 }
@@ -173,6 +183,9 @@ pub fn parse_plain_decimal(text: &str) -> Option<Decimal> {
     Decimal::from_str(t).ok()
 }
 
+/// Most decimal places a price may have; the warehouse keeps six.
+pub const MAX_PRICE_SCALE: u32 = 6;
+
 fn parse_price(field: &str, text: Option<&str>) -> Result<Decimal, RowReject> {
     let text =
         text.ok_or_else(|| RowReject::new(RejectReason::EmptyPrice, format!("{field} is empty")))?;
@@ -194,25 +207,48 @@ fn parse_price(field: &str, text: Option<&str>) -> Result<Decimal, RowReject> {
             format!("{field} `{text}` is negative"),
         ));
     }
+    if value.normalize().scale() > MAX_PRICE_SCALE {
+        return Err(RowReject::new(
+            RejectReason::UnparseablePrice,
+            format!("{field} `{text}` has more than {MAX_PRICE_SCALE} decimal places"),
+        ));
+    }
     Ok(value)
 }
 
 impl RawRecord {
     /// Validates the record; the first problem found is the reason.
     pub fn validate(&self) -> Result<ValidRecord, RowReject> {
+        let limited = [
+            ("product_id", &self.product_id, 256),
+            ("name", &self.name, 1024),
+            ("brand", &self.brand, 256),
+            ("gtin", &self.gtin, 32),
+            ("availability", &self.availability, 64),
+            ("url", &self.url, 2048),
+        ];
+        for (field, value, limit) in limited {
+            if let Some(text) = present(value) {
+                let chars = text.chars().count();
+                if chars > limit {
+                    return Err(RowReject::new(
+                        RejectReason::FieldTooLong,
+                        format!("{field} has {chars} characters, at most {limit} are kept"),
+                    ));
+                }
+            }
+        }
         let product_id = present(&self.product_id)
             .ok_or_else(|| RowReject::new(RejectReason::MissingField, "product_id is missing"))?;
         let price = parse_price("price", present(&self.price))?;
         let price_kind = match present(&self.price_kind) {
-            None | Some("exact") => PriceKind::Exact,
-            Some("from") => PriceKind::From,
-            Some("range") => PriceKind::Range,
-            Some(other) => {
-                return Err(RowReject::new(
+            None => PriceKind::Exact,
+            Some(text) => PriceKind::parse(text).ok_or_else(|| {
+                RowReject::new(
                     RejectReason::MalformedRecord,
-                    format!("price_kind `{other}` is not exact, from or range"),
-                ))
-            }
+                    format!("price_kind `{text}` is not exact, from or range"),
+                )
+            })?,
         };
         let price_max = match price_kind {
             PriceKind::Range => {
@@ -414,6 +450,11 @@ mod tests {
         assert_eq!(reason(&raw("12abc", "USD")), RejectReason::UnparseablePrice);
         assert_eq!(reason(&raw("1-2", "USD")), RejectReason::UnparseablePrice);
         assert_eq!(reason(&raw("NaN", "USD")), RejectReason::UnparseablePrice);
+        assert_eq!(
+            reason(&raw("1.0000001", "USD")),
+            RejectReason::UnparseablePrice
+        );
+        assert!(raw("1.1234560", "USD").validate().is_ok());
     }
 
     #[test]
@@ -427,6 +468,8 @@ mod tests {
         let mut r = raw("1", "USD");
         r.product_id = Some("  ".into());
         assert_eq!(reason(&r), RejectReason::MissingField);
+        r.product_id = Some("p".repeat(257));
+        assert_eq!(reason(&r), RejectReason::FieldTooLong);
     }
 
     #[test]

@@ -1,1 +1,29 @@
-//! placeholder
+//! What every PPMT-AMP service shares beyond pure domain types: configuration, AWS
+//! clients, the ports (traits) services do I/O through and their adapters, the SQL the
+//! warehouse runs, and the worker runtime every SQS consumer runs in.
+//!
+//! - [`config`]: typed configuration read once from the environment;
+//! - [`aws`]: SDK clients honouring `AWS_ENDPOINT_URL` (path-style S3 on emulators);
+//! - [`ports`]: `ObjectStore`, `Notifier`, `Warehouse`, `PriceStore`, `RunLedger`;
+//! - [`adapters`]: S3, SNS, DynamoDB and PostgreSQL implementations of the ports;
+//! - [`testing`]: in-memory fakes of the ports for unit tests;
+//! - [`sql`]: the `sql/` files compiled in, and parameter rendering;
+//! - [`stage`]: ledger bookkeeping and the announcement around a stage's work;
+//! - [`worker`]: Lambda mode and worker mode with the same partial-batch semantics;
+//! - [`wiring`]: builds the adapters a configuration asks for;
+//! - [`error`]: the port error that knows whether it is retryable;
+//! - [`telemetry`]: tracing set-up.
+
+pub mod adapters;
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod ports;
+pub mod sql;
+pub mod stage;
+pub mod telemetry;
+pub mod testing;
+pub mod wiring;
+pub mod worker;
+
+pub use error::{PortError, Retryable};

@@ -1,0 +1,280 @@
+//! Reading raw files into validated rows and rejects. Pure: bytes in, rows out.
+//!
+//! A row that cannot be used becomes a [`RejectedRow`] with a reason and its original
+//! text; only a file that cannot be read at all (wrong header) fails the batch.
+
+use ppmt_domain::manifest::{FileFormat, FileKind, ManifestFile};
+use ppmt_domain::record::{FxRateRecord, RawRecord, FX_CSV_HEADER, PRICE_CSV_HEADER};
+use ppmt_domain::{RejectReason, RowReject};
+use ppmt_platform::ports::{RejectedRow, StagedRow};
+
+/// What one file yielded.
+#[derive(Debug, Default, PartialEq)]
+pub struct ParsedFile {
+    pub rows: Vec<StagedRow>,
+    pub fx_rates: Vec<FxRateRecord>,
+    pub rejects: Vec<RejectedRow>,
+}
+
+impl ParsedFile {
+    /// Records read from the file: every one is a row, a rate or a reject.
+    pub fn records(&self) -> u64 {
+        (self.rows.len() + self.fx_rates.len() + self.rejects.len()) as u64
+    }
+}
+
+/// A file that cannot be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct FileError {
+    pub key: String,
+    pub reason: String,
+}
+
+/// Parses one verified file of the manifest.
+pub fn parse_file(file: &ManifestFile, content: &[u8]) -> Result<ParsedFile, FileError> {
+    match (file.kind, file.format) {
+        (FileKind::Prices, FileFormat::Csv) => parse_price_csv(file, content),
+        (FileKind::Prices, FileFormat::Json) => Ok(parse_price_json_lines(file, content)),
+        (FileKind::FxRates, FileFormat::Csv) => parse_fx_csv(file, content),
+        (FileKind::FxRates, FileFormat::Json) => Err(FileError {
+            key: file.key.clone(),
+            reason: "fx_rates files are CSV; JSON is not supported".into(),
+        }),
+    }
+}
+
+fn reject(file: &ManifestFile, line_no: u64, why: RowReject, raw: String) -> RejectedRow {
+    RejectedRow {
+        file_key: file.key.clone(),
+        source_id: file.source_id.clone(),
+        line_no,
+        reason: why.reason,
+        detail: why.detail,
+        raw,
+    }
+}
+
+/// Reads a CSV whose header must be exactly `expected`, handing each record's fields
+/// (or the reason it is unreadable) to `each` with its line number and raw text.
+fn read_csv(
+    file: &ManifestFile,
+    content: &[u8],
+    expected: &[&str],
+    mut each: impl FnMut(u64, Result<Vec<String>, RowReject>, String),
+) -> Result<(), FileError> {
+    let content = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(content);
+    let header = reader
+        .headers()
+        .map_err(|e| FileError {
+            key: file.key.clone(),
+            reason: format!("unreadable CSV header: {e}"),
+        })?
+        .clone();
+    if header.iter().map(str::trim).ne(expected.iter().copied()) {
+        return Err(FileError {
+            key: file.key.clone(),
+            reason: format!(
+                "CSV header is `{}`, expected `{}`",
+                header.iter().collect::<Vec<_>>().join(","),
+                expected.join(",")
+            ),
+        });
+    }
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let line_no = reader.position().line() + 1;
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line_no = record.position().map(|p| p.line()).unwrap_or(line_no);
+                let raw = record
+                    .iter()
+                    .map(String::from_utf8_lossy)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let fields = if record.len() != expected.len() {
+                    Err(RowReject::new(
+                        RejectReason::MalformedRecord,
+                        format!("expected {} fields, found {}", expected.len(), record.len()),
+                    ))
+                } else {
+                    record
+                        .iter()
+                        .map(|f| String::from_utf8(f.to_vec()))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|_| {
+                            RowReject::new(RejectReason::MalformedRecord, "row is not valid UTF-8")
+                        })
+                };
+                each(line_no, fields, raw);
+            }
+            Err(e) => {
+                return Err(FileError {
+                    key: file.key.clone(),
+                    reason: format!("CSV error near line {line_no}: {e}"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_price_csv(file: &ManifestFile, content: &[u8]) -> Result<ParsedFile, FileError> {
+    let mut parsed = ParsedFile::default();
+    read_csv(file, content, &PRICE_CSV_HEADER, |line_no, fields, raw| {
+        let record = fields.map(|f| {
+            let mut it = f.into_iter().map(|v| Some(v).filter(|v| !v.is_empty()));
+            let mut next = || it.next().flatten();
+            RawRecord {
+                product_id: next(),
+                name: next(),
+                brand: next(),
+                gtin: next(),
+                mpn: next(),
+                price: next(),
+                price_kind: next(),
+                price_max: next(),
+                currency: next(),
+                availability: next(),
+                url: next(),
+                observed_at: next(),
+            }
+        });
+        match record.and_then(|r| r.validate()) {
+            Ok(record) => parsed.rows.push(StagedRow {
+                file_key: file.key.clone(),
+                source_id: file.source_id.clone(),
+                line_no,
+                record,
+            }),
+            Err(why) => parsed.rejects.push(reject(file, line_no, why, raw)),
+        }
+    })?;
+    Ok(parsed)
+}
+
+fn parse_fx_csv(file: &ManifestFile, content: &[u8]) -> Result<ParsedFile, FileError> {
+    let mut parsed = ParsedFile::default();
+    read_csv(file, content, &FX_CSV_HEADER, |line_no, fields, raw| {
+        let rate = fields.and_then(|f| {
+            FxRateRecord::from_fields(&f.iter().map(String::as_str).collect::<Vec<_>>())
+        });
+        match rate {
+            Ok(rate) => parsed.fx_rates.push(rate),
+            Err(why) => parsed.rejects.push(reject(file, line_no, why, raw)),
+        }
+    })?;
+    Ok(parsed)
+}
+
+fn parse_price_json_lines(file: &ManifestFile, content: &[u8]) -> ParsedFile {
+    let mut parsed = ParsedFile::default();
+    for (i, line) in content.split(|b| *b == b'\n').enumerate() {
+        let line_no = i as u64 + 1;
+        let text = String::from_utf8_lossy(line);
+        if text.trim().is_empty() {
+            continue;
+        }
+        let record = serde_json::from_str::<serde_json::Value>(&text)
+            .map_err(|e| RowReject::new(RejectReason::MalformedRecord, format!("not JSON: {e}")))
+            .and_then(|v| RawRecord::from_json(&v))
+            .and_then(|r| r.validate());
+        match record {
+            Ok(record) => parsed.rows.push(StagedRow {
+                file_key: file.key.clone(),
+                source_id: file.source_id.clone(),
+                line_no,
+                record,
+            }),
+            Err(why) => parsed
+                .rejects
+                .push(reject(file, line_no, why, text.into_owned())),
+        }
+    }
+    parsed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(kind: FileKind, format: FileFormat) -> ManifestFile {
+        ManifestFile::describe(
+            "raw/2026-11-25/s_020000.x".into(),
+            "s".into(),
+            kind,
+            format,
+            b"",
+            0,
+        )
+    }
+
+    const HEADER: &str = "product_id,name,brand,gtin,mpn,price,price_kind,price_max,currency,availability,url,observed_at\n";
+
+    #[test]
+    fn csv_rows_are_validated_and_bad_ones_kept_with_line_numbers() {
+        let content = format!(
+            "{HEADER}p1,\"Widget, large\",,,,10.50,,,USD,in_stock,,2026-11-25T02:00:00Z\n\
+             p2,Bad,,,,-1,,,USD,,,2026-11-25T02:00:00Z\n\
+             p3,short,row\n"
+        );
+        let parsed =
+            parse_file(&file(FileKind::Prices, FileFormat::Csv), content.as_bytes()).unwrap();
+        assert_eq!(parsed.rows.len(), 1);
+        assert_eq!(parsed.rows[0].line_no, 2);
+        assert_eq!(parsed.rows[0].record.name.as_deref(), Some("Widget, large"));
+        let reasons: Vec<_> = parsed
+            .rejects
+            .iter()
+            .map(|r| (r.line_no, r.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (3, RejectReason::NegativePrice),
+                (4, RejectReason::MalformedRecord)
+            ]
+        );
+        assert_eq!(parsed.rejects[1].raw, "p3,short,row");
+        assert_eq!(parsed.records(), 3);
+    }
+
+    #[test]
+    fn a_wrong_header_fails_the_file_naming_it() {
+        let err =
+            parse_file(&file(FileKind::Prices, FileFormat::Csv), b"id,price\n1,2\n").unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("raw/2026-11-25/s_020000.x: CSV header is `id,price`"));
+    }
+
+    #[test]
+    fn json_lines_keep_going_after_a_bad_line() {
+        let content = b"{\"product_id\":\"p1\",\"price\":\"3.10\",\"currency\":\"GBP\",\"observed_at\":\"2026-11-25T02:00:00Z\"}\n\
+{not json\n\n[1,2]\n";
+        let parsed = parse_file(&file(FileKind::Prices, FileFormat::Json), content).unwrap();
+        assert_eq!(parsed.rows.len(), 1);
+        assert_eq!(
+            parsed.rejects.iter().map(|r| r.line_no).collect::<Vec<_>>(),
+            vec![2, 4]
+        );
+        assert!(parsed
+            .rejects
+            .iter()
+            .all(|r| r.reason == RejectReason::MalformedRecord));
+        assert_eq!(parsed.records(), 3);
+    }
+
+    #[test]
+    fn fx_files_yield_rates() {
+        let content = b"rate_date,base_currency,quote_currency,rate,source\n2026-11-25,EUR,USD,1.05,ECB\n2026-11-25,EUR,ZZZ,1,ECB\n";
+        let parsed = parse_file(&file(FileKind::FxRates, FileFormat::Csv), content).unwrap();
+        assert_eq!(parsed.fx_rates.len(), 1);
+        assert_eq!(parsed.rejects[0].reason, RejectReason::UnknownCurrency);
+    }
+}

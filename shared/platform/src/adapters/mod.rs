@@ -1,0 +1,6 @@
+//! One adapter per port and backend.
+
+pub mod dynamodb;
+pub mod postgres;
+pub mod s3;
+pub mod sns;

@@ -1,0 +1,323 @@
+//! [`Warehouse`] on PostgreSQL: the local and CI stand-in for Redshift. Staging uses
+//! `COPY ... FROM STDIN`; the transform runs the same SQL files Redshift runs.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::SinkExt;
+use ppmt_domain::record::PriceKind;
+use ppmt_domain::{BatchId, BatchRef};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls, Transaction};
+
+use crate::error::PortError;
+use crate::ports::{
+    CurrentPrice, SqlStep, StagedBatch, TransformCounts, TransformOutcome, Warehouse,
+};
+use crate::sql;
+
+/// A PostgreSQL database reached by URL. Each operation opens its own connection, so a
+/// dropped connection costs one retry and never leaks into the next message.
+#[derive(Debug, Clone)]
+pub struct PostgresWarehouse {
+    pub url: String,
+}
+
+/// Maps a database error: lost connections, serialization failures, deadlocks and
+/// shutdowns are retryable; errors in the statement or the data are not.
+pub fn pg_error(operation: impl Into<String>, err: tokio_postgres::Error) -> PortError {
+    let retryable = match err.code() {
+        None => true,
+        Some(code) => {
+            *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+                || *code == SqlState::TOO_MANY_CONNECTIONS
+                || *code == SqlState::LOCK_NOT_AVAILABLE
+        }
+    };
+    let detail = match err.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => err.to_string(),
+    };
+    let operation = operation.into();
+    if retryable {
+        PortError::transient(operation, detail)
+    } else {
+        PortError::permanent(operation, detail)
+    }
+}
+
+fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, PortError> {
+    sql::render(step, batch).map_err(|e| PortError::permanent(format!("render {}", step.name), e))
+}
+
+/// Encodes rows as CSV for `COPY ... WITH (FORMAT csv)`; `None` becomes an unquoted
+/// empty field, which COPY reads as NULL.
+fn csv_bytes<const N: usize>(
+    rows: impl Iterator<Item = [Option<String>; N]>,
+) -> Result<Bytes, csv::Error> {
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::NonNumeric)
+        .from_writer(Vec::new());
+    for row in rows {
+        writer.write_record(row.iter().map(|f| f.as_deref().unwrap_or("")))?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
+    Ok(Bytes::from(bytes))
+}
+
+async fn copy_in(
+    tx: &Transaction<'_>,
+    table_and_columns: &str,
+    data: Bytes,
+) -> Result<u64, PortError> {
+    let operation = format!("copy into {table_and_columns}");
+    let statement = format!("COPY {table_and_columns} FROM STDIN WITH (FORMAT csv)");
+    let sink = tx
+        .copy_in(statement.as_str())
+        .await
+        .map_err(|e| pg_error(operation.clone(), e))?;
+    futures::pin_mut!(sink);
+    sink.send(data)
+        .await
+        .map_err(|e| pg_error(operation.clone(), e))?;
+    sink.finish().await.map_err(|e| pg_error(operation, e))
+}
+
+impl PostgresWarehouse {
+    /// Opens a connection; its driver task ends with the client.
+    pub async fn connect(&self) -> Result<Client, PortError> {
+        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
+            .await
+            .map_err(|e| pg_error("connect to the warehouse", e))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "warehouse connection ended with an error");
+            }
+        });
+        Ok(client)
+    }
+
+    /// Applies the schema (portable DDL, then PostgreSQL's indexes); idempotent.
+    pub async fn apply_schema(&self) -> Result<(), PortError> {
+        let client = self.connect().await?;
+        for step in sql::SCHEMA.iter().chain(sql::POSTGRES_SCHEMA) {
+            client
+                .batch_execute(step.sql)
+                .await
+                .map_err(|e| pg_error(format!("apply {}", step.name), e))?;
+        }
+        Ok(())
+    }
+}
+
+async fn current_batch(
+    tx: &Transaction<'_>,
+    batch: &BatchRef,
+) -> Result<Option<BatchId>, PortError> {
+    let sql = render(&sql::CURRENT_BATCH, batch)?;
+    let rows = tx
+        .query(sql.as_str(), &[])
+        .await
+        .map_err(|e| pg_error(format!("find the staged batch of {}", batch.batch_date), e))?;
+    Ok(rows.first().map(|r| BatchId(r.get(0))))
+}
+
+#[async_trait]
+impl Warehouse for PostgresWarehouse {
+    async fn stage_batch(&self, staged: &StagedBatch) -> Result<(), PortError> {
+        let batch = &staged.batch;
+        let ctx = |what: &str| format!("{what} for batch {}", batch.batch_id);
+        let mut client = self.connect().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_error(ctx("begin staging"), e))?;
+        // One loader at a time per warehouse: two deliveries of the same manifest must not
+        // interleave their delete-and-insert.
+        tx.batch_execute("LOCK TABLE batches IN EXCLUSIVE MODE")
+            .await
+            .map_err(|e| pg_error(ctx("lock batches"), e))?;
+        let day = batch.batch_date;
+        for table in ["staging_prices", "rejected_rows", "batches"] {
+            tx.execute(
+                format!("DELETE FROM {table} WHERE batch_date = $1").as_str(),
+                &[&day],
+            )
+            .await
+            .map_err(|e| pg_error(ctx(&format!("clear {table} of {day}")), e))?;
+        }
+        tx.execute(
+            "INSERT INTO batches (batch_id, batch_date, bucket, manifest_key, rows_staged, rows_rejected, loaded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, now())",
+            &[
+                &batch.batch_id.as_str(),
+                &day,
+                &batch.bucket,
+                &batch.manifest_key,
+                &(staged.rows.len() as i64),
+                &(staged.rejects.len() as i64),
+            ],
+        )
+        .await
+        .map_err(|e| pg_error(ctx("record batch"), e))?;
+
+        let id = batch.batch_id.as_str().to_owned();
+        let day_text = day.to_string();
+        let rows = csv_bytes(staged.rows.iter().map(|r| {
+            let v = &r.record;
+            [
+                Some(id.clone()),
+                Some(day_text.clone()),
+                Some(r.source_id.clone()),
+                Some(r.file_key.clone()),
+                Some(r.line_no.to_string()),
+                Some(v.product_id.clone()),
+                v.name.clone(),
+                v.brand.clone(),
+                v.gtin.clone(),
+                Some(v.price.to_string()),
+                Some(v.price_kind.as_str().to_owned()),
+                v.price_max.map(|m| m.to_string()),
+                Some(v.currency.to_string()),
+                v.availability.clone(),
+                v.url.clone(),
+                Some(v.observed_at.to_rfc3339()),
+            ]
+        }))
+        .map_err(|e| PortError::permanent(ctx("encode staged rows"), e))?;
+        copy_in(
+            &tx,
+            "staging_prices (batch_id, batch_date, source_id, file_key, line_no, product_id, name, brand, gtin, \
+             price, price_kind, price_max, currency, availability, url, observed_at)",
+            rows,
+        )
+        .await?;
+
+        let rejects = csv_bytes(staged.rejects.iter().map(|r| {
+            [
+                Some(id.clone()),
+                Some(day_text.clone()),
+                Some(r.source_id.clone()),
+                Some(r.file_key.clone()),
+                Some(r.line_no.to_string()),
+                Some(r.reason.code().to_owned()),
+                Some(r.detail.clone()),
+                Some(r.raw.clone()),
+            ]
+        }))
+        .map_err(|e| PortError::permanent(ctx("encode rejected rows"), e))?;
+        copy_in(
+            &tx,
+            "rejected_rows (batch_id, batch_date, source_id, file_key, line_no, reason_code, detail, raw_row)",
+            rejects,
+        )
+        .await?;
+
+        for rate in &staged.fx_rates {
+            tx.execute(
+                "INSERT INTO fx_rates (rate_date, base_currency, quote_currency, rate, source, batch_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (rate_date, base_currency, quote_currency) \
+                 DO UPDATE SET rate = EXCLUDED.rate, source = EXCLUDED.source, batch_id = EXCLUDED.batch_id",
+                &[
+                    &rate.rate_date,
+                    &rate.base_currency.as_str(),
+                    &rate.quote_currency.as_str(),
+                    &rate.rate,
+                    &rate.source,
+                    &batch.batch_id.as_str(),
+                ],
+            )
+            .await
+            .map_err(|e| pg_error(ctx("store fx rates"), e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| pg_error(ctx("commit staging"), e))
+    }
+
+    async fn run_transform(
+        &self,
+        batch: &BatchRef,
+        steps: &[SqlStep],
+    ) -> Result<TransformOutcome, PortError> {
+        let mut client = self.connect().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_error(format!("begin transform of batch {}", batch.batch_id), e))?;
+        // The loader holds this lock while it replaces a day, and a second delivery of the
+        // same event waits here instead of interleaving its deletes and inserts.
+        tx.batch_execute("LOCK TABLE batches IN EXCLUSIVE MODE")
+            .await
+            .map_err(|e| pg_error(format!("lock batches for batch {}", batch.batch_id), e))?;
+        let current = current_batch(&tx, batch).await?;
+        if current.as_ref() != Some(&batch.batch_id) {
+            return Ok(TransformOutcome::Superseded { current });
+        }
+        for step in steps {
+            let sql = render(step, batch)?;
+            tx.batch_execute(&sql).await.map_err(|e| {
+                pg_error(format!("run {} for batch {}", step.name, batch.batch_id), e)
+            })?;
+        }
+        let sql = render(&sql::BATCH_COUNTS, batch)?;
+        let row = tx
+            .query_one(sql.as_str(), &[])
+            .await
+            .map_err(|e| pg_error(format!("count rows of batch {}", batch.batch_id), e))?;
+        let count = |i: usize| row.get::<_, i64>(i) as u64;
+        let counts = TransformCounts {
+            staged: count(0),
+            facts: count(1),
+            quarantined: count(2),
+            duplicates: count(3),
+        };
+        tx.commit()
+            .await
+            .map_err(|e| pg_error(format!("commit transform of batch {}", batch.batch_id), e))?;
+        Ok(TransformOutcome::Done(counts))
+    }
+
+    async fn current_prices(&self, batch: &BatchRef) -> Result<Vec<CurrentPrice>, PortError> {
+        let client = self.connect().await?;
+        let sql = render(&sql::CURRENT_PRICES, batch)?;
+        let operation = format!("read current prices of batch {}", batch.batch_id);
+        let rows = client
+            .query(sql.as_str(), &[])
+            .await
+            .map_err(|e| pg_error(operation.clone(), e))?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r
+                    .try_get("price_kind")
+                    .map_err(|e| pg_error(operation.clone(), e))?;
+                let price_kind = PriceKind::parse(&kind).ok_or_else(|| {
+                    PortError::permanent(operation.clone(), format!("unknown price_kind `{kind}`"))
+                })?;
+                let get = || -> Result<CurrentPrice, tokio_postgres::Error> {
+                    Ok(CurrentPrice {
+                        product_id: r.try_get("product_id")?,
+                        source_id: r.try_get("source_id")?,
+                        name: r.try_get("name")?,
+                        price: r.try_get("price")?,
+                        price_kind,
+                        currency: r.try_get::<_, String>("currency")?.trim().to_owned(),
+                        price_usd: r.try_get("price_usd")?,
+                        market_price_usd: r.try_get("market_price_usd")?,
+                        market_sources: r.try_get("market_sources")?,
+                        price_date: r.try_get("price_date")?,
+                        observed_at: r.try_get("observed_at")?,
+                        fx_rate_date: r.try_get("fx_rate_date")?,
+                        batch_id: r.try_get("batch_id")?,
+                    })
+                };
+                get().map_err(|e| pg_error(operation.clone(), e))
+            })
+            .collect()
+    }
+}

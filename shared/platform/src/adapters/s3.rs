@@ -1,0 +1,62 @@
+//! [`ObjectStore`] on Amazon S3 (or any S3-compatible endpoint).
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::error::{aws_error, PortError};
+use crate::ports::ObjectStore;
+
+/// S3 through the AWS SDK.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    pub client: aws_sdk_s3::Client,
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, PortError> {
+        let operation = format!("get s3://{bucket}/{key}");
+        let output = match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(err) => {
+                let missing = err.as_service_error().is_some_and(|e| e.is_no_such_key());
+                return Err(if missing {
+                    PortError::not_found(operation, "no such key")
+                } else {
+                    aws_error(operation, err)
+                });
+            }
+        };
+        let body =
+            output.body.collect().await.map_err(|e| {
+                PortError::transient(format!("read body of s3://{bucket}/{key}"), e)
+            })?;
+        Ok(body.into_bytes())
+    }
+
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<(), PortError> {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| aws_error(format!("put s3://{bucket}/{key}"), e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,31 @@
+//! AWS clients, built once per process from the standard AWS configuration chain.
+//!
+//! `AWS_ENDPOINT_URL` (read by `aws-config`) points every client at an emulator; S3 then
+//! uses path-style addressing so bucket names do not become host names.
+
+/// The clients every service may use; cloning is cheap (they share one connector).
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub redshift_data: aws_sdk_redshiftdata::Client,
+}
+
+impl AwsClients {
+    /// Loads region, credentials and endpoint from the environment.
+    pub async fn from_env() -> AwsClients {
+        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let s3_config = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(crate::config::endpoint_url().is_some())
+            .build();
+        AwsClients {
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            sqs: aws_sdk_sqs::Client::new(&shared),
+            sns: aws_sdk_sns::Client::new(&shared),
+            dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+            redshift_data: aws_sdk_redshiftdata::Client::new(&shared),
+        }
+    }
+}

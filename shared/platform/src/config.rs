@@ -1,0 +1,330 @@
+//! Typed configuration, read once from the environment at start-up. This is the only
+//! module that reads `std::env`.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+/// Names of the environment variables, in one place for the docs and the tools.
+pub mod vars {
+    pub const RAW_BUCKET: &str = "PPMT_RAW_BUCKET";
+    pub const STAGE_TOPIC_ARN: &str = "PPMT_STAGE_TOPIC_ARN";
+    pub const PRICES_TABLE: &str = "PPMT_PRICES_TABLE";
+    pub const LEDGER_TABLE: &str = "PPMT_LEDGER_TABLE";
+    pub const QUEUE_URL: &str = "PPMT_QUEUE_URL";
+    pub const DATABASE_URL: &str = "PPMT_DATABASE_URL";
+    pub const REDSHIFT_WORKGROUP: &str = "PPMT_REDSHIFT_WORKGROUP";
+    pub const REDSHIFT_DATABASE: &str = "PPMT_REDSHIFT_DATABASE";
+    pub const REDSHIFT_SECRET_ARN: &str = "PPMT_REDSHIFT_SECRET_ARN";
+    pub const VISIBILITY_TIMEOUT_SECS: &str = "PPMT_VISIBILITY_TIMEOUT_SECS";
+    pub const WAIT_TIME_SECS: &str = "PPMT_WAIT_TIME_SECS";
+    pub const RETRY_BASE_DELAY_SECS: &str = "PPMT_RETRY_BASE_DELAY_SECS";
+    pub const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+    pub const LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
+}
+
+/// Configuration that cannot be used, listing every problem at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {}", .problems.join("; "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+/// Reads variables from a snapshot of the environment, collecting every problem.
+pub struct EnvReader {
+    vars: BTreeMap<String, String>,
+    problems: Vec<String>,
+}
+
+impl EnvReader {
+    /// A reader over the process environment.
+    pub fn from_process() -> Self {
+        Self::from_map(std::env::vars().collect())
+    }
+
+    /// A reader over given variables (tests).
+    pub fn from_map(vars: BTreeMap<String, String>) -> Self {
+        EnvReader {
+            vars,
+            problems: Vec::new(),
+        }
+    }
+
+    /// A variable that may be absent; blank counts as absent.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.vars
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A variable that must be set.
+    pub fn required(&mut self, name: &str) -> String {
+        self.optional(name).unwrap_or_else(|| {
+            self.problems.push(format!("{name} is not set"));
+            String::new()
+        })
+    }
+
+    /// An optional variable parsed as `T`, or `default`.
+    pub fn parsed<T: FromStr>(&mut self, name: &str, default: T) -> T {
+        match self.optional(name) {
+            None => default,
+            Some(text) => text.parse().unwrap_or_else(|_| {
+                self.problems.push(format!(
+                    "{name}=`{text}` is not a valid {}",
+                    std::any::type_name::<T>()
+                ));
+                default
+            }),
+        }
+    }
+
+    /// Ends reading: every problem seen, or nothing.
+    pub fn finish(self) -> Result<(), ConfigError> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError {
+                problems: self.problems,
+            })
+        }
+    }
+}
+
+/// Where the pipeline's AWS resources are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    /// The raw bucket (files, metadata, manifests).
+    pub raw_bucket: String,
+    /// The topic every stage publishes its "done" event to.
+    pub stage_topic_arn: String,
+    /// DynamoDB table the app reads current prices from.
+    pub prices_table: String,
+    /// DynamoDB table of the run ledger and message failures.
+    pub ledger_table: String,
+}
+
+impl Resources {
+    fn read(env: &mut EnvReader) -> Resources {
+        Resources {
+            raw_bucket: env.required(vars::RAW_BUCKET),
+            stage_topic_arn: env.required(vars::STAGE_TOPIC_ARN),
+            prices_table: env.required(vars::PRICES_TABLE),
+            ledger_table: env.required(vars::LEDGER_TABLE),
+        }
+    }
+}
+
+/// The warehouse to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WarehouseSettings {
+    /// PostgreSQL (local and CI stand-in for Redshift): a `postgres://` URL.
+    Postgres { url: String },
+    /// Amazon Redshift Serverless through the Data API.
+    Redshift {
+        workgroup: String,
+        database: String,
+        secret_arn: Option<String>,
+    },
+}
+
+impl WarehouseSettings {
+    fn read(env: &mut EnvReader) -> WarehouseSettings {
+        if let Some(url) = env.optional(vars::DATABASE_URL) {
+            return WarehouseSettings::Postgres { url };
+        }
+        if env.optional(vars::REDSHIFT_WORKGROUP).is_some() {
+            return WarehouseSettings::Redshift {
+                workgroup: env.required(vars::REDSHIFT_WORKGROUP),
+                database: env.required(vars::REDSHIFT_DATABASE),
+                secret_arn: env.optional(vars::REDSHIFT_SECRET_ARN),
+            };
+        }
+        env.problems.push(format!(
+            "no warehouse: set {} (PostgreSQL) or {} and {} (Redshift)",
+            vars::DATABASE_URL,
+            vars::REDSHIFT_WORKGROUP,
+            vars::REDSHIFT_DATABASE
+        ));
+        WarehouseSettings::Postgres { url: String::new() }
+    }
+}
+
+/// How a consumer receives its messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunMode {
+    /// Under the Lambda runtime; the SQS event source mapping polls.
+    Lambda,
+    /// Long-polling the queue ourselves, with the same batch semantics.
+    Worker(WorkerSettings),
+}
+
+/// Worker-mode polling settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// The queue to poll.
+    pub queue_url: String,
+    /// Visibility timeout asked for on each receive, and kept extended while a message
+    /// is in work; `None` keeps the queue's own.
+    pub visibility_timeout_secs: Option<i32>,
+    /// Long-poll wait per receive.
+    pub wait_time_secs: i32,
+    /// First retry delay of a message that failed retryably; doubles per receive.
+    pub retry_base_delay_secs: i32,
+}
+
+/// Everything a consumer service needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceConfig {
+    pub resources: Resources,
+    pub warehouse: Option<WarehouseSettings>,
+    pub mode: RunMode,
+}
+
+/// Which optional parts a service needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    pub warehouse: bool,
+    pub queue: bool,
+}
+
+impl ServiceConfig {
+    /// Reads the configuration of a service from the process environment.
+    pub fn from_env(needs: Needs) -> Result<ServiceConfig, ConfigError> {
+        Self::read(EnvReader::from_process(), needs)
+    }
+
+    /// Reads the configuration from `env`, naming every missing or bad variable.
+    pub fn read(mut env: EnvReader, needs: Needs) -> Result<ServiceConfig, ConfigError> {
+        let resources = Resources::read(&mut env);
+        let warehouse = needs.warehouse.then(|| WarehouseSettings::read(&mut env));
+        let mode = if !needs.queue || env.optional(vars::LAMBDA_RUNTIME_API).is_some() {
+            RunMode::Lambda
+        } else {
+            let visibility: i32 = env.parsed(vars::VISIBILITY_TIMEOUT_SECS, 0);
+            RunMode::Worker(WorkerSettings {
+                queue_url: env.required(vars::QUEUE_URL),
+                visibility_timeout_secs: (visibility > 0).then_some(visibility),
+                wait_time_secs: env.parsed(vars::WAIT_TIME_SECS, 10),
+                retry_base_delay_secs: env.parsed(vars::RETRY_BASE_DELAY_SECS, 5),
+            })
+        };
+        env.finish()?;
+        Ok(ServiceConfig {
+            resources,
+            warehouse,
+            mode,
+        })
+    }
+}
+
+/// Whether an emulator endpoint is configured (S3 then needs path-style addressing).
+pub fn endpoint_url() -> Option<String> {
+    EnvReader::from_process().optional(vars::ENDPOINT_URL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> EnvReader {
+        EnvReader::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    const ALL: [(&str, &str); 6] = [
+        (vars::RAW_BUCKET, "raw"),
+        (
+            vars::STAGE_TOPIC_ARN,
+            "arn:aws:sns:us-east-1:123456789012:t",
+        ),
+        (vars::PRICES_TABLE, "prices"),
+        (vars::LEDGER_TABLE, "ledger"),
+        (vars::QUEUE_URL, "http://q"),
+        (vars::DATABASE_URL, "postgres://localhost/db"),
+    ];
+
+    #[test]
+    fn names_every_missing_variable() {
+        let err = ServiceConfig::read(
+            env(&[]),
+            Needs {
+                warehouse: true,
+                queue: true,
+            },
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for name in [
+            vars::RAW_BUCKET,
+            vars::STAGE_TOPIC_ARN,
+            vars::PRICES_TABLE,
+            vars::LEDGER_TABLE,
+            vars::QUEUE_URL,
+            vars::DATABASE_URL,
+        ] {
+            assert!(text.contains(name), "{text} should name {name}");
+        }
+    }
+
+    #[test]
+    fn reads_worker_mode_with_defaults() {
+        let cfg = ServiceConfig::read(
+            env(&ALL),
+            Needs {
+                warehouse: true,
+                queue: true,
+            },
+        )
+        .unwrap();
+        let RunMode::Worker(w) = cfg.mode else {
+            panic!("worker expected")
+        };
+        assert_eq!(w.queue_url, "http://q");
+        assert_eq!(w.visibility_timeout_secs, None);
+        assert_eq!(w.wait_time_secs, 10);
+        assert_eq!(
+            cfg.warehouse,
+            Some(WarehouseSettings::Postgres {
+                url: "postgres://localhost/db".into()
+            })
+        );
+    }
+
+    #[test]
+    fn lambda_mode_needs_no_queue_url_and_bad_numbers_are_named() {
+        let mut pairs = ALL[..4].to_vec();
+        pairs.push((vars::LAMBDA_RUNTIME_API, "127.0.0.1:9001"));
+        pairs.push((vars::REDSHIFT_WORKGROUP, "wg"));
+        pairs.push((vars::REDSHIFT_DATABASE, "dev"));
+        let cfg = ServiceConfig::read(
+            env(&pairs),
+            Needs {
+                warehouse: true,
+                queue: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(cfg.mode, RunMode::Lambda);
+        assert!(matches!(
+            cfg.warehouse,
+            Some(WarehouseSettings::Redshift { .. })
+        ));
+
+        let mut pairs = ALL.to_vec();
+        pairs.push((vars::WAIT_TIME_SECS, "soon"));
+        let err = ServiceConfig::read(
+            env(&pairs),
+            Needs {
+                warehouse: true,
+                queue: true,
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("PPMT_WAIT_TIME_SECS=`soon`"));
+    }
+}

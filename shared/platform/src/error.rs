@@ -1,0 +1,99 @@
+//! One error type for every port: it says what was being done to which object, keeps
+//! its source, and knows whether trying again can help.
+
+use aws_sdk_s3::config::http::HttpResponse;
+
+/// Boxed source error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Errors whose handling depends on whether a retry can succeed.
+pub trait Retryable {
+    /// True when the same input may succeed later (throttling, timeouts, 5xx, a
+    /// connection drop); false when it never will (bad data, missing object, 4xx).
+    fn is_retryable(&self) -> bool;
+}
+
+/// A port operation that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to {operation}: {source}")]
+pub struct PortError {
+    /// What was being done, naming the object: `get s3://bucket/key`.
+    pub operation: String,
+    /// Whether trying again may help.
+    pub retryable: bool,
+    /// Set when the object does not exist (a missing key, an unknown queue).
+    pub not_found: bool,
+    #[source]
+    pub source: BoxError,
+}
+
+impl PortError {
+    /// A failure that may pass on retry.
+    pub fn transient(operation: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        PortError {
+            operation: operation.into(),
+            retryable: true,
+            not_found: false,
+            source: source.into(),
+        }
+    }
+
+    /// A failure that will not pass on retry.
+    pub fn permanent(operation: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        PortError {
+            operation: operation.into(),
+            retryable: false,
+            not_found: false,
+            source: source.into(),
+        }
+    }
+
+    /// The object does not exist.
+    pub fn not_found(operation: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        PortError {
+            operation: operation.into(),
+            retryable: false,
+            not_found: true,
+            source: source.into(),
+        }
+    }
+}
+
+impl Retryable for PortError {
+    fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+}
+
+/// Classifies an AWS SDK error: throttling, timeouts, dispatch failures and 5xx are
+/// retryable; everything else (validation, access denied, 4xx) is not.
+pub fn aws_error<E>(
+    operation: impl Into<String>,
+    err: aws_sdk_s3::error::SdkError<E, HttpResponse>,
+) -> PortError
+where
+    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + Send + Sync + 'static,
+{
+    use aws_sdk_s3::error::SdkError;
+    let operation = operation.into();
+    let retryable = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            service.raw().status().as_u16() >= 500
+                || code.contains("Throttl")
+                || code == "RequestLimitExceeded"
+                || code == "ProvisionedThroughputExceededException"
+        }
+        _ => false,
+    };
+    let detail = aws_sdk_s3::error::DisplayErrorContext(&err).to_string();
+    PortError {
+        operation,
+        retryable,
+        not_found: false,
+        source: detail.into(),
+    }
+}

@@ -1,0 +1,195 @@
+//! The ports: small traits through which services do I/O. Each has an AWS or
+//! PostgreSQL adapter in [`crate::adapters`] and an in-memory fake in
+//! [`crate::testing`].
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use ppmt_domain::record::{FxRateRecord, PriceKind, ValidRecord};
+use ppmt_domain::{BatchId, BatchRef, RejectReason, Stage, StageCounts, StageEvent};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::PortError;
+
+/// Objects by bucket and key (S3).
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// The object's bytes; a missing object is an error with `not_found` set.
+    async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, PortError>;
+    /// Writes (or replaces) an object.
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<(), PortError>;
+}
+
+/// Announces that a stage finished (SNS).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn publish(&self, event: &StageEvent) -> Result<(), PortError>;
+}
+
+/// A validated row, ready for the staging table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedRow {
+    pub file_key: String,
+    pub source_id: String,
+    /// 1-based record number in its file (the CSV line a person sees, header = 1).
+    pub line_no: u64,
+    pub record: ValidRecord,
+}
+
+/// A row that failed validation, kept with its reason and its original text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    pub file_key: String,
+    pub source_id: String,
+    pub line_no: u64,
+    pub reason: RejectReason,
+    pub detail: String,
+    /// The row as it was in the file.
+    pub raw: String,
+}
+
+/// Everything the loader stages for one batch, written atomically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagedBatch {
+    pub batch: BatchRef,
+    pub rows: Vec<StagedRow>,
+    pub rejects: Vec<RejectedRow>,
+    pub fx_rates: Vec<FxRateRecord>,
+}
+
+/// Row figures of a transform run; staged = facts + quarantined + duplicates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransformCounts {
+    pub staged: u64,
+    pub facts: u64,
+    pub quarantined: u64,
+    pub duplicates: u64,
+}
+
+/// What a transform run found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransformOutcome {
+    /// The SQL ran; the counts are the batch's.
+    Done(TransformCounts),
+    /// A newer batch of the same day was loaded since; this one is stale and nothing
+    /// was changed.
+    Superseded { current: Option<BatchId> },
+}
+
+/// One SQL step of the transform, run in file-name order inside one transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqlStep {
+    /// File name under `sql/transform/`, for errors and logs.
+    pub name: &'static str,
+    /// Statements separated by `;` at the end of a line; `:batch_id` and `:batch_date`
+    /// are replaced by the batch's values.
+    pub sql: &'static str,
+}
+
+/// A product's current price from one source, as the app reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentPrice {
+    pub product_id: String,
+    pub source_id: String,
+    pub name: Option<String>,
+    pub price: Decimal,
+    pub price_kind: PriceKind,
+    pub currency: String,
+    pub price_usd: Decimal,
+    pub market_price_usd: Decimal,
+    /// Sources that contributed to the market price that day.
+    pub market_sources: i64,
+    pub price_date: NaiveDate,
+    pub observed_at: DateTime<Utc>,
+    pub fx_rate_date: NaiveDate,
+    pub batch_id: String,
+}
+
+/// The warehouse: Redshift in production, PostgreSQL locally.
+#[async_trait]
+pub trait Warehouse: Send + Sync {
+    /// Replaces what is staged for the batch's day with this batch, atomically.
+    async fn stage_batch(&self, staged: &StagedBatch) -> Result<(), PortError>;
+    /// Runs the transform steps for the batch in one transaction and counts its rows.
+    async fn run_transform(
+        &self,
+        batch: &BatchRef,
+        steps: &[SqlStep],
+    ) -> Result<TransformOutcome, PortError>;
+    /// Current prices of every product the batch touched.
+    async fn current_prices(&self, batch: &BatchRef) -> Result<Vec<CurrentPrice>, PortError>;
+}
+
+/// The key-value store the app reads (DynamoDB).
+#[async_trait]
+pub trait PriceStore: Send + Sync {
+    /// Writes the items, retrying unprocessed ones; returns how many were written.
+    async fn put_prices(&self, prices: &[CurrentPrice]) -> Result<u64, PortError>;
+}
+
+/// How a stage run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    /// Nothing done because a newer batch of the day replaced this one.
+    Skipped,
+}
+
+/// One stage of one batch, as the ledger holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageRun {
+    pub batch_id: BatchId,
+    pub batch_date: NaiveDate,
+    pub stage: Stage,
+    pub status: RunStatus,
+    pub attempts: u32,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub counts: StageCounts,
+    /// Last error, or why it was skipped.
+    pub error: Option<String>,
+}
+
+/// A message a consumer could not process, with the reason, so an operator can see
+/// why before replaying it from the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageFailure {
+    pub consumer: String,
+    pub message_id: String,
+    pub receive_count: u32,
+    pub error: String,
+    pub retryable: bool,
+    pub failed_at: DateTime<Utc>,
+}
+
+/// The run ledger: each batch's progress per stage, and failed messages.
+#[async_trait]
+pub trait RunLedger: Send + Sync {
+    /// Marks the stage running and counts an attempt.
+    async fn stage_started(&self, batch: &BatchRef, stage: Stage) -> Result<(), PortError>;
+    /// Records how the stage ended.
+    async fn stage_ended(
+        &self,
+        batch: &BatchRef,
+        stage: Stage,
+        status: RunStatus,
+        counts: &StageCounts,
+        error: Option<&str>,
+    ) -> Result<(), PortError>;
+    /// Every stage run of the batches of a day.
+    async fn runs_for_date(&self, date: NaiveDate) -> Result<Vec<StageRun>, PortError>;
+    /// Keeps the last failure of a message.
+    async fn record_message_failure(&self, failure: &MessageFailure) -> Result<(), PortError>;
+    /// The last failure recorded for a message id.
+    async fn message_failure(&self, message_id: &str) -> Result<Option<MessageFailure>, PortError>;
+}

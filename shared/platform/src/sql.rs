@@ -1,0 +1,220 @@
+//! The SQL in `sql/`, compiled into the binaries (a Lambda has no `sql/` folder), and
+//! the one way parameters get into it.
+//!
+//! Statements name their parameters `:batch_id` and `:batch_date`. Both the PostgreSQL
+//! and the Redshift Data API adapters run multi-statement text, where bind parameters
+//! are not available, so values are rendered as literals. That is safe because both are
+//! validated first: a batch id is `[A-Za-z0-9_-]{1,128}` and a date is a `NaiveDate`.
+
+use ppmt_domain::BatchRef;
+
+use crate::ports::SqlStep;
+
+macro_rules! step {
+    ($dir:literal, $name:literal) => {
+        SqlStep {
+            name: $name,
+            sql: include_str!(concat!("../../../sql/", $dir, "/", $name)),
+        }
+    };
+}
+
+/// Warehouse DDL, portable between PostgreSQL and Redshift, in order.
+pub const SCHEMA: &[SqlStep] = &[step!("schema", "001_warehouse.sql")];
+
+/// Indexes that only PostgreSQL has (Redshift uses sort keys instead).
+pub const POSTGRES_SCHEMA: &[SqlStep] = &[step!("schema/postgres", "010_indexes.sql")];
+
+/// The transform, in order, run in one transaction per batch.
+pub const TRANSFORM_STEPS: &[SqlStep] = &[
+    step!("transform", "010_reset_day.sql"),
+    step!("transform", "020_remove_duplicates.sql"),
+    step!("transform", "030_pick_fx_rates.sql"),
+    step!("transform", "040_quarantine_without_rate.sql"),
+    step!("transform", "050_convert_currency.sql"),
+    step!("transform", "060_market_price.sql"),
+    step!("transform", "070_mark_current.sql"),
+];
+
+/// Row accounting of a batch after its transform.
+pub const BATCH_COUNTS: SqlStep = step!("queries", "batch_counts.sql");
+/// Current prices of the products of a batch.
+pub const CURRENT_PRICES: SqlStep = step!("queries", "current_prices.sql");
+/// The batch currently staged for a day.
+pub const CURRENT_BATCH: SqlStep = step!("queries", "current_batch.sql");
+
+/// SQL that cannot be rendered for a batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("{step}: unknown parameter `:{name}`")]
+    UnknownParameter { step: &'static str, name: String },
+    #[error("batch id `{0}` is not safe to use in SQL")]
+    UnsafeBatchId(String),
+}
+
+/// Replaces `:batch_id` and `:batch_date` with quoted literals. `::` casts and text
+/// inside quotes are left alone.
+pub fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, RenderError> {
+    if !batch.batch_id.is_valid() {
+        return Err(RenderError::UnsafeBatchId(batch.batch_id.0.clone()));
+    }
+    let sql = step.sql;
+    let mut out = String::with_capacity(sql.len() + 64);
+    let mut chars = sql.char_indices().peekable();
+    let mut in_quote = false;
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\'' => {
+                in_quote = !in_quote;
+                out.push(c);
+            }
+            ':' if !in_quote => {
+                if let Some((_, ':')) = chars.peek() {
+                    chars.next();
+                    out.push_str("::");
+                    continue;
+                }
+                let rest = &sql[i + 1..];
+                let len = rest
+                    .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                    .unwrap_or(rest.len());
+                if len == 0 {
+                    out.push(c);
+                    continue;
+                }
+                let name = &rest[..len];
+                match name {
+                    "batch_id" => out.push_str(&format!("'{}'", batch.batch_id)),
+                    "batch_date" => {
+                        out.push_str(&format!("'{}'", batch.batch_date.format("%Y-%m-%d")))
+                    }
+                    _ => {
+                        return Err(RenderError::UnknownParameter {
+                            step: step.name,
+                            name: name.to_owned(),
+                        })
+                    }
+                }
+                for _ in 0..len {
+                    chars.next();
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// Splits rendered text into statements at `;` ending a line, dropping comment-only
+/// pieces (the Redshift Data API takes one statement per entry).
+pub fn split_statements(sql: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        let code = line.trim_start();
+        if code.starts_with("--") {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if line.trim_end().ends_with(';') {
+            let stmt = current.trim().trim_end_matches(';').trim().to_owned();
+            if !stmt.is_empty() {
+                statements.push(stmt);
+            }
+            current.clear();
+        }
+    }
+    let tail = current.trim();
+    if !tail.is_empty() {
+        statements.push(tail.to_owned());
+    }
+    statements
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use ppmt_domain::BatchId;
+
+    fn batch(id: &str) -> BatchRef {
+        BatchRef {
+            batch_id: BatchId(id.into()),
+            batch_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            bucket: "b".into(),
+            manifest_key: "raw/2026-11-25/manifest.json".into(),
+        }
+    }
+
+    #[test]
+    fn renders_parameters_and_leaves_casts_and_quotes() {
+        let step = SqlStep {
+            name: "t.sql",
+            sql: "SELECT x::int FROM t WHERE id = :batch_id AND d = :batch_date AND s = 'a:b :c'",
+        };
+        assert_eq!(
+            render(&step, &batch("b-1")).unwrap(),
+            "SELECT x::int FROM t WHERE id = 'b-1' AND d = '2026-11-25' AND s = 'a:b :c'"
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_parameters_and_unsafe_ids() {
+        let step = SqlStep {
+            name: "t.sql",
+            sql: "SELECT :nope",
+        };
+        assert_eq!(
+            render(&step, &batch("b")),
+            Err(RenderError::UnknownParameter {
+                step: "t.sql",
+                name: "nope".into()
+            })
+        );
+        let ok = SqlStep {
+            name: "t.sql",
+            sql: "SELECT 1",
+        };
+        assert!(matches!(
+            render(&ok, &batch("b'; --")),
+            Err(RenderError::UnsafeBatchId(_))
+        ));
+    }
+
+    #[test]
+    fn every_shipped_step_renders() {
+        for step in SCHEMA
+            .iter()
+            .chain(POSTGRES_SCHEMA)
+            .chain(TRANSFORM_STEPS)
+            .chain([&BATCH_COUNTS, &CURRENT_PRICES, &CURRENT_BATCH])
+        {
+            render(step, &batch("b")).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test]
+    fn every_transform_file_is_listed_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sql/transform");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<&str> = TRANSFORM_STEPS.iter().map(|s| s.name).collect();
+        assert_eq!(files, listed);
+    }
+
+    #[test]
+    fn splits_statements_at_line_ends() {
+        let text = "-- comment\nDELETE FROM a;\nINSERT INTO b\nSELECT 1;\n";
+        assert_eq!(
+            split_statements(text),
+            vec!["DELETE FROM a", "INSERT INTO b\nSELECT 1"]
+        );
+        let reset = render(&TRANSFORM_STEPS[0], &batch("b")).unwrap();
+        assert_eq!(split_statements(&reset).len(), 4);
+    }
+}

@@ -1,0 +1,183 @@
+//! The bookkeeping every consumer stage shares: record the start in the ledger, do the
+//! work, record how it ended, and on success announce the stage on SNS.
+
+use std::future::Future;
+
+use ppmt_domain::{BatchRef, Stage, StageCounts, StageEvent};
+
+use crate::error::{BoxError, PortError, Retryable};
+use crate::ports::{Notifier, RunLedger, RunStatus};
+
+/// How a stage's work ended when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageResult {
+    /// Done; announce it with these counts.
+    Completed(StageCounts),
+    /// Nothing to do (the batch was replaced by a newer one); say why, announce nothing.
+    Skipped(String),
+}
+
+/// Why a stage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// An I/O port failed; retryable or not as the port says.
+    #[error(transparent)]
+    Port(#[from] PortError),
+    /// The input can never be processed as it is (bad manifest, checksum mismatch,
+    /// broken row accounting). Not retryable.
+    #[error("{context}: {source}")]
+    Invalid {
+        context: String,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl StageError {
+    /// A permanent failure about `context` (a key, a batch).
+    pub fn invalid(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        StageError::Invalid {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+}
+
+impl Retryable for StageError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            StageError::Port(e) => e.is_retryable(),
+            StageError::Invalid { .. } => false,
+        }
+    }
+}
+
+/// Runs `work` as `stage` of `batch`, with the ledger and the announcement around it.
+pub async fn run_stage<F>(
+    ledger: &dyn RunLedger,
+    notifier: &dyn Notifier,
+    batch: &BatchRef,
+    stage: Stage,
+    trace_id: &str,
+    work: F,
+) -> Result<(), StageError>
+where
+    F: Future<Output = Result<StageResult, StageError>>,
+{
+    ledger.stage_started(batch, stage).await?;
+    let outcome = work.await;
+    match outcome {
+        Ok(StageResult::Completed(counts)) => {
+            notifier
+                .publish(&StageEvent::new(
+                    batch,
+                    stage,
+                    counts.clone(),
+                    trace_id.to_owned(),
+                ))
+                .await?;
+            ledger
+                .stage_ended(batch, stage, RunStatus::Succeeded, &counts, None)
+                .await?;
+            tracing::info!(batch_id = %batch.batch_id, stage = stage.as_str(), ?counts, "stage done");
+            Ok(())
+        }
+        Ok(StageResult::Skipped(why)) => {
+            ledger
+                .stage_ended(
+                    batch,
+                    stage,
+                    RunStatus::Skipped,
+                    &StageCounts::default(),
+                    Some(&why),
+                )
+                .await?;
+            tracing::info!(batch_id = %batch.batch_id, stage = stage.as_str(), reason = %why, "stage skipped");
+            Ok(())
+        }
+        Err(e) => {
+            let text = e.to_string();
+            if let Err(ledger_error) = ledger
+                .stage_ended(
+                    batch,
+                    stage,
+                    RunStatus::Failed,
+                    &StageCounts::default(),
+                    Some(&text),
+                )
+                .await
+            {
+                tracing::warn!(error = %ledger_error, "could not record the failure in the ledger");
+            }
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{MemoryLedger, MemoryNotifier};
+    use chrono::NaiveDate;
+    use ppmt_domain::BatchId;
+
+    fn batch() -> BatchRef {
+        BatchRef {
+            batch_id: BatchId("b1".into()),
+            batch_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            bucket: "raw".into(),
+            manifest_key: "raw/2026-11-25/manifest.json".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn success_is_announced_and_recorded() {
+        let (ledger, notifier) = (MemoryLedger::default(), MemoryNotifier::default());
+        let counts = StageCounts {
+            facts: Some(3),
+            ..Default::default()
+        };
+        run_stage(
+            &ledger,
+            &notifier,
+            &batch(),
+            Stage::Transformed,
+            "t",
+            async { Ok(StageResult::Completed(counts.clone())) },
+        )
+        .await
+        .unwrap();
+        let run = ledger.run("b1", Stage::Transformed).unwrap();
+        assert_eq!(run.status, RunStatus::Succeeded);
+        assert_eq!(run.counts, counts);
+        let events = notifier.events.lock().unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].stage, Stage::Transformed);
+        assert_eq!(events[0].counts.facts, Some(3));
+    }
+
+    #[tokio::test]
+    async fn failures_and_skips_are_recorded_but_not_announced() {
+        let (ledger, notifier) = (MemoryLedger::default(), MemoryNotifier::default());
+        let err = run_stage(&ledger, &notifier, &batch(), Stage::Loaded, "t", async {
+            Err(StageError::invalid("raw/x.csv", "sha256 mismatch"))
+        })
+        .await
+        .unwrap_err();
+        assert!(!err.is_retryable());
+        let run = ledger.run("b1", Stage::Loaded).unwrap();
+        assert_eq!(run.status, RunStatus::Failed);
+        assert_eq!(run.error.as_deref(), Some("raw/x.csv: sha256 mismatch"));
+
+        run_stage(&ledger, &notifier, &batch(), Stage::Synced, "t", async {
+            Ok(StageResult::Skipped("newer batch".into()))
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            ledger.run("b1", Stage::Synced).unwrap().status,
+            RunStatus::Skipped
+        );
+        assert!(notifier.events.lock().unwrap().is_empty());
+    }
+}

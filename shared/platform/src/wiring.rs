@@ -1,0 +1,66 @@
+//! Builds the port adapters a service's configuration asks for, once, at start-up.
+
+use std::sync::Arc;
+
+use crate::adapters::dynamodb::{DynamoLedger, DynamoPriceStore};
+use crate::adapters::postgres::PostgresWarehouse;
+use crate::adapters::s3::S3Store;
+use crate::adapters::sns::SnsNotifier;
+use crate::aws::AwsClients;
+use crate::config::{ConfigError, ServiceConfig, WarehouseSettings};
+use crate::ports::{Notifier, ObjectStore, PriceStore, RunLedger, Warehouse};
+
+/// Every port, ready to hand to a service.
+#[derive(Clone)]
+pub struct Ports {
+    pub store: Arc<dyn ObjectStore>,
+    pub notifier: Arc<dyn Notifier>,
+    pub ledger: Arc<dyn RunLedger>,
+    pub prices: Arc<dyn PriceStore>,
+    /// Present when the service was configured with a warehouse.
+    pub warehouse: Option<Arc<dyn Warehouse>>,
+}
+
+impl Ports {
+    /// The AWS adapters for `config`'s resources, and its warehouse.
+    pub fn build(config: &ServiceConfig, clients: &AwsClients) -> Result<Ports, ConfigError> {
+        let r = &config.resources;
+        let warehouse = config
+            .warehouse
+            .as_ref()
+            .map(|w| warehouse(w, clients))
+            .transpose()?;
+        Ok(Ports {
+            store: Arc::new(S3Store {
+                client: clients.s3.clone(),
+            }),
+            notifier: Arc::new(SnsNotifier {
+                client: clients.sns.clone(),
+                topic_arn: r.stage_topic_arn.clone(),
+            }),
+            ledger: Arc::new(DynamoLedger {
+                client: clients.dynamodb.clone(),
+                table: r.ledger_table.clone(),
+            }),
+            prices: Arc::new(DynamoPriceStore {
+                client: clients.dynamodb.clone(),
+                table: r.prices_table.clone(),
+            }),
+            warehouse,
+        })
+    }
+}
+
+fn warehouse(
+    settings: &WarehouseSettings,
+    _clients: &AwsClients,
+) -> Result<Arc<dyn Warehouse>, ConfigError> {
+    match settings {
+        WarehouseSettings::Postgres { url } => Ok(Arc::new(PostgresWarehouse { url: url.clone() })),
+        WarehouseSettings::Redshift { .. } => Err(ConfigError {
+            problems: vec![
+                "the Redshift Data API warehouse adapter is not available in this build".into(),
+            ],
+        }),
+    }
+}

@@ -1,0 +1,412 @@
+//! One runtime for every SQS consumer.
+//!
+//! Under Lambda (`AWS_LAMBDA_RUNTIME_API` set) the event source mapping polls and calls
+//! [`handle_batch`] with an `SqsEvent`; the returned `SqsBatchResponse` names the failed
+//! messages (`ReportBatchItemFailures`). Elsewhere [`run_worker`] long-polls the queue,
+//! builds the same `SqsEvent`, calls the same [`handle_batch`], deletes only the messages
+//! that succeeded and leaves the failures for redelivery, so after `maxReceiveCount`
+//! tries SQS moves them to the dead-letter queue, exactly as in Lambda.
+//!
+//! Each record is decoded on its own: one bad body fails one message, not the batch.
+//! SNS envelopes are unwrapped and `s3:TestEvent` is skipped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    MessageSystemAttributeName,
+};
+use chrono::Utc;
+use futures::future::join_all;
+use ppmt_domain::s3_event::{classify, Body};
+use tracing::Instrument;
+
+use crate::config::{RunMode, WorkerSettings};
+use crate::error::{aws_error, BoxError, PortError, Retryable};
+use crate::ports::{MessageFailure, RunLedger};
+
+/// A decoded SQS message, handed to a service's handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub message_id: String,
+    /// The body, SNS envelope removed and S3 notifications decoded.
+    pub body: Body,
+    /// How many times SQS has delivered it, this time included.
+    pub receive_count: u32,
+}
+
+/// A service's per-message logic.
+#[async_trait]
+pub trait MessageHandler: Send + Sync + 'static {
+    type Error: std::error::Error + Retryable + Send + Sync + 'static;
+
+    /// The consumer's name (`loader`, ...), for logs and the failure log.
+    fn consumer(&self) -> &'static str;
+
+    /// Processes one message. An `Ok` means it can be deleted.
+    async fn handle(&self, message: &Message) -> Result<(), Self::Error>;
+}
+
+/// The failed messages of a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// (message id, retryable) of each failed message.
+    pub failures: Vec<(String, bool)>,
+}
+
+impl BatchOutcome {
+    /// The Lambda response: every failed message id.
+    pub fn into_response(self) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = self
+            .failures
+            .into_iter()
+            .map(|(id, _)| {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failure
+            })
+            .collect();
+        response
+    }
+}
+
+/// A message body that is not there.
+#[derive(Debug, thiserror::Error)]
+#[error("message has no body")]
+struct EmptyBody;
+
+/// Handles every record of an event concurrently, each in its own `message_id` span.
+pub async fn handle_batch<H: MessageHandler>(
+    handler: &H,
+    ledger: &dyn RunLedger,
+    event: SqsEvent,
+) -> BatchOutcome {
+    let results = join_all(
+        event
+            .records
+            .into_iter()
+            .map(|record| handle_record(handler, ledger, record)),
+    )
+    .await;
+    BatchOutcome {
+        failures: results.into_iter().flatten().collect(),
+    }
+}
+
+async fn handle_record<H: MessageHandler>(
+    handler: &H,
+    ledger: &dyn RunLedger,
+    record: SqsMessage,
+) -> Option<(String, bool)> {
+    let message_id = record.message_id.clone().unwrap_or_default();
+    let receive_count = record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
+    let span = tracing::info_span!("message", consumer = handler.consumer(), message_id = %message_id, receive_count);
+    async move {
+        let outcome: Result<(), (String, bool)> = match record.body.as_deref() {
+            None => Err((EmptyBody.to_string(), false)),
+            Some(text) => match classify(text) {
+                Body::S3TestEvent => {
+                    tracing::info!("skipping s3:TestEvent");
+                    Ok(())
+                }
+                body => {
+                    let message = Message { message_id: message_id.clone(), body, receive_count };
+                    handler.handle(&message).await.map_err(|e| (e.to_string(), e.is_retryable()))
+                }
+            },
+        };
+        let (error, retryable) = outcome.err()?;
+        if retryable {
+            tracing::warn!(%error, "message failed; it will be retried");
+        } else {
+            tracing::error!(%error, "message failed and cannot succeed as it is; it goes to the DLQ after its retries");
+        }
+        let failure = MessageFailure {
+            consumer: handler.consumer().to_owned(),
+            message_id: message_id.clone(),
+            receive_count,
+            error,
+            retryable,
+            failed_at: Utc::now(),
+        };
+        if let Err(e) = ledger.record_message_failure(&failure).await {
+            tracing::warn!(error = %e, "could not record the failure in the ledger");
+        }
+        Some((message_id, retryable))
+    }
+    .instrument(span)
+    .await
+}
+
+/// Runs under the Lambda runtime until the runtime stops.
+pub async fn run_lambda<H: MessageHandler>(
+    handler: Arc<H>,
+    ledger: Arc<dyn RunLedger>,
+) -> Result<(), BoxError> {
+    let service =
+        lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+            let handler = handler.clone();
+            let ledger = ledger.clone();
+            async move {
+                Ok::<_, lambda_runtime::Error>(
+                    handle_batch(&*handler, &*ledger, event.payload)
+                        .await
+                        .into_response(),
+                )
+            }
+        });
+    lambda_runtime::run(service).await
+}
+
+/// Resolves when the process is asked to stop (SIGTERM or Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the worker");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs a consumer in the mode the configuration chose: under the Lambda runtime, or
+/// polling its queue until SIGTERM.
+pub async fn serve<H: MessageHandler>(
+    handler: H,
+    ledger: Arc<dyn RunLedger>,
+    sqs: aws_sdk_sqs::Client,
+    mode: RunMode,
+) -> Result<(), BoxError> {
+    let handler = Arc::new(handler);
+    match mode {
+        RunMode::Lambda => run_lambda(handler, ledger).await,
+        RunMode::Worker(settings) => {
+            Ok(run_worker(handler, ledger, sqs, settings, shutdown_signal()).await?)
+        }
+    }
+}
+
+fn to_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id.clone();
+            record.receipt_handle = m.receipt_handle.clone();
+            record.body = m.body.clone();
+            record.md5_of_body = m.md5_of_body.clone();
+            record.attributes = m
+                .attributes
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect();
+            record
+        })
+        .collect();
+    event
+}
+
+/// Delay before a failed message is offered again: retryable failures back off
+/// exponentially with its receive count; the others come back at once, to reach the
+/// dead-letter queue without waiting.
+pub fn redelivery_delay_secs(retryable: bool, receive_count: u32, base_secs: i32) -> i32 {
+    if !retryable {
+        return 0;
+    }
+    let exponent = receive_count.saturating_sub(1).min(10);
+    base_secs.saturating_mul(1 << exponent).clamp(0, 900)
+}
+
+/// Polls the queue until `shutdown` resolves. A batch in work when it does is finished
+/// and settled first; nothing unfinished is deleted.
+pub async fn run_worker<H: MessageHandler>(
+    handler: Arc<H>,
+    ledger: Arc<dyn RunLedger>,
+    sqs: aws_sdk_sqs::Client,
+    settings: WorkerSettings,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), PortError> {
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    tracing::info!(consumer = handler.consumer(), queue = %settings.queue_url, "worker polling");
+    loop {
+        if *stop_rx.borrow() {
+            break;
+        }
+        let mut receive = sqs
+            .receive_message()
+            .queue_url(&settings.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(settings.wait_time_secs)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount);
+        if let Some(vt) = settings.visibility_timeout_secs {
+            receive = receive.visibility_timeout(vt);
+        }
+        let received = tokio::select! {
+            _ = stop_rx.changed() => break,
+            r = receive.send() => r,
+        };
+        let messages = match received {
+            Ok(output) => output.messages.unwrap_or_default(),
+            Err(e) => {
+                let e = aws_error(format!("receive from {}", settings.queue_url), e);
+                tracing::warn!(error = %e, "receive failed; trying again in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let work = handle_batch(&*handler, &*ledger, to_event(&messages));
+        let outcome = keep_invisible_while(work, &sqs, &settings, &messages).await;
+        settle(&sqs, &settings, &messages, &outcome).await;
+    }
+    tracing::info!(consumer = handler.consumer(), "worker stopped");
+    Ok(())
+}
+
+/// Runs `work`, extending the visibility of `messages` every half timeout so a slow batch
+/// is not delivered twice while it is still in work.
+async fn keep_invisible_while(
+    work: impl std::future::Future<Output = BatchOutcome>,
+    sqs: &aws_sdk_sqs::Client,
+    settings: &WorkerSettings,
+    messages: &[aws_sdk_sqs::types::Message],
+) -> BatchOutcome {
+    let Some(vt) = settings.visibility_timeout_secs else {
+        return work.await;
+    };
+    let mut ticker = tokio::time::interval(Duration::from_secs((vt as u64 / 2).max(1)));
+    ticker.tick().await;
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            outcome = &mut work => return outcome,
+            _ = ticker.tick() => {
+                let entries = messages.iter().enumerate().filter_map(|(i, m)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .set_receipt_handle(m.receipt_handle.clone())
+                        .visibility_timeout(vt)
+                        .build()
+                        .ok()
+                });
+                let sent = sqs
+                    .change_message_visibility_batch()
+                    .queue_url(&settings.queue_url)
+                    .set_entries(Some(entries.collect()))
+                    .send()
+                    .await;
+                if let Err(e) = sent {
+                    tracing::warn!(error = %aws_error("extend visibility", e), "could not extend visibility");
+                }
+            }
+        }
+    }
+}
+
+/// Deletes the messages that succeeded; schedules the redelivery of the others.
+async fn settle(
+    sqs: &aws_sdk_sqs::Client,
+    settings: &WorkerSettings,
+    messages: &[aws_sdk_sqs::types::Message],
+    outcome: &BatchOutcome,
+) {
+    let failed = |m: &aws_sdk_sqs::types::Message| {
+        outcome
+            .failures
+            .iter()
+            .find(|(id, _)| Some(id.as_str()) == m.message_id.as_deref())
+            .map(|(_, r)| *r)
+    };
+    let deletes: Vec<_> = messages
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| failed(m).is_none())
+        .filter_map(|(i, m)| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .set_receipt_handle(m.receipt_handle.clone())
+                .build()
+                .ok()
+        })
+        .collect();
+    if !deletes.is_empty() {
+        match sqs
+            .delete_message_batch()
+            .queue_url(&settings.queue_url)
+            .set_entries(Some(deletes))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                for f in out.failed {
+                    tracing::warn!(entry = %f.id, code = %f.code, "delete failed; the message will be delivered again");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %aws_error("delete messages", e), "delete failed; the messages will be delivered again")
+            }
+        }
+    }
+    for m in messages {
+        let Some(retryable) = failed(m) else { continue };
+        let receive_count = m
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        let delay = redelivery_delay_secs(retryable, receive_count, settings.retry_base_delay_secs);
+        let result = sqs
+            .change_message_visibility()
+            .queue_url(&settings.queue_url)
+            .set_receipt_handle(m.receipt_handle.clone())
+            .visibility_timeout(delay)
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %aws_error("reschedule failed message", e), "message keeps its visibility timeout");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_failures_back_off_and_others_return_at_once() {
+        assert_eq!(redelivery_delay_secs(false, 2, 5), 0);
+        assert_eq!(redelivery_delay_secs(true, 1, 5), 5);
+        assert_eq!(redelivery_delay_secs(true, 3, 5), 20);
+        assert_eq!(redelivery_delay_secs(true, 40, 5), 900);
+    }
+}
