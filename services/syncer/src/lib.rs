@@ -1,1 +1,128 @@
-//! placeholder
+//! The syncer: triggered by a `transformed` stage event (SNS → its SQS queue), it reads
+//! the current price of every product the batch touched from the warehouse and writes
+//! them to the DynamoDB prices table the app reads (`BatchWriteItem`, at most 25 items a
+//! request, `UnprocessedItems` retried), then emits `synced`.
+//!
+//! Idempotent: items are whole-item puts of the warehouse's current rows, so repeating
+//! the event, or replaying an older day, writes the same (newest) prices again.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ppmt_domain::{Stage, StageCounts};
+use ppmt_platform::ports::{Notifier, PriceStore, RunLedger, Warehouse};
+use ppmt_platform::stage::{expect_stage_event, run_stage, StageError, StageResult};
+use ppmt_platform::worker::{Message, MessageHandler};
+
+/// The syncer's ports.
+pub struct Syncer {
+    pub warehouse: Arc<dyn Warehouse>,
+    pub prices: Arc<dyn PriceStore>,
+    pub notifier: Arc<dyn Notifier>,
+    pub ledger: Arc<dyn RunLedger>,
+}
+
+#[async_trait]
+impl MessageHandler for Syncer {
+    type Error = StageError;
+
+    fn consumer(&self) -> &'static str {
+        "syncer"
+    }
+
+    async fn handle(&self, message: &Message) -> Result<(), StageError> {
+        let Some(event) = expect_stage_event(message, Stage::Transformed)? else {
+            return Ok(());
+        };
+        let batch = event.batch();
+        let work = async {
+            let current = self.warehouse.current_prices(&batch).await?;
+            let written = self.prices.put_prices(&current).await?;
+            Ok(StageResult::Completed(StageCounts {
+                items_written: Some(written),
+                ..StageCounts::default()
+            }))
+        };
+        run_stage(
+            &*self.ledger,
+            &*self.notifier,
+            &batch,
+            Stage::Synced,
+            &event.trace_id,
+            work,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeZone, Utc};
+    use ppmt_domain::record::PriceKind;
+    use ppmt_domain::{BatchId, BatchRef, StageEvent};
+    use ppmt_platform::ports::CurrentPrice;
+    use ppmt_platform::testing::{MemoryLedger, MemoryNotifier, MemoryPriceStore, MemoryWarehouse};
+    use rust_decimal::Decimal;
+
+    #[tokio::test]
+    async fn writes_current_prices_and_announces_synced() {
+        let batch = BatchRef {
+            batch_id: BatchId("2026-11-25-b1".into()),
+            batch_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            bucket: "raw".into(),
+            manifest_key: "raw/2026-11-25/manifest.json".into(),
+        };
+        let price = CurrentPrice {
+            product_id: "p1".into(),
+            source_id: "shop".into(),
+            name: Some("Widget".into()),
+            price: Decimal::new(1000, 2),
+            price_kind: PriceKind::Exact,
+            currency: "EUR".into(),
+            price_usd: Decimal::new(1050, 2),
+            market_price_usd: Decimal::new(1050, 2),
+            market_sources: 1,
+            price_date: batch.batch_date,
+            observed_at: Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0).unwrap(),
+            fx_rate_date: batch.batch_date,
+            batch_id: "2026-11-25-b1".into(),
+        };
+        let warehouse = Arc::new(MemoryWarehouse::default());
+        warehouse.current.lock().unwrap().push(price.clone());
+        let prices = Arc::new(MemoryPriceStore::default());
+        let notifier = Arc::new(MemoryNotifier::default());
+        let syncer = Syncer {
+            warehouse,
+            prices: prices.clone(),
+            notifier: notifier.clone(),
+            ledger: Arc::new(MemoryLedger::default()),
+        };
+        let event = StageEvent::new(
+            &batch,
+            Stage::Transformed,
+            StageCounts::default(),
+            "t".into(),
+        );
+        let body = ppmt_domain::s3_event::classify(&serde_json::to_string(&event).unwrap());
+        syncer
+            .handle(&Message {
+                message_id: "m".into(),
+                body,
+                receive_count: 1,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            prices
+                .items
+                .lock()
+                .unwrap()
+                .get(&("p1".into(), "shop".into())),
+            Some(&price)
+        );
+        let events = notifier.events.lock().unwrap();
+        assert_eq!(events[0].stage, Stage::Synced);
+        assert_eq!(events[0].counts.items_written, Some(1));
+    }
+}

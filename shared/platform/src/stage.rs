@@ -3,10 +3,12 @@
 
 use std::future::Future;
 
+use ppmt_domain::s3_event::Body;
 use ppmt_domain::{BatchRef, Stage, StageCounts, StageEvent};
 
 use crate::error::{BoxError, PortError, Retryable};
 use crate::ports::{Notifier, RunLedger, RunStatus};
+use crate::worker::Message;
 
 /// How a stage's work ended when it did not fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +52,29 @@ impl Retryable for StageError {
             StageError::Invalid { .. } => false,
         }
     }
+}
+
+/// Decodes the stage event this consumer expects from a message.
+pub fn expect_stage_event(
+    message: &Message,
+    expected: Stage,
+) -> Result<Option<StageEvent>, StageError> {
+    let Body::Other(text) = &message.body else {
+        return Err(StageError::invalid(
+            format!("message {}", message.message_id),
+            "an S3 notification, not a stage event",
+        ));
+    };
+    let event = StageEvent::parse(text)
+        .map_err(|e| StageError::invalid(format!("message {}", message.message_id), e))?;
+    if event.stage != expected {
+        tracing::warn!(
+            stage = event.stage.as_str(),
+            "unexpected stage event; check the subscription's filter policy"
+        );
+        return Ok(None);
+    }
+    Ok(Some(event))
 }
 
 /// Runs `work` as `stage` of `batch`, with the ledger and the announcement around it.
