@@ -17,6 +17,7 @@ use ppmt_domain::{BatchRef, Manifest, Stage, StageCounts};
 use ppmt_platform::ports::{Notifier, ObjectStore, RunLedger, StagedBatch, Warehouse};
 use ppmt_platform::stage::{run_stage, StageError, StageResult};
 use ppmt_platform::worker::{Message, MessageHandler};
+use tracing::Instrument;
 
 /// The loader's ports.
 pub struct Loader {

@@ -1,1 +1,361 @@
-//! placeholder
+//! The scraper: run daily by the schedule (EventBridge → Lambda) or on demand
+//! (`ppmt scrape --date`), it fetches every source in the sources file, writes one raw
+//! file per source under `raw/YYYY-MM-DD/`, then `metadata.json` (a per-source report),
+//! then `manifest.json` last. The manifest's `ObjectCreated` event wakes the loader.
+//!
+//! Raw files hold the canonical record (see `ppmt_domain::record`) in the source's
+//! family of format: CSV for CSV feeds and FX rates, JSON Lines for JSON APIs, product
+//! pages and merchant feeds. Prices are already decimals; the loader validates them.
+//!
+//! - [`sources`]: the sources file; [`http`]: rate-limited, retrying HTTP;
+//! - [`pagination`]: JSON API paging; [`fetch`]: one source of each kind;
+//! - [`extract`]: pure parsers (prices, feeds, pages, robots.txt);
+//! - [`fixture_server`]: a local HTTP server of recorded responses, for tests and the demo.
+
+pub mod extract;
+pub mod fetch;
+pub mod fixture_server;
+pub mod http;
+pub mod pagination;
+pub mod secrets;
+pub mod sources;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use ppmt_domain::batch::{manifest_key, metadata_key, raw_file_key};
+use ppmt_domain::manifest::{
+    FileFormat, FileKind, ManifestFile, SourceNote, MANIFEST_SCHEMA_VERSION,
+};
+use ppmt_domain::record::{RawRecord, FX_CSV_HEADER, PRICE_CSV_HEADER};
+use ppmt_domain::{BatchId, Manifest};
+use ppmt_platform::ports::ObjectStore;
+use ppmt_platform::PortError;
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::extract::record::{RecordReject, ScrapedRecord};
+use crate::fetch::{fetch_source, SourceOutput};
+use crate::http::{Fetcher, HttpStats};
+use crate::sources::{Source, SourceKind};
+
+/// Rejects listed per source in `metadata.json`; the count is always complete.
+const MAX_LISTED_REJECTS: usize = 200;
+
+/// How a source did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceStatus {
+    /// Records and no error.
+    Ok,
+    /// Records, but the source stopped early with an error.
+    Partial,
+    /// No records and no error: flagged, since a quiet source is usually a broken one.
+    Empty,
+    /// No records because of an error.
+    Failed,
+}
+
+/// One source's line in `metadata.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    pub source_id: String,
+    pub kind: &'static str,
+    pub status: SourceStatus,
+    /// The raw file written, if any.
+    pub file: Option<String>,
+    pub records: u64,
+    pub rejected: u64,
+    /// Reasons of rejected records, by code.
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    /// The first rejects, with where and why.
+    pub rejects: Vec<RecordReject>,
+    pub pages: u64,
+    pub http: HttpStats,
+    pub disallowed_by_robots: Vec<String>,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+}
+
+/// `metadata.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScrapeMetadata {
+    pub batch_id: BatchId,
+    pub batch_date: NaiveDate,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub sources: Vec<SourceReport>,
+}
+
+/// A scrape that could not produce a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    #[error(transparent)]
+    Store(#[from] PortError),
+    #[error(
+        "no source returned data for {date}; metadata.json says why and no manifest was written"
+    )]
+    NothingScraped { date: NaiveDate },
+    #[error("encode {what}: {message}")]
+    Encode { what: String, message: String },
+}
+
+/// The canonical record of a scraped one, seen at `observed_at`.
+pub fn to_raw(record: &ScrapedRecord, observed_at: DateTime<Utc>) -> RawRecord {
+    RawRecord {
+        product_id: Some(record.product_id.clone()),
+        name: record.name.clone(),
+        brand: record.brand.clone(),
+        gtin: record.gtin.clone(),
+        mpn: record.mpn.clone(),
+        price: Some(record.price.amount.to_string()),
+        price_kind: Some(record.price.kind.as_str().to_owned()),
+        price_max: record.price.max_amount.map(|m| m.to_string()),
+        currency: Some(record.currency.clone()),
+        availability: record.availability.clone(),
+        url: record.url.clone(),
+        observed_at: Some(observed_at.to_rfc3339()),
+    }
+}
+
+fn encode_error(what: &str, e: impl ToString) -> ScrapeError {
+    ScrapeError::Encode {
+        what: what.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// The raw file of a source: (format, kind, bytes, record count), or `None` if empty.
+pub fn render_file(
+    kind: SourceKind,
+    output: &SourceOutput,
+    observed_at: DateTime<Utc>,
+) -> Result<Option<(FileFormat, FileKind, Vec<u8>, u64)>, ScrapeError> {
+    if kind == SourceKind::EcbFx {
+        if output.fx_rates.is_empty() {
+            return Ok(None);
+        }
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(FX_CSV_HEADER)
+            .map_err(|e| encode_error("fx csv", e))?;
+        for rate in &output.fx_rates {
+            w.write_record(rate.csv_fields())
+                .map_err(|e| encode_error("fx csv", e))?;
+        }
+        let bytes = w.into_inner().map_err(|e| encode_error("fx csv", e))?;
+        return Ok(Some((
+            FileFormat::Csv,
+            FileKind::FxRates,
+            bytes,
+            output.fx_rates.len() as u64,
+        )));
+    }
+    if output.records.is_empty() {
+        return Ok(None);
+    }
+    let count = output.records.len() as u64;
+    let bytes = if kind == SourceKind::CsvFeed {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(PRICE_CSV_HEADER)
+            .map_err(|e| encode_error("price csv", e))?;
+        for r in &output.records {
+            w.write_record(to_raw(r, observed_at).csv_fields())
+                .map_err(|e| encode_error("price csv", e))?;
+        }
+        w.into_inner().map_err(|e| encode_error("price csv", e))?
+    } else {
+        let mut lines = Vec::new();
+        for r in &output.records {
+            serde_json::to_writer(&mut lines, &to_raw(r, observed_at))
+                .map_err(|e| encode_error("json lines", e))?;
+            lines.push(b'\n');
+        }
+        lines
+    };
+    let format = if kind == SourceKind::CsvFeed {
+        FileFormat::Csv
+    } else {
+        FileFormat::Json
+    };
+    Ok(Some((format, FileKind::Prices, bytes, count)))
+}
+
+fn status_of(output: &SourceOutput, wrote_file: bool) -> SourceStatus {
+    match (wrote_file, output.error.is_some()) {
+        (true, false) => SourceStatus::Ok,
+        (true, true) => SourceStatus::Partial,
+        (false, false) => SourceStatus::Empty,
+        (false, true) => SourceStatus::Failed,
+    }
+}
+
+/// Scrapes `sources` for `date` into `bucket`: raw files, `metadata.json`, then
+/// `manifest.json`. `env` resolves secrets locally.
+pub async fn scrape_day(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    sources: &[Source],
+    date: NaiveDate,
+    env: &BTreeMap<String, String>,
+) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
+    let started_at = Utc::now();
+    let batch_id = BatchId::new_for(date);
+    let outputs =
+        futures::future::join_all(sources.iter().map(|source| run_source(source, env))).await;
+
+    let mut files = Vec::new();
+    let mut reports = Vec::new();
+    let mut quiet = Vec::new();
+    for (source, (output, stats, duration_ms, finished)) in sources.iter().zip(outputs) {
+        let rendered = render_file(source.config.kind, &output, finished)?;
+        let mut file_key = None;
+        if let Some((format, kind, bytes, count)) = rendered {
+            let key = raw_file_key(date, source.id(), finished.time(), format.extension());
+            let content_type = if format == FileFormat::Csv {
+                "text/csv"
+            } else {
+                "application/x-ndjson"
+            };
+            files.push(ManifestFile::describe(
+                key.clone(),
+                source.id().to_owned(),
+                kind,
+                format,
+                &bytes,
+                count,
+            ));
+            store
+                .put(bucket, &key, Bytes::from(bytes), content_type)
+                .await?;
+            file_key = Some(key);
+        }
+        let status = status_of(&output, file_key.is_some());
+        if file_key.is_none() {
+            quiet.push(SourceNote {
+                source_id: source.id().to_owned(),
+                reason: output
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "returned no records".into()),
+            });
+        }
+        let mut by_reason = BTreeMap::new();
+        for r in &output.rejects {
+            *by_reason.entry(r.reason.code().to_owned()).or_insert(0u64) += 1;
+        }
+        let records = output.records.len().max(output.fx_rates.len()) as u64;
+        tracing::info!(source = source.id(), ?status, records, rejected = output.rejects.len(), error = ?output.error, "source scraped");
+        reports.push(SourceReport {
+            source_id: source.id().to_owned(),
+            kind: source.config.kind.as_str(),
+            status,
+            file: file_key,
+            records,
+            rejected: output.rejects.len() as u64,
+            rejected_by_reason: by_reason,
+            rejects: output
+                .rejects
+                .into_iter()
+                .take(MAX_LISTED_REJECTS)
+                .collect(),
+            pages: output.pages,
+            http: stats,
+            disallowed_by_robots: output.disallowed_by_robots,
+            duration_ms,
+            error: output.error,
+        });
+    }
+    let metadata = ScrapeMetadata {
+        batch_id: batch_id.clone(),
+        batch_date: date,
+        started_at,
+        finished_at: Utc::now(),
+        sources: reports,
+    };
+    let body =
+        serde_json::to_vec_pretty(&metadata).map_err(|e| encode_error("metadata.json", e))?;
+    store
+        .put(
+            bucket,
+            &metadata_key(date),
+            Bytes::from(body),
+            "application/json",
+        )
+        .await?;
+    if files.is_empty() {
+        return Err(ScrapeError::NothingScraped { date });
+    }
+    let manifest = Manifest {
+        schema_version: MANIFEST_SCHEMA_VERSION,
+        batch_id,
+        batch_date: date,
+        created_at: Utc::now(),
+        files,
+        sources_without_data: quiet,
+    };
+    let body =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| encode_error("manifest.json", e))?;
+    store
+        .put(
+            bucket,
+            &manifest_key(date),
+            Bytes::from(body),
+            "application/json",
+        )
+        .await?;
+    Ok((manifest, metadata))
+}
+
+async fn run_source(
+    source: &Source,
+    env: &BTreeMap<String, String>,
+) -> (SourceOutput, HttpStats, u64, DateTime<Utc>) {
+    let span = tracing::info_span!(
+        "source",
+        source = source.id(),
+        kind = source.config.kind.as_str()
+    );
+    async move {
+        let started = Instant::now();
+        let auth = match &source.config.auth {
+            None => Ok(None),
+            Some(a) => secrets::resolve_secret(&a.secret, env)
+                .await
+                .map(|s| Some((a.header.clone(), format!("{}{s}", a.prefix)))),
+        };
+        let c = &source.config;
+        let fetcher = auth.and_then(|auth| {
+            Fetcher::new(
+                source.timeout(),
+                c.rate_limit_per_sec,
+                c.burst,
+                c.concurrency,
+                c.max_retries,
+                auth,
+            )
+        });
+        let (output, stats) = match fetcher {
+            Ok(fetcher) => {
+                let output = fetch_source(source, &fetcher).await;
+                (output, fetcher.stats())
+            }
+            Err(e) => (
+                SourceOutput {
+                    error: Some(e),
+                    ..SourceOutput::default()
+                },
+                HttpStats::default(),
+            ),
+        };
+        (
+            output,
+            stats,
+            started.elapsed().as_millis() as u64,
+            Utc::now(),
+        )
+    }
+    .instrument(span)
+    .await
+}

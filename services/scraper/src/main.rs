@@ -1,1 +1,109 @@
-fn main() {}
+//! Wiring of the scraper: under Lambda it answers the daily EventBridge schedule (the
+//! event's `time` gives the day) or an on-demand `{"date": "YYYY-MM-DD"}`; elsewhere it
+//! scrapes the day given on the command line (`ppmt scrape` does the same).
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::Parser;
+use ppmt_platform::adapters::s3::S3Store;
+use ppmt_platform::aws::AwsClients;
+use ppmt_platform::config::{vars, EnvReader};
+use ppmt_scraper::sources::parse_sources;
+
+/// Scrape one day of prices into the raw bucket.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Day to scrape (default: today, UTC).
+    #[arg(long)]
+    date: Option<NaiveDate>,
+    /// Only this source.
+    #[arg(long)]
+    source: Option<String>,
+    /// The sources file (default: $PPMT_SOURCES_FILE, else sources.toml).
+    #[arg(long)]
+    sources: Option<String>,
+}
+
+async fn scrape(
+    date: NaiveDate,
+    only: Option<&str>,
+    sources_path: &str,
+    env: &BTreeMap<String, String>,
+    bucket: &str,
+    clients: &AwsClients,
+) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(sources_path)
+        .with_context(|| format!("read sources file {sources_path}"))?;
+    let mut sources = parse_sources(sources_path, &text, env)?;
+    if let Some(only) = only {
+        sources.retain(|s| s.id() == only);
+        anyhow::ensure!(!sources.is_empty(), "no source `{only}` in {sources_path}");
+    }
+    let store = S3Store {
+        client: clients.s3.clone(),
+    };
+    let (manifest, _) = ppmt_scraper::scrape_day(&store, bucket, &sources, date, env).await?;
+    Ok(format!(
+        "batch {} for {date}: {} files",
+        manifest.batch_id,
+        manifest.files.len()
+    ))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    ppmt_platform::telemetry::init("scraper");
+    let mut env = EnvReader::from_process();
+    let bucket = env.required(vars::RAW_BUCKET);
+    let sources_path = env
+        .optional("PPMT_SOURCES_FILE")
+        .unwrap_or_else(|| "sources.toml".into());
+    let in_lambda = env.optional(vars::LAMBDA_RUNTIME_API).is_some();
+    let vars = env.vars().clone();
+    env.finish()?;
+    let clients = AwsClients::from_env().await;
+    if in_lambda {
+        let service =
+            lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+                let (bucket, sources_path, vars, clients) =
+                    (&bucket, &sources_path, &vars, &clients);
+                async move {
+                    let payload = event.payload;
+                    let date = match payload.get("date").and_then(|d| d.as_str()) {
+                        Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")?,
+                        None => payload
+                            .get("time")
+                            .and_then(|t| t.as_str())
+                            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                            .map(|t| t.with_timezone(&Utc).date_naive())
+                            .unwrap_or_else(|| Utc::now().date_naive()),
+                    };
+                    let only = payload.get("source").and_then(|s| s.as_str());
+                    let summary = scrape(date, only, sources_path, vars, bucket, clients)
+                        .await
+                        .map_err(|e| format!("{e:#}"))?;
+                    Ok::<_, lambda_runtime::Error>(serde_json::json!({ "result": summary }))
+                }
+            });
+        lambda_runtime::run(service)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))
+    } else {
+        let args = Args::parse();
+        let date = args.date.unwrap_or_else(|| Utc::now().date_naive());
+        let path = args.sources.unwrap_or(sources_path);
+        let summary = scrape(
+            date,
+            args.source.as_deref(),
+            &path,
+            &vars,
+            &bucket,
+            &clients,
+        )
+        .await?;
+        println!("{summary}");
+        Ok(())
+    }
+}

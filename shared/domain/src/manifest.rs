@@ -26,6 +26,18 @@ pub struct Manifest {
     pub created_at: DateTime<Utc>,
     /// Every file of the batch.
     pub files: Vec<ManifestFile>,
+    /// Sources that produced no file this time, and why, so a quiet source is noticed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources_without_data: Vec<SourceNote>,
+}
+
+/// A source the manifest has no file of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceNote {
+    pub source_id: String,
+    /// `returned no records`, or the source's error.
+    pub reason: String,
 }
 
 /// One raw file as the scraper wrote it.

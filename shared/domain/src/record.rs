@@ -122,6 +122,8 @@ pub enum RejectReason {
     MalformedDocument,
     /// A field is longer than the warehouse keeps.
     FieldTooLong,
+    /// A document (a product page) could not be fetched.
+    FetchFailed,
 }
 
 impl RejectReason {
@@ -139,7 +141,14 @@ impl RejectReason {
             RejectReason::MalformedRecord => "MALFORMED_RECORD",
             RejectReason::MalformedDocument => "MALFORMED_DOCUMENT",
             RejectReason::FieldTooLong => "FIELD_TOO_LONG",
+            RejectReason::FetchFailed => "FETCH_FAILED",
         }
+    }
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
     }
 }
 

@@ -49,6 +49,11 @@ impl EnvReader {
         }
     }
 
+    /// Every variable, for tools that interpolate them (the scraper's sources file).
+    pub fn vars(&self) -> &BTreeMap<String, String> {
+        &self.vars
+    }
+
     /// A variable that may be absent; blank counts as absent.
     pub fn optional(&self, name: &str) -> Option<String> {
         self.vars

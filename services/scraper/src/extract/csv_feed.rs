@@ -1,0 +1,461 @@
+//! CSV product feeds.
+//!
+//! The bytes are decoded first: UTF-8 (a leading BOM is stripped; invalid UTF-8 makes
+//! the whole document a `MALFORMED_DOCUMENT` reject) or Latin-1, decoded as
+//! windows-1252 (its superset, as browsers do) — a UTF-8 BOM still switches to UTF-8.
+//! Columns are looked up by header name (exact, then case-insensitive); with
+//! `has_headers = false` the column names must be 0-based indexes (`"0"`, `"1"`, …).
+//! A missing mapped column gives a single `MALFORMED_DOCUMENT` reject naming it.
+//! Row locators are `"row N"` where N is the line on which the record starts (the
+//! header is row 1), i.e. the line number a person sees in an editor.
+
+use crate::extract::price::{parse_price_with_currency_field, NumberLocale};
+use crate::extract::record::{
+    non_empty, normalize_availability, Extracted, RecordReject, RejectReason, ScrapedRecord,
+};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// Character encoding of a CSV feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CsvEncoding {
+    Utf8,
+    /// ISO-8859-1, decoded as windows-1252.
+    Latin1,
+}
+
+/// How to read a CSV feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CsvMapping {
+    pub delimiter: u8,
+    pub quote: u8,
+    pub has_headers: bool,
+    pub encoding: CsvEncoding,
+    pub product_id: String,
+    pub name: Option<String>,
+    pub price: String,
+    pub currency: Option<String>,
+    pub brand: Option<String>,
+    pub gtin: Option<String>,
+    pub mpn: Option<String>,
+    pub availability: Option<String>,
+    pub url: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+}
+
+impl CsvMapping {
+    /// Comma-delimited, `"`-quoted, headers, UTF-8, only the required columns mapped.
+    pub fn new(product_id: &str, price: &str) -> Self {
+        CsvMapping {
+            delimiter: b',',
+            quote: b'"',
+            has_headers: true,
+            encoding: CsvEncoding::Utf8,
+            product_id: product_id.to_string(),
+            name: None,
+            price: price.to_string(),
+            currency: None,
+            brand: None,
+            gtin: None,
+            mpn: None,
+            availability: None,
+            url: None,
+            category: None,
+        }
+    }
+}
+
+fn decode(bytes: &[u8], enc: CsvEncoding) -> Result<Cow<'_, str>, String> {
+    match enc {
+        CsvEncoding::Utf8 => {
+            let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            std::str::from_utf8(body).map(Cow::Borrowed).map_err(|e| {
+                let bom = bytes.len() - body.len();
+                format!("invalid UTF-8 at byte {}", e.valid_up_to() + bom)
+            })
+        }
+        CsvEncoding::Latin1 => Ok(encoding_rs::WINDOWS_1252.decode(bytes).0),
+    }
+}
+
+#[derive(Debug, Default)]
+struct Columns {
+    product_id: usize,
+    price: usize,
+    name: Option<usize>,
+    currency: Option<usize>,
+    brand: Option<usize>,
+    gtin: Option<usize>,
+    mpn: Option<usize>,
+    availability: Option<usize>,
+    url: Option<usize>,
+    category: Option<usize>,
+}
+
+fn resolve_columns(m: &CsvMapping, headers: Option<&csv::StringRecord>) -> Result<Columns, String> {
+    let mut missing: Vec<String> = Vec::new();
+    let mut find = |name: &str| -> Option<usize> {
+        let found = match headers {
+            Some(h) => h.iter().position(|c| c.trim() == name.trim()).or_else(|| {
+                h.iter()
+                    .position(|c| c.trim().eq_ignore_ascii_case(name.trim()))
+            }),
+            None => name.trim().parse::<usize>().ok(),
+        };
+        if found.is_none() {
+            missing.push(name.to_string());
+        }
+        found
+    };
+    let product_id = find(&m.product_id);
+    let price = find(&m.price);
+    let mut opt = |c: &Option<String>| c.as_deref().and_then(&mut find);
+    let cols = Columns {
+        product_id: product_id.unwrap_or(0),
+        price: price.unwrap_or(0),
+        name: opt(&m.name),
+        currency: opt(&m.currency),
+        brand: opt(&m.brand),
+        gtin: opt(&m.gtin),
+        mpn: opt(&m.mpn),
+        availability: opt(&m.availability),
+        url: opt(&m.url),
+        category: opt(&m.category),
+    };
+    if missing.is_empty() {
+        Ok(cols)
+    } else {
+        let what = if headers.is_some() {
+            "column"
+        } else {
+            "column index"
+        };
+        Err(format!(
+            "missing mapped {what}(s): {}",
+            missing
+                .iter()
+                .map(|c| format!("{c:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
+/// Parse a CSV product feed into records and per-row rejects.
+pub fn parse_csv_feed(
+    bytes: &[u8],
+    mapping: &CsvMapping,
+    locale: &NumberLocale,
+    default_currency: Option<&str>,
+) -> Extracted {
+    let mut out = Extracted::default();
+    let text = match decode(bytes, mapping.encoding) {
+        Ok(t) => t,
+        Err(detail) => {
+            out.rejects.push(RecordReject::new(
+                "document",
+                RejectReason::MalformedDocument,
+                detail,
+            ));
+            return out;
+        }
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(mapping.delimiter)
+        .quote(mapping.quote)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut records = rdr.records();
+    let headers = if mapping.has_headers {
+        match records.next() {
+            Some(Ok(h)) => Some(h),
+            Some(Err(e)) => {
+                out.rejects.push(RecordReject::new(
+                    "row 1",
+                    RejectReason::MalformedDocument,
+                    format!("unreadable header: {e}"),
+                ));
+                return out;
+            }
+            None => {
+                out.rejects.push(RecordReject::new(
+                    "row 1",
+                    RejectReason::MalformedDocument,
+                    "document has no header row",
+                ));
+                return out;
+            }
+        }
+    } else {
+        None
+    };
+    let cols = match resolve_columns(mapping, headers.as_ref()) {
+        Ok(c) => c,
+        Err(detail) => {
+            out.rejects.push(RecordReject::new(
+                "row 1",
+                RejectReason::MalformedDocument,
+                detail,
+            ));
+            return out;
+        }
+    };
+    let mut fallback_row: u64 = if mapping.has_headers { 1 } else { 0 };
+    for rec in records {
+        fallback_row += 1;
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                let row = e.position().map(|p| p.line()).unwrap_or(fallback_row);
+                out.rejects.push(RecordReject::new(
+                    format!("row {row}"),
+                    RejectReason::MalformedDocument,
+                    e.to_string(),
+                ));
+                continue;
+            }
+        };
+        let row = rec.position().map(|p| p.line()).unwrap_or(fallback_row);
+        let locator = format!("row {row}");
+        let cell = |i: usize| rec.get(i).and_then(non_empty);
+        let opt = |i: Option<usize>| i.and_then(cell);
+        let Some(product_id) = cell(cols.product_id) else {
+            out.rejects.push(RecordReject::new(
+                locator,
+                RejectReason::MissingField,
+                format!("empty {:?}", mapping.product_id),
+            ));
+            continue;
+        };
+        let price_text = rec.get(cols.price).unwrap_or("");
+        let currency_field = opt(cols.currency);
+        match parse_price_with_currency_field(
+            price_text,
+            currency_field.as_deref(),
+            locale,
+            default_currency,
+        ) {
+            Ok((price, currency)) => out.records.push(ScrapedRecord {
+                product_id,
+                name: opt(cols.name),
+                brand: opt(cols.brand),
+                gtin: opt(cols.gtin),
+                mpn: opt(cols.mpn),
+                price,
+                currency,
+                availability: opt(cols.availability)
+                    .as_deref()
+                    .and_then(normalize_availability),
+                url: opt(cols.url),
+                category: opt(cols.category),
+            }),
+            Err(e) => out
+                .rejects
+                .push(RecordReject::new(locator, e.reason, e.message)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn full_mapping() -> CsvMapping {
+        CsvMapping {
+            name: Some("name".into()),
+            currency: Some("currency".into()),
+            brand: Some("brand".into()),
+            gtin: Some("gtin".into()),
+            availability: Some("availability".into()),
+            url: Some("url".into()),
+            ..CsvMapping::new("id", "price")
+        }
+    }
+
+    #[test]
+    fn utf8_with_bom_and_quoted_fields() {
+        let csv = "\u{feff}id,name,price,currency,brand,gtin,availability,url\n\
+                   A1,\"Chair, oak\",\"1,299.00\",USD,\"Wood \"\"Co\"\"\",4006381333931,in stock,https://s.example/a1\n\
+                   A2,\"Lamp\nwith shade\",15,usd,,,out of stock,\n\
+                   A3,Mug,$3.50,,,,preorder,\n";
+        let ex = parse_csv_feed(
+            csv.as_bytes(),
+            &full_mapping(),
+            &NumberLocale::en(),
+            Some("USD"),
+        );
+        assert!(ex.rejects.is_empty(), "{:?}", ex.rejects);
+        assert_eq!(ex.records.len(), 3);
+        let a1 = &ex.records[0];
+        assert_eq!(
+            a1.product_id, "A1",
+            "BOM must not leak into the first header"
+        );
+        assert_eq!(a1.name.as_deref(), Some("Chair, oak"));
+        assert_eq!(a1.price.amount, d("1299"));
+        assert_eq!(a1.currency, "USD");
+        assert_eq!(a1.brand.as_deref(), Some("Wood \"Co\""));
+        assert_eq!(a1.gtin.as_deref(), Some("4006381333931"));
+        assert_eq!(a1.availability.as_deref(), Some("in_stock"));
+        assert_eq!(a1.url.as_deref(), Some("https://s.example/a1"));
+        let a2 = &ex.records[1];
+        assert_eq!(a2.name.as_deref(), Some("Lamp\nwith shade"));
+        assert_eq!(a2.brand, None);
+        assert_eq!(a2.url, None);
+        assert_eq!(ex.records[2].price.amount, d("3.5"));
+        assert_eq!(ex.records[2].availability.as_deref(), Some("preorder"));
+    }
+
+    #[test]
+    fn latin1_decoding() {
+        let bytes = b"id;name;price\nC1;Caf\xe9 cr\xe8me;2,50 \x80\n";
+        let m = CsvMapping {
+            delimiter: b';',
+            encoding: CsvEncoding::Latin1,
+            name: Some("name".into()),
+            ..CsvMapping::new("id", "price")
+        };
+        let ex = parse_csv_feed(bytes, &m, &NumberLocale::de(), None);
+        assert!(ex.rejects.is_empty(), "{:?}", ex.rejects);
+        assert_eq!(ex.records[0].name.as_deref(), Some("Café crème"));
+        assert_eq!(ex.records[0].price.amount, d("2.5"));
+        assert_eq!(ex.records[0].currency, "EUR", "0x80 is € in windows-1252");
+        // The same bytes as UTF-8 are rejected as a whole.
+        let m8 = CsvMapping {
+            encoding: CsvEncoding::Utf8,
+            ..m
+        };
+        let ex = parse_csv_feed(bytes, &m8, &NumberLocale::de(), None);
+        assert_eq!(ex.records.len(), 0);
+        assert_eq!(ex.rejects.len(), 1);
+        assert_eq!(ex.rejects[0].reason, RejectReason::MalformedDocument);
+        assert!(
+            ex.rejects[0].detail.contains("byte 20"),
+            "{}",
+            ex.rejects[0].detail
+        );
+    }
+
+    #[test]
+    fn semicolon_delimiter_with_german_prices_and_bad_rows() {
+        let csv = "Artikel;Preis;Währung\n\
+                   X1;1.299,00;EUR\n\
+                   X2;abc;EUR\n\
+                   X3;-4,00;EUR\n\
+                   ;5,00;EUR\n\
+                   X5;\"1.000.000,5\";EUR\n\
+                   X6;0;EUR\n\
+                   X7;7,00;XYZ\n\
+                   X8;;EUR\n\
+                   X9\n\
+                   X10;12,5;\n";
+        let m = CsvMapping {
+            delimiter: b';',
+            currency: Some("Währung".into()),
+            ..CsvMapping::new("artikel", "Preis")
+        };
+        let ex = parse_csv_feed(csv.as_bytes(), &m, &NumberLocale::de(), Some("EUR"));
+        let got: Vec<_> = ex
+            .records
+            .iter()
+            .map(|r| (r.product_id.as_str(), r.price.amount))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("X1", d("1299")),
+                ("X5", d("1000000.5")),
+                ("X10", d("12.5"))
+            ]
+        );
+        let rej: Vec<_> = ex
+            .rejects
+            .iter()
+            .map(|r| (r.locator.as_str(), r.reason.code()))
+            .collect();
+        assert_eq!(
+            rej,
+            [
+                ("row 3", "UNPARSEABLE_PRICE"),
+                ("row 4", "NEGATIVE_PRICE"),
+                ("row 5", "MISSING_FIELD"),
+                ("row 7", "ZERO_PRICE"),
+                ("row 8", "UNKNOWN_CURRENCY"),
+                ("row 9", "EMPTY_PRICE"),
+                ("row 10", "EMPTY_PRICE"),
+            ]
+        );
+    }
+
+    #[test]
+    fn row_numbers_follow_lines_with_multiline_fields() {
+        let csv = "id,name,price\nA,\"two\nlines\",1.00\nB,x,bad\n";
+        let ex = parse_csv_feed(
+            csv.as_bytes(),
+            &CsvMapping::new("id", "price"),
+            &NumberLocale::en(),
+            Some("USD"),
+        );
+        assert_eq!(ex.records.len(), 1);
+        assert_eq!(ex.rejects[0].locator, "row 4");
+    }
+
+    #[test]
+    fn missing_column_is_single_malformed_reject() {
+        let csv = "id,name,cost\nA,x,1\nB,y,2\n";
+        let m = CsvMapping {
+            brand: Some("brand".into()),
+            ..CsvMapping::new("id", "price")
+        };
+        let ex = parse_csv_feed(csv.as_bytes(), &m, &NumberLocale::en(), Some("USD"));
+        assert!(ex.records.is_empty());
+        assert_eq!(ex.rejects.len(), 1);
+        assert_eq!(ex.rejects[0].reason, RejectReason::MalformedDocument);
+        assert!(
+            ex.rejects[0].detail.contains("\"price\""),
+            "{}",
+            ex.rejects[0].detail
+        );
+        assert!(
+            ex.rejects[0].detail.contains("\"brand\""),
+            "{}",
+            ex.rejects[0].detail
+        );
+        let ex = parse_csv_feed(b"", &m, &NumberLocale::en(), Some("USD"));
+        assert_eq!(ex.rejects[0].reason, RejectReason::MalformedDocument);
+    }
+
+    #[test]
+    fn headerless_uses_indexes_and_custom_quote() {
+        let csv = "P1|'a|b'|9.99\nP2|c|oops\n";
+        let m = CsvMapping {
+            delimiter: b'|',
+            quote: b'\'',
+            has_headers: false,
+            name: Some("1".into()),
+            ..CsvMapping::new("0", "2")
+        };
+        let ex = parse_csv_feed(csv.as_bytes(), &m, &NumberLocale::en(), Some("GBP"));
+        assert_eq!(ex.records.len(), 1);
+        assert_eq!(ex.records[0].name.as_deref(), Some("a|b"));
+        assert_eq!(ex.records[0].currency, "GBP");
+        assert_eq!(ex.rejects[0].locator, "row 2");
+        let bad = CsvMapping {
+            has_headers: false,
+            ..CsvMapping::new("id", "2")
+        };
+        let ex = parse_csv_feed(csv.as_bytes(), &bad, &NumberLocale::en(), Some("GBP"));
+        assert_eq!(ex.rejects.len(), 1);
+        assert_eq!(ex.rejects[0].reason, RejectReason::MalformedDocument);
+    }
+}
