@@ -1,1 +1,9 @@
-//! placeholder
+//! `ppmt`, the operator CLI: provisions a stack on an emulator, shows the run ledger,
+//! replays a day or a stage, inspects and redrives dead-letter queues, scrapes on
+//! demand, and runs the demo. Nothing here is on the data path; the services are.
+//!
+//! - [`ops`]: status, replay and DLQ commands over a provisioned stack;
+//! - [`demo`]: the `make demo` run, and starting service binaries in worker mode.
+
+pub mod demo;
+pub mod ops;

@@ -1,1 +1,245 @@
-fn main() {}
+//! Argument parsing and dispatch of `ppmt`; the work is in the library.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{NaiveDate, Utc};
+use clap::{Parser, Subcommand};
+use ppmt_cli::demo::{run_demo, DemoOptions};
+use ppmt_cli::ops::{self, StackEnv};
+use ppmt_domain::topology::Topology;
+use ppmt_domain::Stage;
+use ppmt_platform::adapters::dynamodb::DynamoLedger;
+use ppmt_platform::adapters::postgres::PostgresWarehouse;
+use ppmt_platform::adapters::s3::S3Store;
+use ppmt_platform::adapters::sns::SnsNotifier;
+use ppmt_platform::aws::AwsClients;
+
+/// Operator CLI of the PPMT-AMP price pipeline.
+#[derive(Debug, Parser)]
+#[command(name = "ppmt", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the stack's queues, topic, bucket, tables and warehouse schema (idempotent).
+    Provision {
+        #[arg(long, env = "PPMT_STACK", default_value = "ppmt-amp-local")]
+        stack: String,
+        /// Write the stack's environment (KEY=value lines) to this file.
+        #[arg(long)]
+        env_file: Option<PathBuf>,
+        /// PostgreSQL to apply the warehouse schema to.
+        #[arg(long, env = "PPMT_DATABASE_URL")]
+        database_url: Option<String>,
+    },
+    /// Show each batch's stages for a day, from the run ledger.
+    Status {
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
+    /// Re-run a day from its manifest, or re-announce one finished stage.
+    Replay {
+        #[arg(long)]
+        date: NaiveDate,
+        /// Re-publish this finished stage (`loaded` or `transformed`) instead of the manifest event.
+        #[arg(long)]
+        stage: Option<String>,
+    },
+    /// Inspect or redrive a consumer's dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+    /// Scrape a day now (as the daily schedule does).
+    Scrape {
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long, env = "PPMT_SOURCES_FILE", default_value = "sources.toml")]
+        sources: String,
+    },
+    /// Run the whole pipeline once on the local stack with the bundled demo sources.
+    Demo {
+        #[arg(long, default_value = "ppmt-amp-demo")]
+        stack: String,
+        /// The demo sources are dated 2026-11-25.
+        #[arg(long, default_value = "2026-11-25")]
+        date: NaiveDate,
+        #[arg(long, default_value = "e2e/fixtures/demo")]
+        fixtures: PathBuf,
+        #[arg(long, env = "PPMT_DATABASE_URL")]
+        database_url: String,
+        #[arg(long, default_value = ".local/logs")]
+        log_dir: PathBuf,
+        #[arg(long, default_value_t = 180)]
+        timeout_secs: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqAction {
+    /// List the messages in a consumer's DLQ with their last error.
+    List {
+        #[arg(long)]
+        queue: String,
+    },
+    /// Move one message (or all) back to the consumer's queue.
+    Replay {
+        #[arg(long)]
+        queue: String,
+        #[arg(long)]
+        message_id: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    ppmt_platform::telemetry::init("ppmt", "warn");
+    let cli = Cli::parse();
+    let clients = AwsClients::from_env().await;
+    let env = StackEnv::new(std::env::vars().collect::<BTreeMap<_, _>>());
+    let ledger = || -> anyhow::Result<DynamoLedger> {
+        Ok(DynamoLedger {
+            client: clients.dynamodb.clone(),
+            table: env.get("PPMT_LEDGER_TABLE")?.to_owned(),
+        })
+    };
+    match cli.command {
+        Command::Provision {
+            stack,
+            env_file,
+            database_url,
+        } => {
+            let provisioned =
+                ppmt_platform::provision::provision(&clients, &Topology::for_stack(&stack)).await?;
+            if let Some(url) = database_url {
+                PostgresWarehouse { url }.apply_schema().await?;
+            }
+            let mut text = String::new();
+            for (k, v) in provisioned.env() {
+                text.push_str(&format!("{k}={v}\n"));
+            }
+            match env_file {
+                Some(path) => {
+                    if let Some(dir) = path.parent() {
+                        std::fs::create_dir_all(dir)?;
+                    }
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("write {}", path.display()))?;
+                    println!(
+                        "stack {stack} provisioned; environment in {}",
+                        path.display()
+                    );
+                }
+                None => print!("{text}"),
+            }
+        }
+        Command::Status { date } => {
+            let date = date.unwrap_or_else(|| Utc::now().date_naive());
+            let runs = ppmt_platform::ports::RunLedger::runs_for_date(&ledger()?, date).await?;
+            if runs.is_empty() {
+                println!("no batch recorded for {date}");
+            } else {
+                print!("{}", ops::render_runs(&runs));
+            }
+        }
+        Command::Replay { date, stage: None } => {
+            println!("{}", ops::replay_day(&clients, &env, date).await?)
+        }
+        Command::Replay {
+            date,
+            stage: Some(stage),
+        } => {
+            let stage =
+                Stage::parse(&stage).filter(|s| matches!(s, Stage::Loaded | Stage::Transformed));
+            let stage = stage.context("--stage must be `loaded` or `transformed`")?;
+            let notifier = SnsNotifier {
+                client: clients.sns.clone(),
+                topic_arn: env.get("PPMT_STAGE_TOPIC_ARN")?.to_owned(),
+            };
+            println!(
+                "{}",
+                ops::replay_stage(&ledger()?, &notifier, &env, date, stage).await?
+            );
+        }
+        Command::Dlq {
+            action: DlqAction::List { queue },
+        } => {
+            let letters =
+                ops::list_dead_letters(&clients, &ledger()?, env.queue_url(&queue, true)?).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{} message(s) in the {queue} DLQ", letters.len())?;
+            for l in letters {
+                let body: String = l.body.chars().take(160).collect();
+                writeln!(
+                    out,
+                    "- {}  received {}x\n  last error: {}\n  body: {body}",
+                    l.message_id,
+                    l.receive_count,
+                    l.last_error.as_deref().unwrap_or("(not recorded)")
+                )?;
+            }
+        }
+        Command::Dlq {
+            action: DlqAction::Replay { queue, message_id },
+        } => {
+            println!(
+                "{}",
+                ops::redrive(&clients, &ledger()?, &env, &queue, message_id.as_deref()).await?
+            );
+        }
+        Command::Scrape {
+            date,
+            source,
+            sources,
+        } => {
+            let date = date.unwrap_or_else(|| Utc::now().date_naive());
+            let store = S3Store {
+                client: clients.s3.clone(),
+            };
+            let vars: BTreeMap<String, String> = std::env::vars().collect();
+            let (manifest, metadata) = ppmt_scraper::scrape_from_file(
+                &store,
+                env.get("PPMT_RAW_BUCKET")?,
+                &sources,
+                date,
+                source.as_deref(),
+                &vars,
+            )
+            .await?;
+            println!(
+                "batch {} for {date}: {} file(s)",
+                manifest.batch_id,
+                manifest.files.len()
+            );
+            println!("{}", serde_json::to_string_pretty(&metadata.sources)?);
+        }
+        Command::Demo {
+            stack,
+            date,
+            fixtures,
+            database_url,
+            log_dir,
+            timeout_secs,
+        } => {
+            let options = DemoOptions {
+                stack,
+                date,
+                fixtures,
+                database_url,
+                log_dir,
+                timeout: Duration::from_secs(timeout_secs),
+            };
+            println!("{}", run_demo(&clients, &options).await?);
+        }
+    }
+    Ok(())
+}

@@ -78,7 +78,6 @@ impl Loader {
         };
         let span =
             tracing::info_span!("load", batch_id = %batch.batch_id, batch_date = %batch.batch_date);
-        let _guard = span.enter();
         let trace_id = format!("{}-{message_id}", batch.batch_id);
         run_stage(
             &*self.ledger,
@@ -88,6 +87,7 @@ impl Loader {
             &trace_id,
             self.load(&batch, &manifest),
         )
+        .instrument(span)
         .await
     }
 

@@ -8,7 +8,7 @@ use ppmt_platform::wiring::Ports;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ppmt_platform::telemetry::init("loader");
+    ppmt_platform::telemetry::init("loader", "info");
     let config = ServiceConfig::from_env(Needs {
         warehouse: true,
         queue: true,

@@ -92,6 +92,12 @@ pub struct ScrapeMetadata {
 /// A scrape that could not produce a batch.
 #[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {
+    #[error("read sources file {path}: {message}")]
+    SourcesFile { path: String, message: String },
+    #[error(transparent)]
+    Sources(#[from] sources::SourcesError),
+    #[error("no source `{id}` in {path}")]
+    UnknownSource { id: String, path: String },
     #[error(transparent)]
     Store(#[from] PortError),
     #[error(
@@ -306,6 +312,32 @@ pub async fn scrape_day(
         )
         .await?;
     Ok((manifest, metadata))
+}
+
+/// Reads the sources file at `path` and scrapes `date` (only source `only`, if given).
+pub async fn scrape_from_file(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    path: &str,
+    date: NaiveDate,
+    only: Option<&str>,
+    env: &BTreeMap<String, String>,
+) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScrapeError::SourcesFile {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    let mut sources = sources::parse_sources(path, &text, env)?;
+    if let Some(only) = only {
+        sources.retain(|s| s.id() == only);
+        if sources.is_empty() {
+            return Err(ScrapeError::UnknownSource {
+                id: only.to_owned(),
+                path: path.to_owned(),
+            });
+        }
+    }
+    scrape_day(store, bucket, &sources, date, env).await
 }
 
 async fn run_source(

@@ -4,13 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Parser;
 use ppmt_platform::adapters::s3::S3Store;
 use ppmt_platform::aws::AwsClients;
 use ppmt_platform::config::{vars, EnvReader};
-use ppmt_scraper::sources::parse_sources;
 
 /// Scrape one day of prices into the raw bucket.
 #[derive(Debug, Parser)]
@@ -34,17 +32,11 @@ async fn scrape(
     bucket: &str,
     clients: &AwsClients,
 ) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(sources_path)
-        .with_context(|| format!("read sources file {sources_path}"))?;
-    let mut sources = parse_sources(sources_path, &text, env)?;
-    if let Some(only) = only {
-        sources.retain(|s| s.id() == only);
-        anyhow::ensure!(!sources.is_empty(), "no source `{only}` in {sources_path}");
-    }
     let store = S3Store {
         client: clients.s3.clone(),
     };
-    let (manifest, _) = ppmt_scraper::scrape_day(&store, bucket, &sources, date, env).await?;
+    let (manifest, _) =
+        ppmt_scraper::scrape_from_file(&store, bucket, sources_path, date, only, env).await?;
     Ok(format!(
         "batch {} for {date}: {} files",
         manifest.batch_id,
@@ -54,7 +46,7 @@ async fn scrape(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ppmt_platform::telemetry::init("scraper");
+    ppmt_platform::telemetry::init("scraper", "info");
     let mut env = EnvReader::from_process();
     let bucket = env.required(vars::RAW_BUCKET);
     let sources_path = env

@@ -8,7 +8,7 @@ use ppmt_syncer::Syncer;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ppmt_platform::telemetry::init("syncer");
+    ppmt_platform::telemetry::init("syncer", "info");
     let config = ServiceConfig::from_env(Needs {
         warehouse: true,
         queue: true,

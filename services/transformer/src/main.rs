@@ -8,7 +8,7 @@ use ppmt_transformer::Transformer;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ppmt_platform::telemetry::init("transformer");
+    ppmt_platform::telemetry::init("transformer", "info");
     let config = ServiceConfig::from_env(Needs {
         warehouse: true,
         queue: true,

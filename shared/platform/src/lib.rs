@@ -6,6 +6,7 @@
 //! - [`aws`]: SDK clients honouring `AWS_ENDPOINT_URL` (path-style S3 on emulators);
 //! - [`ports`]: `ObjectStore`, `Notifier`, `Warehouse`, `PriceStore`, `RunLedger`;
 //! - [`adapters`]: S3, SNS, DynamoDB and PostgreSQL implementations of the ports;
+//! - [`provision`]: creates the topology on an emulator;
 //! - [`testing`]: in-memory fakes of the ports for unit tests;
 //! - [`sql`]: the `sql/` files compiled in, and parameter rendering;
 //! - [`stage`]: ledger bookkeeping and the announcement around a stage's work;
@@ -19,6 +20,7 @@ pub mod aws;
 pub mod config;
 pub mod error;
 pub mod ports;
+pub mod provision;
 pub mod sql;
 pub mod stage;
 pub mod telemetry;

@@ -52,8 +52,8 @@ pub enum RenderError {
     UnsafeBatchId(String),
 }
 
-/// Replaces `:batch_id` and `:batch_date` with quoted literals. `::` casts and text
-/// inside quotes are left alone.
+/// Replaces `:batch_id` and `:batch_date` with quoted literals. `::` casts, text inside
+/// quotes and `--` comments are left alone.
 pub fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, RenderError> {
     if !batch.batch_id.is_valid() {
         return Err(RenderError::UnsafeBatchId(batch.batch_id.0.clone()));
@@ -67,6 +67,14 @@ pub fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, RenderError> {
             '\'' => {
                 in_quote = !in_quote;
                 out.push(c);
+            }
+            '-' if !in_quote && sql[i..].starts_with("--") => {
+                // A comment runs to the end of the line; quotes in it mean nothing.
+                let end = sql[i..].find('\n').map_or(sql.len(), |n| i + n);
+                out.push_str(&sql[i..end]);
+                while chars.peek().is_some_and(|(j, _)| *j < end) {
+                    chars.next();
+                }
             }
             ':' if !in_quote => {
                 if let Some((_, ':')) = chars.peek() {
@@ -156,6 +164,18 @@ mod tests {
         assert_eq!(
             render(&step, &batch("b-1")).unwrap(),
             "SELECT x::int FROM t WHERE id = 'b-1' AND d = '2026-11-25' AND s = 'a:b :c'"
+        );
+    }
+
+    #[test]
+    fn apostrophes_in_comments_do_not_hide_parameters() {
+        let step = SqlStep {
+            name: "t.sql",
+            sql: "-- the day's rows: all\nSELECT :batch_id -- it's :batch_date\n",
+        };
+        assert_eq!(
+            render(&step, &batch("b")).unwrap(),
+            "-- the day's rows: all\nSELECT 'b' -- it's :batch_date\n"
         );
     }
 

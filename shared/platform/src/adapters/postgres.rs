@@ -58,7 +58,7 @@ fn csv_bytes<const N: usize>(
     rows: impl Iterator<Item = [Option<String>; N]>,
 ) -> Result<Bytes, csv::Error> {
     let mut writer = csv::WriterBuilder::new()
-        .quote_style(csv::QuoteStyle::NonNumeric)
+        .quote_style(csv::QuoteStyle::Necessary)
         .from_writer(Vec::new());
     for row in rows {
         writer.write_record(row.iter().map(|f| f.as_deref().unwrap_or("")))?;

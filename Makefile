@@ -1,0 +1,42 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+# Builds are cached outside the work tree, so a fresh clone reuses them.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/ppmt-amp/target
+export CARGO_BUILD_JOBS ?= 2
+BIN := $(CARGO_TARGET_DIR)/debug
+LOAD_ENV := set -a; . .local/local.env; set +a
+
+.PHONY: demo test up down build lint unit e2e bench clean-local
+
+## Run the whole pipeline once on the local stack with the bundled demo sources.
+demo: build up
+	$(LOAD_ENV); $(BIN)/ppmt demo
+
+## Everything CI runs: format, lints, unit tests, end-to-end tests.
+test: lint unit e2e
+
+## Start moto server and PostgreSQL on 127.0.0.1 (installing them if missing).
+up:
+	infra/local/up.sh
+
+## Stop them.
+down:
+	infra/local/down.sh
+
+build:
+	cargo build --workspace --bins
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+unit:
+	cargo test --workspace --exclude ppmt-e2e
+
+e2e: build up
+	$(LOAD_ENV); cargo test -p ppmt-e2e -- --test-threads=1
+
+clean-local: down
+	rm -rf .local

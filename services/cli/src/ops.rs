@@ -1,0 +1,289 @@
+//! Operator commands over a provisioned stack: status from the ledger, replays, and
+//! dead-letter queue inspection and redrive.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use chrono::NaiveDate;
+use ppmt_domain::batch::manifest_key;
+use ppmt_domain::s3_event::object_created_body;
+use ppmt_domain::{BatchRef, Stage, StageEvent};
+use ppmt_platform::aws::AwsClients;
+use ppmt_platform::ports::{Notifier, RunLedger, RunStatus, StageRun};
+
+/// The stack's resources, read from the environment `ppmt provision` wrote.
+#[derive(Debug, Clone)]
+pub struct StackEnv {
+    vars: BTreeMap<String, String>,
+}
+
+impl StackEnv {
+    pub fn new(vars: BTreeMap<String, String>) -> Self {
+        StackEnv { vars }
+    }
+
+    /// A variable, or an error saying how to get it.
+    pub fn get(&self, name: &str) -> anyhow::Result<&str> {
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+            .with_context(|| format!("{name} is not set: run `ppmt provision --env-file .local/stack.env` and load that file (make does)"))
+    }
+
+    /// URL of a consumer's queue (`dlq`: its dead-letter queue).
+    pub fn queue_url(&self, consumer: &str, dlq: bool) -> anyhow::Result<&str> {
+        let kind = if dlq { "DLQ" } else { "QUEUE" };
+        self.get(&format!(
+            "PPMT_{}_{kind}_URL",
+            consumer.to_ascii_uppercase()
+        ))
+    }
+}
+
+/// The ledger as a table, one line per stage run.
+pub fn render_runs(runs: &[StageRun]) -> String {
+    let mut out = format!(
+        "{:<46} {:<12} {:<10} {:>8}  {}\n",
+        "BATCH", "STAGE", "STATUS", "ATTEMPTS", "COUNTS / ERROR"
+    );
+    for r in runs {
+        let status = match r.status {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "FAILED",
+            RunStatus::Skipped => "skipped",
+        };
+        let detail = match &r.error {
+            Some(e) => e.clone(),
+            None => serde_json::to_string(&r.counts).unwrap_or_default(),
+        };
+        out.push_str(&format!(
+            "{:<46} {:<12} {:<10} {:>8}  {detail}\n",
+            r.batch_id,
+            r.stage.as_str(),
+            status,
+            r.attempts
+        ));
+    }
+    out
+}
+
+/// Re-enqueues a day: the manifest's `ObjectCreated` event, to the loader queue, exactly
+/// as S3 sends it. The whole chain runs again.
+pub async fn replay_day(
+    clients: &AwsClients,
+    env: &StackEnv,
+    date: NaiveDate,
+) -> anyhow::Result<String> {
+    let bucket = env.get("PPMT_RAW_BUCKET")?;
+    let key = manifest_key(date);
+    clients
+        .s3
+        .head_object()
+        .bucket(bucket)
+        .key(&key)
+        .send()
+        .await
+        .with_context(|| format!("no manifest at s3://{bucket}/{key}"))?;
+    let queue = env.queue_url("loader", false)?;
+    let sent = clients
+        .sqs
+        .send_message()
+        .queue_url(queue)
+        .message_body(object_created_body(bucket, &key))
+        .send()
+        .await?;
+    Ok(format!(
+        "re-enqueued s3://{bucket}/{key} to the loader (message {})",
+        sent.message_id.unwrap_or_default()
+    ))
+}
+
+/// Re-announces a finished stage of the day's newest batch, so only the stages after it
+/// run again (e.g. `--stage transformed` re-syncs DynamoDB).
+pub async fn replay_stage(
+    ledger: &dyn RunLedger,
+    notifier: &dyn Notifier,
+    env: &StackEnv,
+    date: NaiveDate,
+    stage: Stage,
+) -> anyhow::Result<String> {
+    let runs = ledger.runs_for_date(date).await?;
+    let Some(run) = runs
+        .iter()
+        .filter(|r| r.stage == stage && r.status == RunStatus::Succeeded)
+        .max_by_key(|r| r.finished_at)
+    else {
+        bail!(
+            "no succeeded {} stage for {date} in the ledger",
+            stage.as_str()
+        );
+    };
+    let batch = BatchRef {
+        batch_id: run.batch_id.clone(),
+        batch_date: date,
+        bucket: env.get("PPMT_RAW_BUCKET")?.to_owned(),
+        manifest_key: manifest_key(date),
+    };
+    let event = StageEvent::new(
+        &batch,
+        stage,
+        run.counts.clone(),
+        format!("replay-{}", uuid::Uuid::new_v4().simple()),
+    );
+    notifier.publish(&event).await?;
+    Ok(format!(
+        "re-published {} of batch {}",
+        stage.as_str(),
+        batch.batch_id
+    ))
+}
+
+/// One message sitting in a dead-letter queue.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    pub receive_count: String,
+    /// Why it failed, from the ledger's failure log.
+    pub last_error: Option<String>,
+}
+
+/// Reads every message of a DLQ without removing it (each stays invisible for a few
+/// seconds while listed).
+pub async fn list_dead_letters(
+    clients: &AwsClients,
+    ledger: &dyn RunLedger,
+    dlq_url: &str,
+) -> anyhow::Result<Vec<DeadLetter>> {
+    let mut letters: Vec<DeadLetter> = Vec::new();
+    loop {
+        let out = clients
+            .sqs
+            .receive_message()
+            .queue_url(dlq_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(5)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        let mut new = 0;
+        for m in messages {
+            let id = m.message_id.unwrap_or_default();
+            if letters.iter().any(|l| l.message_id == id) {
+                continue;
+            }
+            new += 1;
+            let last_error = ledger
+                .message_failure(&id)
+                .await?
+                .map(|f| format!("{} (try {}, {})", f.error, f.receive_count, f.failed_at));
+            letters.push(DeadLetter {
+                receive_count: m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .cloned()
+                    .unwrap_or_default(),
+                message_id: id,
+                receipt_handle: m.receipt_handle.unwrap_or_default(),
+                body: m.body.unwrap_or_default(),
+                last_error,
+            });
+        }
+        if new == 0 {
+            break;
+        }
+    }
+    Ok(letters)
+}
+
+/// Moves messages from a consumer's DLQ back to its queue: one (`message_id`) or all.
+/// For all, SQS's native redrive (`StartMessageMoveTask`) is tried first; where the
+/// endpoint lacks it (moto), and for a single message, each message is sent to the
+/// queue and only then deleted from the DLQ, so none is lost.
+pub async fn redrive(
+    clients: &AwsClients,
+    ledger: &dyn RunLedger,
+    env: &StackEnv,
+    consumer: &str,
+    message_id: Option<&str>,
+) -> anyhow::Result<String> {
+    let dlq = env.queue_url(consumer, true)?;
+    let queue = env.queue_url(consumer, false)?;
+    if message_id.is_none() {
+        let arn = |url: &str| {
+            let url = url.to_owned();
+            async move {
+                clients
+                    .sqs
+                    .get_queue_attributes()
+                    .queue_url(&url)
+                    .attribute_names(QueueAttributeName::QueueArn)
+                    .send()
+                    .await
+                    .ok()
+                    .and_then(|o| o.attributes)
+                    .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            }
+        };
+        if let (Some(source), Some(destination)) = (arn(dlq).await, arn(queue).await) {
+            match clients
+                .sqs
+                .start_message_move_task()
+                .source_arn(source)
+                .destination_arn(destination)
+                .send()
+                .await
+            {
+                Ok(task) => {
+                    return Ok(format!(
+                        "started native redrive task {}",
+                        task.task_handle.unwrap_or_default()
+                    ))
+                }
+                Err(e) => {
+                    tracing::info!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "native redrive unavailable; moving messages one by one")
+                }
+            }
+        }
+    }
+    let letters = list_dead_letters(clients, ledger, dlq).await?;
+    let chosen: Vec<_> = letters
+        .iter()
+        .filter(|l| message_id.is_none_or(|id| id == l.message_id))
+        .collect();
+    if let Some(id) = message_id {
+        if chosen.is_empty() {
+            bail!("message {id} is not in {dlq}");
+        }
+    }
+    for letter in &chosen {
+        clients
+            .sqs
+            .send_message()
+            .queue_url(queue)
+            .message_body(&letter.body)
+            .send()
+            .await?;
+        clients
+            .sqs
+            .delete_message()
+            .queue_url(dlq)
+            .receipt_handle(&letter.receipt_handle)
+            .send()
+            .await?;
+    }
+    Ok(format!(
+        "moved {} message(s) from the {consumer} DLQ back to its queue",
+        chosen.len()
+    ))
+}
