@@ -58,19 +58,24 @@ impl Worker {
     }
 }
 
-/// The service binaries are built next to `ppmt`.
+/// The service binaries are built next to `ppmt` (or, for a test executable in
+/// `target/debug/deps`, one folder up).
 pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let path = exe
+    let dir = exe
         .parent()
-        .context("ppmt has no parent folder")?
-        .join(name);
-    anyhow::ensure!(
-        path.exists(),
-        "{} is missing: build the workspace first (cargo build --bins)",
-        path.display()
-    );
-    Ok(path)
+        .context("the executable has no parent folder")?;
+    let candidates = [Some(dir.join(name)), dir.parent().map(|p| p.join(name))];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
+        .with_context(|| {
+            format!(
+                "{name} is missing next to {}: build the workspace first (cargo build --bins)",
+                exe.display()
+            )
+        })
 }
 
 /// Starts a consumer in worker mode on its queue, with `env` (resources, endpoint).

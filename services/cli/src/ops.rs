@@ -152,9 +152,33 @@ pub struct DeadLetter {
     pub last_error: Option<String>,
 }
 
-/// Reads every message of a DLQ without removing it (each stays invisible for a few
-/// seconds while listed).
+/// Reads every message of a DLQ without removing it: each is made visible again once
+/// the listing is complete.
 pub async fn list_dead_letters(
+    clients: &AwsClients,
+    ledger: &dyn RunLedger,
+    dlq_url: &str,
+) -> anyhow::Result<Vec<DeadLetter>> {
+    let letters = receive_dead_letters(clients, ledger, dlq_url).await?;
+    for letter in &letters {
+        let released = clients
+            .sqs
+            .change_message_visibility()
+            .queue_url(dlq_url)
+            .receipt_handle(&letter.receipt_handle)
+            .visibility_timeout(0)
+            .send()
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(message_id = %letter.message_id, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "stays hidden until its visibility timeout");
+        }
+    }
+    Ok(letters)
+}
+
+/// Receives every message of a DLQ, keeping each hidden for 30 s so the caller can act
+/// on it with its receipt handle.
+async fn receive_dead_letters(
     clients: &AwsClients,
     ledger: &dyn RunLedger,
     dlq_url: &str,
@@ -166,7 +190,7 @@ pub async fn list_dead_letters(
             .receive_message()
             .queue_url(dlq_url)
             .max_number_of_messages(10)
-            .visibility_timeout(5)
+            .visibility_timeout(30)
             .wait_time_seconds(1)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
@@ -256,7 +280,7 @@ pub async fn redrive(
             }
         }
     }
-    let letters = list_dead_letters(clients, ledger, dlq).await?;
+    let letters = receive_dead_letters(clients, ledger, dlq).await?;
     let chosen: Vec<_> = letters
         .iter()
         .filter(|l| message_id.is_none_or(|id| id == l.message_id))

@@ -1,0 +1,495 @@
+//! The pipeline end to end: real binaries, moto server, PostgreSQL. Expected values are
+//! computed by hand in the comments next to them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use ppmt_domain::manifest::{FileFormat, FileKind};
+use ppmt_domain::record::PRICE_CSV_HEADER;
+use ppmt_domain::s3_event::object_created_body;
+use ppmt_domain::{Manifest, Stage};
+use ppmt_e2e::{Harness, RawFile};
+use ppmt_platform::ports::{RunLedger, RunStatus};
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
+}
+
+fn header() -> String {
+    PRICE_CSV_HEADER.join(",")
+}
+
+/// The golden day, 2026-11-24: two shops, three currencies, a duplicate, an invalid row,
+/// and a currency without a rate.
+///
+/// Rates (ECB, base EUR): USD 1.05, GBP 0.84, so 1 EUR = 1.05 USD and 1 GBP = 1.25 USD.
+fn golden_files(kettle_eur: &str) -> Vec<RawFile<'static>> {
+    let shop_a = format!(
+        "{}\n\
+         kettle,Kettle,,,,{kettle_eur},,,EUR,,,2026-11-24T02:00:00Z\n\
+         toaster,Toaster,,,,25.50,,,EUR,,,2026-11-24T02:00:00Z\n\
+         toaster,Toaster,,,,24.00,,,EUR,,,2026-11-24T02:05:00Z\n\
+         blender,Blender,,,,-3.00,,,EUR,,,2026-11-24T02:00:00Z\n",
+        header()
+    );
+    let shop_b = [
+        r#"{"product_id":"kettle","name":"Kettle","price":"34.00","currency":"GBP","observed_at":"2026-11-24T03:00:00Z"}"#,
+        r#"{"product_id":"blender","name":"Blender","price":99.99,"currency":"USD","observed_at":"2026-11-24T03:00:00Z"}"#,
+        r#"{"product_id":"rice-cooker","name":"Rice cooker","price":"5000","currency":"JPY","observed_at":"2026-11-24T03:00:00Z"}"#,
+    ]
+    .join("\n")
+        + "\n";
+    let fx = "rate_date,base_currency,quote_currency,rate,source\n2026-11-24,EUR,USD,1.05,ECB\n2026-11-24,EUR,GBP,0.84,ECB\n";
+    vec![
+        RawFile {
+            source_id: "shop_a",
+            kind: FileKind::Prices,
+            format: FileFormat::Csv,
+            content: shop_a,
+            records: 4,
+        },
+        RawFile {
+            source_id: "shop_b",
+            kind: FileKind::Prices,
+            format: FileFormat::Json,
+            content: shop_b,
+            records: 3,
+        },
+        RawFile {
+            source_id: "ecb",
+            kind: FileKind::FxRates,
+            format: FileFormat::Csv,
+            content: fx.into(),
+            records: 2,
+        },
+    ]
+}
+
+/// (product, source) → (price, currency, price_usd, market_price_usd, market_sources).
+type Expected = BTreeMap<
+    (String, String),
+    (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+    ),
+>;
+
+fn golden_items() -> Expected {
+    let key = |p: &str, s: &str| (p.to_owned(), s.to_owned());
+    BTreeMap::from([
+        // 40.00 EUR × 1.05 = 42.00 USD; market = (42.00 + 42.50) / 2 = 42.25 over 2 sources.
+        (key("kettle", "shop_a"), ("40", "EUR", "42", "42.25", "2")),
+        // 34.00 GBP × 1.25 = 42.50 USD.
+        (key("kettle", "shop_b"), ("34", "GBP", "42.5", "42.25", "2")),
+        // The 02:05 observation (24.00 EUR) beats the 02:00 one: 24.00 × 1.05 = 25.20 USD.
+        (key("toaster", "shop_a"), ("24", "EUR", "25.2", "25.2", "1")),
+        (
+            key("blender", "shop_b"),
+            ("99.99", "USD", "99.99", "99.99", "1"),
+        ),
+    ])
+}
+
+async fn items_as_expected(h: &Harness) -> anyhow::Result<Expected> {
+    let items = h.price_items().await?;
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
+    Ok(items
+        .into_iter()
+        .map(|(k, v)| {
+            let f = |n: &str| leak(v.get(n).map(String::as_str).unwrap_or("-"));
+            (
+                k,
+                (
+                    f("price"),
+                    f("currency"),
+                    f("price_usd"),
+                    f("market_price_usd"),
+                    f("market_sources"),
+                ),
+            )
+        })
+        .collect())
+}
+
+async fn golden_day(h: &mut Harness) -> anyhow::Result<Manifest> {
+    h.start_all()?;
+    let manifest = h.drop_batch(day(24), &golden_files("40.00")).await?;
+    h.wait_synced(day(24), &manifest.batch_id).await?;
+    Ok(manifest)
+}
+
+#[tokio::test]
+async fn golden_day_reaches_dynamodb_with_hand_computed_prices() -> anyhow::Result<()> {
+    let mut h = Harness::new("golden").await?;
+    let manifest = golden_day(&mut h).await?;
+    assert_eq!(items_as_expected(&h).await?, golden_items());
+
+    // Row accounting: read 9 = staged 6 + rejected 1 + fx 2; staged 6 = facts 4 + quarantined 1 + duplicates 1.
+    let loaded = h
+        .run(day(24), &manifest.batch_id, Stage::Loaded)
+        .await?
+        .unwrap();
+    assert_eq!(
+        (
+            loaded.counts.rows_read,
+            loaded.counts.rows_staged,
+            loaded.counts.rows_rejected,
+            loaded.counts.fx_rates
+        ),
+        (Some(9), Some(6), Some(1), Some(2))
+    );
+    let transformed = h
+        .run(day(24), &manifest.batch_id, Stage::Transformed)
+        .await?
+        .unwrap();
+    assert_eq!(
+        (
+            transformed.counts.facts,
+            transformed.counts.quarantined,
+            transformed.counts.duplicates
+        ),
+        (Some(4), Some(1), Some(1))
+    );
+
+    // Rejected and quarantined rows keep where they were and why.
+    let rejected = h
+        .query("SELECT source_id, line_no::text, reason_code FROM rejected_rows")
+        .await?;
+    assert_eq!(
+        rejected,
+        vec![vec![
+            Some("shop_a".into()),
+            Some("5".into()),
+            Some("NEGATIVE_PRICE".into())
+        ]]
+    );
+    let quarantined = h
+        .query("SELECT product_id, reason_code FROM quarantined_rows")
+        .await?;
+    assert_eq!(
+        quarantined,
+        vec![vec![Some("rice-cooker".into()), Some("NO_FX_RATE".into())]]
+    );
+
+    // Every stage announced itself with the manifest's batch id.
+    let events = h.audit_events().await?;
+    let stages: Vec<_> = events
+        .iter()
+        .map(|e| (e.stage, e.batch_id.clone()))
+        .collect();
+    for stage in [Stage::Loaded, Stage::Transformed, Stage::Synced] {
+        assert!(
+            stages.contains(&(stage, manifest.batch_id.clone())),
+            "{stage:?} missing from {stages:?}"
+        );
+    }
+    assert!(events.iter().all(|e| e.batch_id == manifest.batch_id));
+    Ok(())
+}
+
+#[tokio::test]
+async fn repeated_events_and_a_replayed_day_change_nothing() -> anyhow::Result<()> {
+    let mut h = Harness::new("replay").await?;
+    let manifest = golden_day(&mut h).await?;
+    let facts_sql = "SELECT product_id, source_id, price_date::text, price::text, price_usd::text, market_price_usd::text, is_current::text, batch_id FROM fact_prices ORDER BY 1, 2, 3";
+    let facts_before = h.query(facts_sql).await?;
+    let items_before = h.price_items().await?;
+
+    // The same S3 event delivered twice more, then the day replayed by the operator command.
+    let loader_queue = h.queue_url("loader", false)?;
+    let event = object_created_body(h.bucket(), "raw/2026-11-24/manifest.json");
+    for _ in 0..2 {
+        h.clients
+            .sqs
+            .send_message()
+            .queue_url(&loader_queue)
+            .message_body(&event)
+            .send()
+            .await?;
+    }
+    let env = ppmt_cli::ops::StackEnv::new(h.env.clone());
+    ppmt_cli::ops::replay_day(&h.clients, &env, day(24)).await?;
+    h.wait_for(
+        day(24),
+        &manifest.batch_id,
+        Stage::Synced,
+        Duration::from_secs(60),
+        |r| r.attempts >= 4 && r.status == RunStatus::Succeeded,
+    )
+    .await?;
+
+    assert_eq!(h.query(facts_sql).await?, facts_before);
+    assert_eq!(h.price_items().await?, items_before);
+    let staged = h.query("SELECT COUNT(*)::text FROM staging_prices").await?;
+    assert_eq!(
+        staged,
+        vec![vec![Some("6".into())]],
+        "staging holds the day once"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn replaying_an_older_day_keeps_the_newer_latest_price() -> anyhow::Result<()> {
+    let mut h = Harness::new("older").await?;
+    let older = golden_day(&mut h).await?;
+    // The next day the kettle costs 50.00 EUR at shop_a (same rates, dated the 25th).
+    let mut newer_files = golden_files("50.00");
+    for f in &mut newer_files {
+        f.content = f.content.replace("2026-11-24", "2026-11-25");
+    }
+    let newer = h.drop_batch(day(25), &newer_files).await?;
+    h.wait_synced(day(25), &newer.batch_id).await?;
+    let kettle = |items: &BTreeMap<(String, String), BTreeMap<String, String>>| {
+        items[&("kettle".to_string(), "shop_a".to_string())].clone()
+    };
+    let after_newer = kettle(&h.price_items().await?);
+    // 50.00 EUR × 1.05 = 52.50 USD.
+    assert_eq!(
+        (
+            after_newer["price_usd"].as_str(),
+            after_newer["price_date"].as_str()
+        ),
+        ("52.5", "2026-11-25")
+    );
+
+    ppmt_cli::ops::replay_day(
+        &h.clients,
+        &ppmt_cli::ops::StackEnv::new(h.env.clone()),
+        day(24),
+    )
+    .await?;
+    h.wait_for(
+        day(24),
+        &older.batch_id,
+        Stage::Synced,
+        Duration::from_secs(60),
+        |r| r.attempts >= 2 && r.status == RunStatus::Succeeded,
+    )
+    .await?;
+    assert_eq!(kettle(&h.price_items().await?), after_newer);
+    let current = h.query("SELECT price_date::text FROM fact_prices WHERE product_id = 'kettle' AND source_id = 'shop_a' AND is_current").await?;
+    assert_eq!(current, vec![vec![Some("2026-11-25".into())]]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_undecodable_message_fails_alone_and_ends_in_the_dlq_with_its_reason(
+) -> anyhow::Result<()> {
+    let mut h = Harness::new("poison").await?;
+    h.start_all()?;
+    let loader_queue = h.queue_url("loader", false)?;
+    let poison = h
+        .clients
+        .sqs
+        .send_message()
+        .queue_url(&loader_queue)
+        .message_body("this is not an event {")
+        .send()
+        .await?;
+    let poison_id = poison.message_id.unwrap_or_default();
+    let manifest = h.drop_batch(day(24), &golden_files("40.00")).await?;
+    h.wait_synced(day(24), &manifest.batch_id).await?;
+    assert_eq!(items_as_expected(&h).await?, golden_items());
+
+    let env = ppmt_cli::ops::StackEnv::new(h.env.clone());
+    let dlq = h.queue_url("loader", true)?;
+    let start = std::time::Instant::now();
+    let letters = loop {
+        let letters = ppmt_cli::ops::list_dead_letters(&h.clients, &h.ledger, &dlq).await?;
+        if !letters.is_empty() || start.elapsed() > Duration::from_secs(60) {
+            break letters;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(
+        letters.len(),
+        1,
+        "only the poison message is dead: {letters:?}"
+    );
+    assert_eq!(letters[0].message_id, poison_id);
+    assert_eq!(letters[0].body, "this is not an event {");
+    let failure = h
+        .ledger
+        .message_failure(&poison_id)
+        .await?
+        .expect("failure recorded");
+    assert!(
+        failure.error.contains("not an S3 event notification"),
+        "{}",
+        failure.error
+    );
+    assert!(!failure.retryable);
+    assert_eq!(
+        failure.receive_count,
+        ppmt_domain::topology::MAX_RECEIVE_COUNT
+    );
+    assert!(letters[0]
+        .last_error
+        .as_deref()
+        .unwrap_or_default()
+        .contains("not an S3 event notification"));
+
+    // An operator can move it back; it fails again and returns to the DLQ, nothing is lost.
+    let moved =
+        ppmt_cli::ops::redrive(&h.clients, &h.ledger, &env, "loader", Some(&poison_id)).await?;
+    assert!(moved.contains("moved 1 message"), "{moved}");
+    let start = std::time::Instant::now();
+    let back = loop {
+        let letters = ppmt_cli::ops::list_dead_letters(&h.clients, &h.ledger, &dlq).await?;
+        if !letters.is_empty() || start.elapsed() > Duration::from_secs(60) {
+            break letters;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(
+        back.len(),
+        1,
+        "the replayed message failed again and is back in the DLQ"
+    );
+    assert_eq!(back[0].body, "this is not an event {");
+    assert_eq!(
+        items_as_expected(&h).await?,
+        golden_items(),
+        "nothing else changed"
+    );
+    Ok(())
+}
+
+/// 60,000 rows: 300 products seen 200 times each by one shop. The newest observation of
+/// product N (second 199) is 10 + N + 0.99 EUR, so its USD price is (10 + N + 0.99) × 1.05.
+fn big_batch() -> Vec<RawFile<'static>> {
+    let mut csv = header();
+    csv.push('\n');
+    for second in 0..200u32 {
+        for product in 0..300u32 {
+            let cents = if second == 199 { 99 } else { second % 99 };
+            csv.push_str(&format!(
+                "p{product:03},Product {product},,,,{}.{cents:02},,,EUR,,,2026-11-24T02:{:02}:{:02}Z\n",
+                10 + product,
+                second / 60,
+                second % 60
+            ));
+        }
+    }
+    let fx = "rate_date,base_currency,quote_currency,rate,source\n2026-11-24,EUR,USD,1.05,ECB\n";
+    vec![
+        RawFile {
+            source_id: "bulk",
+            kind: FileKind::Prices,
+            format: FileFormat::Csv,
+            content: csv,
+            records: 60_000,
+        },
+        RawFile {
+            source_id: "ecb",
+            kind: FileKind::FxRates,
+            format: FileFormat::Csv,
+            content: fx.into(),
+            records: 1,
+        },
+    ]
+}
+
+async fn assert_big_batch_complete(h: &Harness) -> anyhow::Result<()> {
+    let counts = h.query("SELECT (SELECT COUNT(*) FROM staging_prices)::text, (SELECT COUNT(*) FROM fact_prices)::text, (SELECT COUNT(*) FROM duplicate_rows)::text").await?;
+    assert_eq!(
+        counts,
+        vec![vec![
+            Some("60000".into()),
+            Some("300".into()),
+            Some("59700".into())
+        ]]
+    );
+    let items = h.price_items().await?;
+    assert_eq!(items.len(), 300);
+    // p000: 10.99 EUR × 1.05 = 11.5395 → 11.54 USD; p299: 309.99 × 1.05 = 325.4895 → 325.49 USD.
+    assert_eq!(
+        items[&("p000".to_string(), "bulk".to_string())]["price_usd"],
+        "11.54"
+    );
+    assert_eq!(
+        items[&("p299".to_string(), "bulk".to_string())]["price_usd"],
+        "325.49"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_loader_killed_mid_batch_is_restarted_and_nothing_is_lost_or_doubled(
+) -> anyhow::Result<()> {
+    let mut h = Harness::new("crash").await?;
+    h.start_all()?;
+    let manifest = h.drop_batch(day(24), &big_batch()).await?;
+    h.wait_for(
+        day(24),
+        &manifest.batch_id,
+        Stage::Loaded,
+        Duration::from_secs(30),
+        |r| r.status == RunStatus::Running,
+    )
+    .await?;
+    h.kill("loader").await?;
+    let run = h
+        .run(day(24), &manifest.batch_id, Stage::Loaded)
+        .await?
+        .unwrap();
+    assert_eq!(
+        run.status,
+        RunStatus::Running,
+        "the kill must land mid-batch"
+    );
+
+    h.start("loader")?;
+    let synced = h.wait_synced(day(24), &manifest.batch_id).await?;
+    assert_eq!(synced.status, RunStatus::Succeeded);
+    let loaded = h
+        .run(day(24), &manifest.batch_id, Stage::Loaded)
+        .await?
+        .unwrap();
+    assert!(
+        loaded.attempts >= 2,
+        "the message was delivered again after the crash: {loaded:?}"
+    );
+    assert_big_batch_complete(&h).await
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_batch_in_hand_before_exiting() -> anyhow::Result<()> {
+    let mut h = Harness::new("sigterm").await?;
+    h.start_all()?;
+    let manifest = h.drop_batch(day(24), &big_batch()).await?;
+    h.wait_for(
+        day(24),
+        &manifest.batch_id,
+        Stage::Loaded,
+        Duration::from_secs(30),
+        |r| r.status == RunStatus::Running,
+    )
+    .await?;
+    h.stop("loader").await?;
+    let loaded = h
+        .run(day(24), &manifest.batch_id, Stage::Loaded)
+        .await?
+        .unwrap();
+    assert_eq!(
+        (loaded.status, loaded.attempts),
+        (RunStatus::Succeeded, 1),
+        "finished before exiting"
+    );
+    h.wait_synced(day(24), &manifest.batch_id).await?;
+    assert_big_batch_complete(&h).await?;
+    // The message was deleted: after its visibility timeout nothing is delivered again.
+    h.start("loader")?;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let loaded = h
+        .run(day(24), &manifest.batch_id, Stage::Loaded)
+        .await?
+        .unwrap();
+    assert_eq!(loaded.attempts, 1);
+    Ok(())
+}
