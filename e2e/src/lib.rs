@@ -45,7 +45,9 @@ pub struct Harness {
 }
 
 fn required(name: &str) -> anyhow::Result<String> {
-    std::env::var(name).with_context(|| format!("{name} is not set: run the end-to-end tests with `make e2e`, which starts the local stack"))
+    std::env::var(name).with_context(|| {
+        format!("{name} is not set: run the end-to-end tests with `make e2e`, which starts the local stack")
+    })
 }
 
 impl Harness {
@@ -59,56 +61,26 @@ impl Harness {
         let provisioned = provision(&clients, &Topology::for_stack(&stack)).await?;
 
         let db_name = format!("e2e_{}_{suffix}", test.replace('-', "_"));
-        let admin = PostgresWarehouse {
-            url: admin_url.clone(),
-        }
-        .connect()
-        .await?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE {db_name}"))
-            .await?;
-        let base = admin_url
-            .rsplit_once('/')
-            .map(|(b, _)| b)
-            .context("PPMT_DATABASE_URL has no database part")?;
+        let admin = PostgresWarehouse { url: admin_url.clone() }.connect().await?;
+        admin.batch_execute(&format!("CREATE DATABASE {db_name}")).await?;
+        let base = admin_url.rsplit_once('/').map(|(b, _)| b).context("PPMT_DATABASE_URL has no database part")?;
         let database_url = format!("{base}/{db_name}");
-        PostgresWarehouse {
-            url: database_url.clone(),
-        }
-        .apply_schema()
-        .await?;
+        PostgresWarehouse { url: database_url.clone() }.apply_schema().await?;
 
         let mut env = provisioned.env();
         env.insert("PPMT_DATABASE_URL".into(), database_url.clone());
         env.insert("PPMT_VISIBILITY_TIMEOUT_SECS".into(), "4".into());
         env.insert("PPMT_RETRY_BASE_DELAY_SECS".into(), "1".into());
-        for passthrough in [
-            "AWS_ENDPOINT_URL",
-            "AWS_REGION",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "RUST_LOG",
-        ] {
+        for passthrough in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "RUST_LOG"]
+        {
             if let Ok(v) = std::env::var(passthrough) {
                 env.insert(passthrough.into(), v);
             }
         }
-        let ledger = DynamoLedger {
-            client: clients.dynamodb.clone(),
-            table: provisioned.topology.ledger_table.name.clone(),
-        };
-        let log_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../.local/e2e-logs")
-            .join(&stack);
-        Ok(Harness {
-            clients,
-            provisioned,
-            env,
-            database_url,
-            ledger,
-            workers: BTreeMap::new(),
-            log_dir,
-        })
+        let ledger =
+            DynamoLedger { client: clients.dynamodb.clone(), table: provisioned.topology.ledger_table.name.clone() };
+        let log_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.local/e2e-logs").join(&stack);
+        Ok(Harness { clients, provisioned, env, database_url, ledger, workers: BTreeMap::new(), log_dir })
     }
 
     /// Starts (or restarts) a consumer.
@@ -128,20 +100,14 @@ impl Harness {
 
     /// Kills a consumer with SIGKILL: no cleanup, nothing deleted.
     pub async fn kill(&mut self, name: &str) -> anyhow::Result<()> {
-        let mut worker = self
-            .workers
-            .remove(name)
-            .with_context(|| format!("{name} is not running"))?;
+        let mut worker = self.workers.remove(name).with_context(|| format!("{name} is not running"))?;
         worker.child.kill().await?;
         Ok(())
     }
 
     /// Stops a consumer with SIGTERM and returns once it has exited.
     pub async fn stop(&mut self, name: &str) -> anyhow::Result<()> {
-        let worker = self
-            .workers
-            .remove(name)
-            .with_context(|| format!("{name} is not running"))?;
+        let worker = self.workers.remove(name).with_context(|| format!("{name} is not running"))?;
         worker.stop().await
     }
 
@@ -151,38 +117,18 @@ impl Harness {
 
     /// URL of a consumer's queue or dead-letter queue.
     pub fn queue_url(&self, consumer: &str, dlq: bool) -> anyhow::Result<String> {
-        let q = self
-            .provisioned
-            .queue(consumer)
-            .with_context(|| format!("no queue for {consumer}"))?;
-        Ok(if dlq {
-            q.dlq_url.clone()
-        } else {
-            q.url.clone()
-        })
+        let q = self.provisioned.queue(consumer).with_context(|| format!("no queue for {consumer}"))?;
+        Ok(if dlq { q.dlq_url.clone() } else { q.url.clone() })
     }
 
     /// Writes the files, then the manifest last, as the scraper does.
-    pub async fn drop_batch(
-        &self,
-        date: NaiveDate,
-        files: &[RawFile<'_>],
-    ) -> anyhow::Result<Manifest> {
-        let store = ppmt_platform::adapters::s3::S3Store {
-            client: self.clients.s3.clone(),
-        };
+    pub async fn drop_batch(&self, date: NaiveDate, files: &[RawFile<'_>]) -> anyhow::Result<Manifest> {
+        let store = ppmt_platform::adapters::s3::S3Store { client: self.clients.s3.clone() };
         let mut listed = Vec::new();
         for (i, f) in files.iter().enumerate() {
             let at = chrono::NaiveTime::from_hms_opt(2, 0, i as u32).context("time")?;
             let key = raw_file_key(date, f.source_id, at, f.format.extension());
-            store
-                .put(
-                    self.bucket(),
-                    &key,
-                    Bytes::from(f.content.clone()),
-                    "text/plain",
-                )
-                .await?;
+            store.put(self.bucket(), &key, Bytes::from(f.content.clone()), "text/plain").await?;
             listed.push(ManifestFile::describe(
                 key,
                 f.source_id.into(),
@@ -201,29 +147,14 @@ impl Harness {
             sources_without_data: Vec::new(),
         };
         store
-            .put(
-                self.bucket(),
-                &manifest_key(date),
-                Bytes::from(serde_json::to_vec(&manifest)?),
-                "application/json",
-            )
+            .put(self.bucket(), &manifest_key(date), Bytes::from(serde_json::to_vec(&manifest)?), "application/json")
             .await?;
         Ok(manifest)
     }
 
     /// The ledger run of a stage of a batch.
-    pub async fn run(
-        &self,
-        date: NaiveDate,
-        batch: &BatchId,
-        stage: Stage,
-    ) -> anyhow::Result<Option<StageRun>> {
-        Ok(self
-            .ledger
-            .runs_for_date(date)
-            .await?
-            .into_iter()
-            .find(|r| &r.batch_id == batch && r.stage == stage))
+    pub async fn run(&self, date: NaiveDate, batch: &BatchId, stage: Stage) -> anyhow::Result<Option<StageRun>> {
+        Ok(self.ledger.runs_for_date(date).await?.into_iter().find(|r| &r.batch_id == batch && r.stage == stage))
     }
 
     /// Waits until `done` holds for the stage's run, failing fast if the stage failed
@@ -257,10 +188,7 @@ impl Harness {
 
     /// Waits for the batch to be synced.
     pub async fn wait_synced(&self, date: NaiveDate, batch: &BatchId) -> anyhow::Result<StageRun> {
-        self.wait_for(date, batch, Stage::Synced, Duration::from_secs(60), |r| {
-            r.status == RunStatus::Succeeded
-        })
-        .await
+        self.wait_for(date, batch, Stage::Synced, Duration::from_secs(60), |r| r.status == RunStatus::Succeeded).await
     }
 
     /// Every stage event published so far, from the audit queue.
@@ -283,44 +211,21 @@ impl Harness {
             }
             for m in messages {
                 events.push(StageEvent::parse(m.body.as_deref().unwrap_or_default())?);
-                self.clients
-                    .sqs
-                    .delete_message()
-                    .queue_url(&url)
-                    .set_receipt_handle(m.receipt_handle)
-                    .send()
-                    .await?;
+                self.clients.sqs.delete_message().queue_url(&url).set_receipt_handle(m.receipt_handle).send().await?;
             }
         }
     }
 
     /// Every item of the prices table, keyed by (product_id, source_id), as text.
-    pub async fn price_items(
-        &self,
-    ) -> anyhow::Result<BTreeMap<(String, String), BTreeMap<String, String>>> {
+    pub async fn price_items(&self) -> anyhow::Result<BTreeMap<(String, String), BTreeMap<String, String>>> {
         let table = &self.provisioned.topology.prices_table.name;
         let mut items = BTreeMap::new();
-        let mut pages = self
-            .clients
-            .dynamodb
-            .scan()
-            .table_name(table)
-            .into_paginator()
-            .items()
-            .send();
+        let mut pages = self.clients.dynamodb.scan().table_name(table).into_paginator().items().send();
         while let Some(item) = pages.next().await {
             let item: HashMap<String, AttributeValue> = item?;
             let text: BTreeMap<String, String> = item
                 .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_s()
-                            .or_else(|_| v.as_n())
-                            .cloned()
-                            .unwrap_or_else(|_| format!("{v:?}")),
-                    )
-                })
+                .map(|(k, v)| (k.clone(), v.as_s().or_else(|_| v.as_n()).cloned().unwrap_or_else(|_| format!("{v:?}"))))
                 .collect();
             let key = (
                 text.get("product_id").cloned().unwrap_or_default(),
@@ -333,20 +238,14 @@ impl Harness {
 
     /// Runs a query on the test's database; every column is cast to text by the caller.
     pub async fn query(&self, sql: &str) -> anyhow::Result<Vec<Vec<Option<String>>>> {
-        let client = PostgresWarehouse {
-            url: self.database_url.clone(),
-        }
-        .connect()
-        .await?;
+        let client = PostgresWarehouse { url: self.database_url.clone() }.connect().await?;
         let rows = client.simple_query(sql).await?;
         Ok(rows
             .into_iter()
             .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_owned))
-                        .collect(),
-                ),
+                tokio_postgres::SimpleQueryMessage::Row(row) => {
+                    Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect())
+                }
                 _ => None,
             })
             .collect())

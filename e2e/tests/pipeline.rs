@@ -1,5 +1,6 @@
 //! The pipeline end to end: real binaries, moto server, PostgreSQL. Expected values are
 //! computed by hand in the comments next to them.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -42,41 +43,14 @@ fn golden_files(kettle_eur: &str) -> Vec<RawFile<'static>> {
         + "\n";
     let fx = "rate_date,base_currency,quote_currency,rate,source\n2026-11-24,EUR,USD,1.05,ECB\n2026-11-24,EUR,GBP,0.84,ECB\n";
     vec![
-        RawFile {
-            source_id: "shop_a",
-            kind: FileKind::Prices,
-            format: FileFormat::Csv,
-            content: shop_a,
-            records: 4,
-        },
-        RawFile {
-            source_id: "shop_b",
-            kind: FileKind::Prices,
-            format: FileFormat::Json,
-            content: shop_b,
-            records: 3,
-        },
-        RawFile {
-            source_id: "ecb",
-            kind: FileKind::FxRates,
-            format: FileFormat::Csv,
-            content: fx.into(),
-            records: 2,
-        },
+        RawFile { source_id: "shop_a", kind: FileKind::Prices, format: FileFormat::Csv, content: shop_a, records: 4 },
+        RawFile { source_id: "shop_b", kind: FileKind::Prices, format: FileFormat::Json, content: shop_b, records: 3 },
+        RawFile { source_id: "ecb", kind: FileKind::FxRates, format: FileFormat::Csv, content: fx.into(), records: 2 },
     ]
 }
 
 /// (product, source) → (price, currency, price_usd, market_price_usd, market_sources).
-type Expected = BTreeMap<
-    (String, String),
-    (
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-    ),
->;
+type Expected = BTreeMap<(String, String), (&'static str, &'static str, &'static str, &'static str, &'static str)>;
 
 fn golden_items() -> Expected {
     let key = |p: &str, s: &str| (p.to_owned(), s.to_owned());
@@ -87,10 +61,7 @@ fn golden_items() -> Expected {
         (key("kettle", "shop_b"), ("34", "GBP", "42.5", "42.25", "2")),
         // The 02:05 observation (24.00 EUR) beats the 02:00 one: 24.00 × 1.05 = 25.20 USD.
         (key("toaster", "shop_a"), ("24", "EUR", "25.2", "25.2", "1")),
-        (
-            key("blender", "shop_b"),
-            ("99.99", "USD", "99.99", "99.99", "1"),
-        ),
+        (key("blender", "shop_b"), ("99.99", "USD", "99.99", "99.99", "1")),
     ])
 }
 
@@ -101,16 +72,7 @@ async fn items_as_expected(h: &Harness) -> anyhow::Result<Expected> {
         .into_iter()
         .map(|(k, v)| {
             let f = |n: &str| leak(v.get(n).map(String::as_str).unwrap_or("-"));
-            (
-                k,
-                (
-                    f("price"),
-                    f("currency"),
-                    f("price_usd"),
-                    f("market_price_usd"),
-                    f("market_sources"),
-                ),
-            )
+            (k, (f("price"), f("currency"), f("price_usd"), f("market_price_usd"), f("market_sources")))
         })
         .collect())
 }
@@ -129,63 +91,28 @@ async fn golden_day_reaches_dynamodb_with_hand_computed_prices() -> anyhow::Resu
     assert_eq!(items_as_expected(&h).await?, golden_items());
 
     // Row accounting: read 9 = staged 6 + rejected 1 + fx 2; staged 6 = facts 4 + quarantined 1 + duplicates 1.
-    let loaded = h
-        .run(day(24), &manifest.batch_id, Stage::Loaded)
-        .await?
-        .unwrap();
+    let loaded = h.run(day(24), &manifest.batch_id, Stage::Loaded).await?.unwrap();
     assert_eq!(
-        (
-            loaded.counts.rows_read,
-            loaded.counts.rows_staged,
-            loaded.counts.rows_rejected,
-            loaded.counts.fx_rates
-        ),
+        (loaded.counts.rows_read, loaded.counts.rows_staged, loaded.counts.rows_rejected, loaded.counts.fx_rates),
         (Some(9), Some(6), Some(1), Some(2))
     );
-    let transformed = h
-        .run(day(24), &manifest.batch_id, Stage::Transformed)
-        .await?
-        .unwrap();
+    let transformed = h.run(day(24), &manifest.batch_id, Stage::Transformed).await?.unwrap();
     assert_eq!(
-        (
-            transformed.counts.facts,
-            transformed.counts.quarantined,
-            transformed.counts.duplicates
-        ),
+        (transformed.counts.facts, transformed.counts.quarantined, transformed.counts.duplicates),
         (Some(4), Some(1), Some(1))
     );
 
     // Rejected and quarantined rows keep where they were and why.
-    let rejected = h
-        .query("SELECT source_id, line_no::text, reason_code FROM rejected_rows")
-        .await?;
-    assert_eq!(
-        rejected,
-        vec![vec![
-            Some("shop_a".into()),
-            Some("5".into()),
-            Some("NEGATIVE_PRICE".into())
-        ]]
-    );
-    let quarantined = h
-        .query("SELECT product_id, reason_code FROM quarantined_rows")
-        .await?;
-    assert_eq!(
-        quarantined,
-        vec![vec![Some("rice-cooker".into()), Some("NO_FX_RATE".into())]]
-    );
+    let rejected = h.query("SELECT source_id, line_no::text, reason_code FROM rejected_rows").await?;
+    assert_eq!(rejected, vec![vec![Some("shop_a".into()), Some("5".into()), Some("NEGATIVE_PRICE".into())]]);
+    let quarantined = h.query("SELECT product_id, reason_code FROM quarantined_rows").await?;
+    assert_eq!(quarantined, vec![vec![Some("rice-cooker".into()), Some("NO_FX_RATE".into())]]);
 
     // Every stage announced itself with the manifest's batch id.
     let events = h.audit_events().await?;
-    let stages: Vec<_> = events
-        .iter()
-        .map(|e| (e.stage, e.batch_id.clone()))
-        .collect();
+    let stages: Vec<_> = events.iter().map(|e| (e.stage, e.batch_id.clone())).collect();
     for stage in [Stage::Loaded, Stage::Transformed, Stage::Synced] {
-        assert!(
-            stages.contains(&(stage, manifest.batch_id.clone())),
-            "{stage:?} missing from {stages:?}"
-        );
+        assert!(stages.contains(&(stage, manifest.batch_id.clone())), "{stage:?} missing from {stages:?}");
     }
     assert!(events.iter().all(|e| e.batch_id == manifest.batch_id));
     Ok(())
@@ -203,33 +130,19 @@ async fn repeated_events_and_a_replayed_day_change_nothing() -> anyhow::Result<(
     let loader_queue = h.queue_url("loader", false)?;
     let event = object_created_body(h.bucket(), "raw/2026-11-24/manifest.json");
     for _ in 0..2 {
-        h.clients
-            .sqs
-            .send_message()
-            .queue_url(&loader_queue)
-            .message_body(&event)
-            .send()
-            .await?;
+        h.clients.sqs.send_message().queue_url(&loader_queue).message_body(&event).send().await?;
     }
     let env = ppmt_cli::ops::StackEnv::new(h.env.clone());
     ppmt_cli::ops::replay_day(&h.clients, &env, day(24)).await?;
-    h.wait_for(
-        day(24),
-        &manifest.batch_id,
-        Stage::Synced,
-        Duration::from_secs(60),
-        |r| r.attempts >= 4 && r.status == RunStatus::Succeeded,
-    )
+    h.wait_for(day(24), &manifest.batch_id, Stage::Synced, Duration::from_secs(60), |r| {
+        r.attempts >= 4 && r.status == RunStatus::Succeeded
+    })
     .await?;
 
     assert_eq!(h.query(facts_sql).await?, facts_before);
     assert_eq!(h.price_items().await?, items_before);
     let staged = h.query("SELECT COUNT(*)::text FROM staging_prices").await?;
-    assert_eq!(
-        staged,
-        vec![vec![Some("6".into())]],
-        "staging holds the day once"
-    );
+    assert_eq!(staged, vec![vec![Some("6".into())]], "staging holds the day once");
     Ok(())
 }
 
@@ -249,27 +162,12 @@ async fn replaying_an_older_day_keeps_the_newer_latest_price() -> anyhow::Result
     };
     let after_newer = kettle(&h.price_items().await?);
     // 50.00 EUR × 1.05 = 52.50 USD.
-    assert_eq!(
-        (
-            after_newer["price_usd"].as_str(),
-            after_newer["price_date"].as_str()
-        ),
-        ("52.5", "2026-11-25")
-    );
+    assert_eq!((after_newer["price_usd"].as_str(), after_newer["price_date"].as_str()), ("52.5", "2026-11-25"));
 
-    ppmt_cli::ops::replay_day(
-        &h.clients,
-        &ppmt_cli::ops::StackEnv::new(h.env.clone()),
-        day(24),
-    )
-    .await?;
-    h.wait_for(
-        day(24),
-        &older.batch_id,
-        Stage::Synced,
-        Duration::from_secs(60),
-        |r| r.attempts >= 2 && r.status == RunStatus::Succeeded,
-    )
+    ppmt_cli::ops::replay_day(&h.clients, &ppmt_cli::ops::StackEnv::new(h.env.clone()), day(24)).await?;
+    h.wait_for(day(24), &older.batch_id, Stage::Synced, Duration::from_secs(60), |r| {
+        r.attempts >= 2 && r.status == RunStatus::Succeeded
+    })
     .await?;
     assert_eq!(kettle(&h.price_items().await?), after_newer);
     let current = h.query("SELECT price_date::text FROM fact_prices WHERE product_id = 'kettle' AND source_id = 'shop_a' AND is_current").await?;
@@ -278,19 +176,12 @@ async fn replaying_an_older_day_keeps_the_newer_latest_price() -> anyhow::Result
 }
 
 #[tokio::test]
-async fn an_undecodable_message_fails_alone_and_ends_in_the_dlq_with_its_reason(
-) -> anyhow::Result<()> {
+async fn an_undecodable_message_fails_alone_and_ends_in_the_dlq_with_its_reason() -> anyhow::Result<()> {
     let mut h = Harness::new("poison").await?;
     h.start_all()?;
     let loader_queue = h.queue_url("loader", false)?;
-    let poison = h
-        .clients
-        .sqs
-        .send_message()
-        .queue_url(&loader_queue)
-        .message_body("this is not an event {")
-        .send()
-        .await?;
+    let poison =
+        h.clients.sqs.send_message().queue_url(&loader_queue).message_body("this is not an event {").send().await?;
     let poison_id = poison.message_id.unwrap_or_default();
     let manifest = h.drop_batch(day(24), &golden_files("40.00")).await?;
     h.wait_synced(day(24), &manifest.batch_id).await?;
@@ -306,37 +197,17 @@ async fn an_undecodable_message_fails_alone_and_ends_in_the_dlq_with_its_reason(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    assert_eq!(
-        letters.len(),
-        1,
-        "only the poison message is dead: {letters:?}"
-    );
+    assert_eq!(letters.len(), 1, "only the poison message is dead: {letters:?}");
     assert_eq!(letters[0].message_id, poison_id);
     assert_eq!(letters[0].body, "this is not an event {");
-    let failure = h
-        .ledger
-        .message_failure(&poison_id)
-        .await?
-        .expect("failure recorded");
-    assert!(
-        failure.error.contains("not an S3 event notification"),
-        "{}",
-        failure.error
-    );
+    let failure = h.ledger.message_failure(&poison_id).await?.expect("failure recorded");
+    assert!(failure.error.contains("not an S3 event notification"), "{}", failure.error);
     assert!(!failure.retryable);
-    assert_eq!(
-        failure.receive_count,
-        ppmt_domain::topology::MAX_RECEIVE_COUNT
-    );
-    assert!(letters[0]
-        .last_error
-        .as_deref()
-        .unwrap_or_default()
-        .contains("not an S3 event notification"));
+    assert_eq!(failure.receive_count, ppmt_domain::topology::MAX_RECEIVE_COUNT);
+    assert!(letters[0].last_error.as_deref().unwrap_or_default().contains("not an S3 event notification"));
 
     // An operator can move it back; it fails again and returns to the DLQ, nothing is lost.
-    let moved =
-        ppmt_cli::ops::redrive(&h.clients, &h.ledger, &env, "loader", Some(&poison_id)).await?;
+    let moved = ppmt_cli::ops::redrive(&h.clients, &h.ledger, &env, "loader", Some(&poison_id)).await?;
     assert!(moved.contains("moved 1 message"), "{moved}");
     let start = std::time::Instant::now();
     let back = loop {
@@ -346,17 +217,9 @@ async fn an_undecodable_message_fails_alone_and_ends_in_the_dlq_with_its_reason(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    assert_eq!(
-        back.len(),
-        1,
-        "the replayed message failed again and is back in the DLQ"
-    );
+    assert_eq!(back.len(), 1, "the replayed message failed again and is back in the DLQ");
     assert_eq!(back[0].body, "this is not an event {");
-    assert_eq!(
-        items_as_expected(&h).await?,
-        golden_items(),
-        "nothing else changed"
-    );
+    assert_eq!(items_as_expected(&h).await?, golden_items(), "nothing else changed");
     Ok(())
 }
 
@@ -378,83 +241,38 @@ fn big_batch() -> Vec<RawFile<'static>> {
     }
     let fx = "rate_date,base_currency,quote_currency,rate,source\n2026-11-24,EUR,USD,1.05,ECB\n";
     vec![
-        RawFile {
-            source_id: "bulk",
-            kind: FileKind::Prices,
-            format: FileFormat::Csv,
-            content: csv,
-            records: 60_000,
-        },
-        RawFile {
-            source_id: "ecb",
-            kind: FileKind::FxRates,
-            format: FileFormat::Csv,
-            content: fx.into(),
-            records: 1,
-        },
+        RawFile { source_id: "bulk", kind: FileKind::Prices, format: FileFormat::Csv, content: csv, records: 60_000 },
+        RawFile { source_id: "ecb", kind: FileKind::FxRates, format: FileFormat::Csv, content: fx.into(), records: 1 },
     ]
 }
 
 async fn assert_big_batch_complete(h: &Harness) -> anyhow::Result<()> {
     let counts = h.query("SELECT (SELECT COUNT(*) FROM staging_prices)::text, (SELECT COUNT(*) FROM fact_prices)::text, (SELECT COUNT(*) FROM duplicate_rows)::text").await?;
-    assert_eq!(
-        counts,
-        vec![vec![
-            Some("60000".into()),
-            Some("300".into()),
-            Some("59700".into())
-        ]]
-    );
+    assert_eq!(counts, vec![vec![Some("60000".into()), Some("300".into()), Some("59700".into())]]);
     let items = h.price_items().await?;
     assert_eq!(items.len(), 300);
     // p000: 10.99 EUR × 1.05 = 11.5395 → 11.54 USD; p299: 309.99 × 1.05 = 325.4895 → 325.49 USD.
-    assert_eq!(
-        items[&("p000".to_string(), "bulk".to_string())]["price_usd"],
-        "11.54"
-    );
-    assert_eq!(
-        items[&("p299".to_string(), "bulk".to_string())]["price_usd"],
-        "325.49"
-    );
+    assert_eq!(items[&("p000".to_string(), "bulk".to_string())]["price_usd"], "11.54");
+    assert_eq!(items[&("p299".to_string(), "bulk".to_string())]["price_usd"], "325.49");
     Ok(())
 }
 
 #[tokio::test]
-async fn a_loader_killed_mid_batch_is_restarted_and_nothing_is_lost_or_doubled(
-) -> anyhow::Result<()> {
+async fn a_loader_killed_mid_batch_is_restarted_and_nothing_is_lost_or_doubled() -> anyhow::Result<()> {
     let mut h = Harness::new("crash").await?;
     h.start_all()?;
     let manifest = h.drop_batch(day(24), &big_batch()).await?;
-    h.wait_for(
-        day(24),
-        &manifest.batch_id,
-        Stage::Loaded,
-        Duration::from_secs(30),
-        |r| r.status == RunStatus::Running,
-    )
-    .await?;
+    h.wait_for(day(24), &manifest.batch_id, Stage::Loaded, Duration::from_secs(30), |r| r.status == RunStatus::Running)
+        .await?;
     h.kill("loader").await?;
-    let run = h
-        .run(day(24), &manifest.batch_id, Stage::Loaded)
-        .await?
-        .unwrap();
-    assert_eq!(
-        run.status,
-        RunStatus::Running,
-        "the kill must land mid-batch"
-    );
+    let run = h.run(day(24), &manifest.batch_id, Stage::Loaded).await?.unwrap();
+    assert_eq!(run.status, RunStatus::Running, "the kill must land mid-batch");
 
     h.start("loader")?;
     let synced = h.wait_synced(day(24), &manifest.batch_id).await?;
     assert_eq!(synced.status, RunStatus::Succeeded);
-    let loaded = h
-        .run(day(24), &manifest.batch_id, Stage::Loaded)
-        .await?
-        .unwrap();
-    assert!(
-        loaded.attempts >= 2,
-        "the message was delivered again after the crash: {loaded:?}"
-    );
+    let loaded = h.run(day(24), &manifest.batch_id, Stage::Loaded).await?.unwrap();
+    assert!(loaded.attempts >= 2, "the message was delivered again after the crash: {loaded:?}");
     assert_big_batch_complete(&h).await
 }
 
@@ -463,33 +281,17 @@ async fn sigterm_finishes_the_batch_in_hand_before_exiting() -> anyhow::Result<(
     let mut h = Harness::new("sigterm").await?;
     h.start_all()?;
     let manifest = h.drop_batch(day(24), &big_batch()).await?;
-    h.wait_for(
-        day(24),
-        &manifest.batch_id,
-        Stage::Loaded,
-        Duration::from_secs(30),
-        |r| r.status == RunStatus::Running,
-    )
-    .await?;
+    h.wait_for(day(24), &manifest.batch_id, Stage::Loaded, Duration::from_secs(30), |r| r.status == RunStatus::Running)
+        .await?;
     h.stop("loader").await?;
-    let loaded = h
-        .run(day(24), &manifest.batch_id, Stage::Loaded)
-        .await?
-        .unwrap();
-    assert_eq!(
-        (loaded.status, loaded.attempts),
-        (RunStatus::Succeeded, 1),
-        "finished before exiting"
-    );
+    let loaded = h.run(day(24), &manifest.batch_id, Stage::Loaded).await?.unwrap();
+    assert_eq!((loaded.status, loaded.attempts), (RunStatus::Succeeded, 1), "finished before exiting");
     h.wait_synced(day(24), &manifest.batch_id).await?;
     assert_big_batch_complete(&h).await?;
     // The message was deleted: after its visibility timeout nothing is delivered again.
     h.start("loader")?;
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let loaded = h
-        .run(day(24), &manifest.batch_id, Stage::Loaded)
-        .await?
-        .unwrap();
+    let loaded = h.run(day(24), &manifest.batch_id, Stage::Loaded).await?.unwrap();
     assert_eq!(loaded.attempts, 1);
     Ok(())
 }

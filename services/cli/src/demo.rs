@@ -46,14 +46,9 @@ impl Worker {
     /// Asks the worker to stop (SIGTERM) and waits for it.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(pid) = self.child.id() {
-            Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .await?;
+            Command::new("kill").args(["-TERM", &pid.to_string()]).status().await?;
         }
-        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .context("worker did not stop")??;
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.context("worker did not stop")??;
         Ok(())
     }
 }
@@ -62,28 +57,15 @@ impl Worker {
 /// `target/debug/deps`, one folder up).
 pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .context("the executable has no parent folder")?;
+    let dir = exe.parent().context("the executable has no parent folder")?;
     let candidates = [Some(dir.join(name)), dir.parent().map(|p| p.join(name))];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_file())
-        .with_context(|| {
-            format!(
-                "{name} is missing next to {}: build the workspace first (cargo build --bins)",
-                exe.display()
-            )
-        })
+    candidates.into_iter().flatten().find(|p| p.is_file()).with_context(|| {
+        format!("{name} is missing next to {}: build the workspace first (cargo build --bins)", exe.display())
+    })
 }
 
 /// Starts a consumer in worker mode on its queue, with `env` (resources, endpoint).
-pub fn spawn_worker(
-    name: &'static str,
-    env: &BTreeMap<String, String>,
-    log_dir: &Path,
-) -> anyhow::Result<Worker> {
+pub fn spawn_worker(name: &'static str, env: &BTreeMap<String, String>, log_dir: &Path) -> anyhow::Result<Worker> {
     let queue = env
         .get(&format!("PPMT_{}_QUEUE_URL", name.to_ascii_uppercase()))
         .with_context(|| format!("no queue for {name}"))?;
@@ -106,10 +88,7 @@ fn stage_line(run: Option<&StageRun>) -> String {
         None => "waiting".into(),
         Some(r) => match r.status {
             RunStatus::Running => format!("running (attempt {})", r.attempts),
-            RunStatus::Succeeded => format!(
-                "done {}",
-                serde_json::to_string(&r.counts).unwrap_or_default()
-            ),
+            RunStatus::Succeeded => format!("done {}", serde_json::to_string(&r.counts).unwrap_or_default()),
             RunStatus::Failed => format!("FAILED: {}", r.error.clone().unwrap_or_default()),
             RunStatus::Skipped => format!("skipped: {}", r.error.clone().unwrap_or_default()),
         },
@@ -120,27 +99,17 @@ fn stage_line(run: Option<&StageRun>) -> String {
 pub async fn run_demo(clients: &AwsClients, options: &DemoOptions) -> anyhow::Result<String> {
     let topology = Topology::for_stack(&options.stack);
     let provisioned = ppmt_platform::provision::provision(clients, &topology).await?;
-    let warehouse = PostgresWarehouse {
-        url: options.database_url.clone(),
-    };
+    let warehouse = PostgresWarehouse { url: options.database_url.clone() };
     warehouse.apply_schema().await?;
     let mut env = provisioned.env();
     env.insert("PPMT_DATABASE_URL".into(), options.database_url.clone());
-    for passthrough in [
-        "AWS_ENDPOINT_URL",
-        "AWS_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "RUST_LOG",
-    ] {
+    for passthrough in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "RUST_LOG"] {
         if let Ok(v) = std::env::var(passthrough) {
             env.insert(passthrough.into(), v);
         }
     }
 
-    let site = FixtureServer::serve_dir(0, &options.fixtures.join("site"))
-        .await
-        .context("serve the demo sources")?;
+    let site = FixtureServer::serve_dir(0, &options.fixtures.join("site")).await.context("serve the demo sources")?;
     let mut workers = Vec::new();
     for name in CONSUMERS {
         workers.push(spawn_worker(name, &env, &options.log_dir)?);
@@ -148,15 +117,9 @@ pub async fn run_demo(clients: &AwsClients, options: &DemoOptions) -> anyhow::Re
 
     let mut scrape_env: BTreeMap<String, String> = std::env::vars().collect();
     scrape_env.insert("PPMT_DEMO_BASE_URL".into(), site.base_url());
-    let store = S3Store {
-        client: clients.s3.clone(),
-    };
+    let store = S3Store { client: clients.s3.clone() };
     let sources = options.fixtures.join("sources.toml");
-    println!(
-        "scraping {} from the demo sources at {} ...",
-        options.date,
-        site.base_url()
-    );
+    println!("scraping {} from the demo sources at {} ...", options.date, site.base_url());
     let (manifest, metadata) = ppmt_scraper::scrape_from_file(
         &store,
         &topology.raw_bucket,
@@ -174,17 +137,11 @@ pub async fn run_demo(clients: &AwsClients, options: &DemoOptions) -> anyhow::Re
             s.records,
             s.rejected,
             s.status,
-            s.error
-                .as_ref()
-                .map(|e| format!(" ({e})"))
-                .unwrap_or_default()
+            s.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
         );
     }
 
-    let ledger = DynamoLedger {
-        client: clients.dynamodb.clone(),
-        table: topology.ledger_table.name.clone(),
-    };
+    let ledger = DynamoLedger { client: clients.dynamodb.clone(), table: topology.ledger_table.name.clone() };
     let bars = MultiProgress::new();
     let style = ProgressStyle::with_template("{spinner} {prefix:<12} {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner());
@@ -192,35 +149,26 @@ pub async fn run_demo(clients: &AwsClients, options: &DemoOptions) -> anyhow::Re
     let lines: Vec<ProgressBar> = stages
         .iter()
         .map(|s| {
-            let bar = bars.add(
-                ProgressBar::new_spinner()
-                    .with_style(style.clone())
-                    .with_prefix(s.as_str()),
-            );
+            let bar = bars.add(ProgressBar::new_spinner().with_style(style.clone()).with_prefix(s.as_str()));
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         })
         .collect();
     let started = Instant::now();
     let runs = loop {
-        let runs: Vec<StageRun> = ledger
-            .runs_for_date(options.date)
-            .await?
-            .into_iter()
-            .filter(|r| r.batch_id == manifest.batch_id)
-            .collect();
+        let runs: Vec<StageRun> =
+            ledger.runs_for_date(options.date).await?.into_iter().filter(|r| r.batch_id == manifest.batch_id).collect();
         for (stage, bar) in stages.iter().zip(&lines) {
             bar.set_message(stage_line(runs.iter().find(|r| r.stage == *stage)));
         }
-        let synced = runs
-            .iter()
-            .any(|r| r.stage == Stage::Synced && r.status == RunStatus::Succeeded);
+        let synced = runs.iter().any(|r| r.stage == Stage::Synced && r.status == RunStatus::Succeeded);
         if synced {
             break runs;
         }
-        if let Some(failed) = runs.iter().find(|r| {
-            r.status == RunStatus::Failed && r.attempts >= ppmt_domain::topology::MAX_RECEIVE_COUNT
-        }) {
+        if let Some(failed) = runs
+            .iter()
+            .find(|r| r.status == RunStatus::Failed && r.attempts >= ppmt_domain::topology::MAX_RECEIVE_COUNT)
+        {
             bail!(
                 "{} failed for batch {}: {}",
                 failed.stage.as_str(),
@@ -243,20 +191,9 @@ pub async fn run_demo(clients: &AwsClients, options: &DemoOptions) -> anyhow::Re
     }
     for worker in workers {
         let name = worker.name;
-        worker
-            .stop()
-            .await
-            .with_context(|| format!("stop {name}"))?;
+        worker.stop().await.with_context(|| format!("stop {name}"))?;
     }
-    summary(
-        clients,
-        &topology,
-        &warehouse,
-        &manifest.batch_id.0,
-        &runs,
-        started.elapsed(),
-    )
-    .await
+    summary(clients, &topology, &warehouse, &manifest.batch_id.0, &runs, started.elapsed()).await
 }
 
 async fn summary(
@@ -267,47 +204,31 @@ async fn summary(
     runs: &[StageRun],
     took: Duration,
 ) -> anyhow::Result<String> {
-    let mut out = format!(
-        "\nbatch {batch_id} synced in {:.1} s\n\nrows per stage:\n",
-        took.as_secs_f64()
-    );
+    let mut out = format!("\nbatch {batch_id} synced in {:.1} s\n\nrows per stage:\n", took.as_secs_f64());
     for r in runs {
-        out.push_str(&format!(
-            "  {:<12} {}\n",
-            r.stage.as_str(),
-            serde_json::to_string(&r.counts)?
-        ));
+        out.push_str(&format!("  {:<12} {}\n", r.stage.as_str(), serde_json::to_string(&r.counts)?));
     }
     let client = warehouse.connect().await?;
     let rejects = client
-        .query("SELECT reason_code, COUNT(*) FROM rejected_rows WHERE batch_id = $1 GROUP BY reason_code ORDER BY 1", &[&batch_id])
+        .query(
+            "SELECT reason_code, COUNT(*) FROM rejected_rows WHERE batch_id = $1 GROUP BY reason_code ORDER BY 1",
+            &[&batch_id],
+        )
         .await?;
     let quarantined = client
-        .query("SELECT reason_code, COUNT(*) FROM quarantined_rows WHERE batch_id = $1 GROUP BY reason_code ORDER BY 1", &[&batch_id])
+        .query(
+            "SELECT reason_code, COUNT(*) FROM quarantined_rows WHERE batch_id = $1 GROUP BY reason_code ORDER BY 1",
+            &[&batch_id],
+        )
         .await?;
     out.push_str("\nrejected rows (loader) and quarantined rows (transformer):\n");
     for row in rejects.iter().chain(&quarantined) {
-        out.push_str(&format!(
-            "  {:<20} {}\n",
-            row.get::<_, String>(0),
-            row.get::<_, i64>(1)
-        ));
+        out.push_str(&format!("  {:<20} {}\n", row.get::<_, String>(0), row.get::<_, i64>(1)));
     }
-    let items = clients
-        .dynamodb
-        .scan()
-        .table_name(&topology.prices_table.name)
-        .limit(5)
-        .send()
-        .await?;
+    let items = clients.dynamodb.scan().table_name(&topology.prices_table.name).limit(5).send().await?;
     out.push_str("\na few items of the prices table:\n");
     for item in items.items() {
-        let text = |k: &str| {
-            item.get(k)
-                .and_then(|v| v.as_s().or_else(|_| v.as_n()).ok())
-                .cloned()
-                .unwrap_or_default()
-        };
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().or_else(|_| v.as_n()).ok()).cloned().unwrap_or_default();
         out.push_str(&format!(
             "  {:<14} {:<14} {:>10} {} = {:>10} USD  (market {} USD)\n",
             text("product_id"),

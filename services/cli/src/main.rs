@@ -107,19 +107,11 @@ async fn main() -> anyhow::Result<()> {
     let clients = AwsClients::from_env().await;
     let env = StackEnv::new(std::env::vars().collect::<BTreeMap<_, _>>());
     let ledger = || -> anyhow::Result<DynamoLedger> {
-        Ok(DynamoLedger {
-            client: clients.dynamodb.clone(),
-            table: env.get("PPMT_LEDGER_TABLE")?.to_owned(),
-        })
+        Ok(DynamoLedger { client: clients.dynamodb.clone(), table: env.get("PPMT_LEDGER_TABLE")?.to_owned() })
     };
     match cli.command {
-        Command::Provision {
-            stack,
-            env_file,
-            database_url,
-        } => {
-            let provisioned =
-                ppmt_platform::provision::provision(&clients, &Topology::for_stack(&stack)).await?;
+        Command::Provision { stack, env_file, database_url } => {
+            let provisioned = ppmt_platform::provision::provision(&clients, &Topology::for_stack(&stack)).await?;
             if let Some(url) = database_url {
                 PostgresWarehouse { url }.apply_schema().await?;
             }
@@ -132,12 +124,8 @@ async fn main() -> anyhow::Result<()> {
                     if let Some(dir) = path.parent() {
                         std::fs::create_dir_all(dir)?;
                     }
-                    std::fs::write(&path, text)
-                        .with_context(|| format!("write {}", path.display()))?;
-                    println!(
-                        "stack {stack} provisioned; environment in {}",
-                        path.display()
-                    );
+                    std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+                    println!("stack {stack} provisioned; environment in {}", path.display());
                 }
                 None => print!("{text}"),
             }
@@ -154,27 +142,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay { date, stage: None } => {
             println!("{}", ops::replay_day(&clients, &env, date).await?)
         }
-        Command::Replay {
-            date,
-            stage: Some(stage),
-        } => {
-            let stage =
-                Stage::parse(&stage).filter(|s| matches!(s, Stage::Loaded | Stage::Transformed));
+        Command::Replay { date, stage: Some(stage) } => {
+            let stage = Stage::parse(&stage).filter(|s| matches!(s, Stage::Loaded | Stage::Transformed));
             let stage = stage.context("--stage must be `loaded` or `transformed`")?;
-            let notifier = SnsNotifier {
-                client: clients.sns.clone(),
-                topic_arn: env.get("PPMT_STAGE_TOPIC_ARN")?.to_owned(),
-            };
-            println!(
-                "{}",
-                ops::replay_stage(&ledger()?, &notifier, &env, date, stage).await?
-            );
+            let notifier =
+                SnsNotifier { client: clients.sns.clone(), topic_arn: env.get("PPMT_STAGE_TOPIC_ARN")?.to_owned() };
+            println!("{}", ops::replay_stage(&ledger()?, &notifier, &env, date, stage).await?);
         }
-        Command::Dlq {
-            action: DlqAction::List { queue },
-        } => {
-            let letters =
-                ops::list_dead_letters(&clients, &ledger()?, env.queue_url(&queue, true)?).await?;
+        Command::Dlq { action: DlqAction::List { queue } } => {
+            let letters = ops::list_dead_letters(&clients, &ledger()?, env.queue_url(&queue, true)?).await?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "{} message(s) in the {queue} DLQ", letters.len())?;
             for l in letters {
@@ -188,23 +164,12 @@ async fn main() -> anyhow::Result<()> {
                 )?;
             }
         }
-        Command::Dlq {
-            action: DlqAction::Replay { queue, message_id },
-        } => {
-            println!(
-                "{}",
-                ops::redrive(&clients, &ledger()?, &env, &queue, message_id.as_deref()).await?
-            );
+        Command::Dlq { action: DlqAction::Replay { queue, message_id } } => {
+            println!("{}", ops::redrive(&clients, &ledger()?, &env, &queue, message_id.as_deref()).await?);
         }
-        Command::Scrape {
-            date,
-            source,
-            sources,
-        } => {
+        Command::Scrape { date, source, sources } => {
             let date = date.unwrap_or_else(|| Utc::now().date_naive());
-            let store = S3Store {
-                client: clients.s3.clone(),
-            };
+            let store = S3Store { client: clients.s3.clone() };
             let vars: BTreeMap<String, String> = std::env::vars().collect();
             let (manifest, metadata) = ppmt_scraper::scrape_from_file(
                 &store,
@@ -215,21 +180,10 @@ async fn main() -> anyhow::Result<()> {
                 &vars,
             )
             .await?;
-            println!(
-                "batch {} for {date}: {} file(s)",
-                manifest.batch_id,
-                manifest.files.len()
-            );
+            println!("batch {} for {date}: {} file(s)", manifest.batch_id, manifest.files.len());
             println!("{}", serde_json::to_string_pretty(&metadata.sources)?);
         }
-        Command::Demo {
-            stack,
-            date,
-            fixtures,
-            database_url,
-            log_dir,
-            timeout_secs,
-        } => {
+        Command::Demo { stack, date, fixtures, database_url, log_dir, timeout_secs } => {
             let options = DemoOptions {
                 stack,
                 date,

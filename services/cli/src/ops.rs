@@ -25,29 +25,23 @@ impl StackEnv {
 
     /// A variable, or an error saying how to get it.
     pub fn get(&self, name: &str) -> anyhow::Result<&str> {
-        self.vars
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-            .with_context(|| format!("{name} is not set: run `ppmt provision --env-file .local/stack.env` and load that file (make does)"))
+        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty()).with_context(|| {
+            format!(
+                "{name} is not set: run `ppmt provision --env-file .local/stack.env` and load that file (make does)"
+            )
+        })
     }
 
     /// URL of a consumer's queue (`dlq`: its dead-letter queue).
     pub fn queue_url(&self, consumer: &str, dlq: bool) -> anyhow::Result<&str> {
         let kind = if dlq { "DLQ" } else { "QUEUE" };
-        self.get(&format!(
-            "PPMT_{}_{kind}_URL",
-            consumer.to_ascii_uppercase()
-        ))
+        self.get(&format!("PPMT_{}_{kind}_URL", consumer.to_ascii_uppercase()))
     }
 }
 
 /// The ledger as a table, one line per stage run.
 pub fn render_runs(runs: &[StageRun]) -> String {
-    let mut out = format!(
-        "{:<46} {:<12} {:<10} {:>8}  {}\n",
-        "BATCH", "STAGE", "STATUS", "ATTEMPTS", "COUNTS / ERROR"
-    );
+    let mut out = format!("{:<46} {:<12} {:<10} {:>8}  {}\n", "BATCH", "STAGE", "STATUS", "ATTEMPTS", "COUNTS / ERROR");
     for r in runs {
         let status = match r.status {
             RunStatus::Running => "running",
@@ -72,11 +66,7 @@ pub fn render_runs(runs: &[StageRun]) -> String {
 
 /// Re-enqueues a day: the manifest's `ObjectCreated` event, to the loader queue, exactly
 /// as S3 sends it. The whole chain runs again.
-pub async fn replay_day(
-    clients: &AwsClients,
-    env: &StackEnv,
-    date: NaiveDate,
-) -> anyhow::Result<String> {
+pub async fn replay_day(clients: &AwsClients, env: &StackEnv, date: NaiveDate) -> anyhow::Result<String> {
     let bucket = env.get("PPMT_RAW_BUCKET")?;
     let key = manifest_key(date);
     clients
@@ -88,17 +78,9 @@ pub async fn replay_day(
         .await
         .with_context(|| format!("no manifest at s3://{bucket}/{key}"))?;
     let queue = env.queue_url("loader", false)?;
-    let sent = clients
-        .sqs
-        .send_message()
-        .queue_url(queue)
-        .message_body(object_created_body(bucket, &key))
-        .send()
-        .await?;
-    Ok(format!(
-        "re-enqueued s3://{bucket}/{key} to the loader (message {})",
-        sent.message_id.unwrap_or_default()
-    ))
+    let sent =
+        clients.sqs.send_message().queue_url(queue).message_body(object_created_body(bucket, &key)).send().await?;
+    Ok(format!("re-enqueued s3://{bucket}/{key} to the loader (message {})", sent.message_id.unwrap_or_default()))
 }
 
 /// Re-announces a finished stage of the day's newest batch, so only the stages after it
@@ -111,15 +93,10 @@ pub async fn replay_stage(
     stage: Stage,
 ) -> anyhow::Result<String> {
     let runs = ledger.runs_for_date(date).await?;
-    let Some(run) = runs
-        .iter()
-        .filter(|r| r.stage == stage && r.status == RunStatus::Succeeded)
-        .max_by_key(|r| r.finished_at)
+    let Some(run) =
+        runs.iter().filter(|r| r.stage == stage && r.status == RunStatus::Succeeded).max_by_key(|r| r.finished_at)
     else {
-        bail!(
-            "no succeeded {} stage for {date} in the ledger",
-            stage.as_str()
-        );
+        bail!("no succeeded {} stage for {date} in the ledger", stage.as_str());
     };
     let batch = BatchRef {
         batch_id: run.batch_id.clone(),
@@ -127,18 +104,9 @@ pub async fn replay_stage(
         bucket: env.get("PPMT_RAW_BUCKET")?.to_owned(),
         manifest_key: manifest_key(date),
     };
-    let event = StageEvent::new(
-        &batch,
-        stage,
-        run.counts.clone(),
-        format!("replay-{}", uuid::Uuid::new_v4().simple()),
-    );
+    let event = StageEvent::new(&batch, stage, run.counts.clone(), format!("replay-{}", uuid::Uuid::new_v4().simple()));
     notifier.publish(&event).await?;
-    Ok(format!(
-        "re-published {} of batch {}",
-        stage.as_str(),
-        batch.batch_id
-    ))
+    Ok(format!("re-published {} of batch {}", stage.as_str(), batch.batch_id))
 }
 
 /// One message sitting in a dead-letter queue.
@@ -260,20 +228,8 @@ pub async fn redrive(
             }
         };
         if let (Some(source), Some(destination)) = (arn(dlq).await, arn(queue).await) {
-            match clients
-                .sqs
-                .start_message_move_task()
-                .source_arn(source)
-                .destination_arn(destination)
-                .send()
-                .await
-            {
-                Ok(task) => {
-                    return Ok(format!(
-                        "started native redrive task {}",
-                        task.task_handle.unwrap_or_default()
-                    ))
-                }
+            match clients.sqs.start_message_move_task().source_arn(source).destination_arn(destination).send().await {
+                Ok(task) => return Ok(format!("started native redrive task {}", task.task_handle.unwrap_or_default())),
                 Err(e) => {
                     tracing::info!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "native redrive unavailable; moving messages one by one")
                 }
@@ -281,33 +237,15 @@ pub async fn redrive(
         }
     }
     let letters = receive_dead_letters(clients, ledger, dlq).await?;
-    let chosen: Vec<_> = letters
-        .iter()
-        .filter(|l| message_id.is_none_or(|id| id == l.message_id))
-        .collect();
+    let chosen: Vec<_> = letters.iter().filter(|l| message_id.is_none_or(|id| id == l.message_id)).collect();
     if let Some(id) = message_id {
         if chosen.is_empty() {
             bail!("message {id} is not in {dlq}");
         }
     }
     for letter in &chosen {
-        clients
-            .sqs
-            .send_message()
-            .queue_url(queue)
-            .message_body(&letter.body)
-            .send()
-            .await?;
-        clients
-            .sqs
-            .delete_message()
-            .queue_url(dlq)
-            .receipt_handle(&letter.receipt_handle)
-            .send()
-            .await?;
+        clients.sqs.send_message().queue_url(queue).message_body(&letter.body).send().await?;
+        clients.sqs.delete_message().queue_url(dlq).receipt_handle(&letter.receipt_handle).send().await?;
     }
-    Ok(format!(
-        "moved {} message(s) from the {consumer} DLQ back to its queue",
-        chosen.len()
-    ))
+    Ok(format!("moved {} message(s) from the {consumer} DLQ back to its queue", chosen.len()))
 }

@@ -67,54 +67,36 @@ impl Loader {
             return Ok(());
         };
         let bytes = self.store.get(&object.bucket, &object.key).await?;
-        let manifest = Manifest::parse(&bytes, key_date).map_err(|e| {
-            StageError::invalid(format!("s3://{}/{}", object.bucket, object.key), e)
-        })?;
+        let manifest = Manifest::parse(&bytes, key_date)
+            .map_err(|e| StageError::invalid(format!("s3://{}/{}", object.bucket, object.key), e))?;
         let batch = BatchRef {
             batch_id: manifest.batch_id.clone(),
             batch_date: manifest.batch_date,
             bucket: object.bucket.clone(),
             manifest_key: object.key.clone(),
         };
-        let span =
-            tracing::info_span!("load", batch_id = %batch.batch_id, batch_date = %batch.batch_date);
+        let span = tracing::info_span!("load", batch_id = %batch.batch_id, batch_date = %batch.batch_date);
         let trace_id = format!("{}-{message_id}", batch.batch_id);
-        run_stage(
-            &*self.ledger,
-            &*self.notifier,
-            &batch,
-            Stage::Loaded,
-            &trace_id,
-            self.load(&batch, &manifest),
-        )
-        .instrument(span)
-        .await
+        run_stage(&*self.ledger, &*self.notifier, &batch, Stage::Loaded, &trace_id, self.load(&batch, &manifest))
+            .instrument(span)
+            .await
     }
 
     async fn load(&self, batch: &BatchRef, manifest: &Manifest) -> Result<StageResult, StageError> {
-        let mut staged = StagedBatch {
-            batch: batch.clone(),
-            rows: Vec::new(),
-            rejects: Vec::new(),
-            fx_rates: Vec::new(),
-        };
+        let mut staged =
+            StagedBatch { batch: batch.clone(), rows: Vec::new(), rejects: Vec::new(), fx_rates: Vec::new() };
         for file in &manifest.files {
-            let content = self
-                .store
-                .get(&batch.bucket, &file.key)
-                .await
-                .map_err(|e| {
-                    if e.not_found {
-                        StageError::invalid(
-                            format!("s3://{}/{}", batch.bucket, file.key),
-                            "listed in the manifest but missing",
-                        )
-                    } else {
-                        StageError::Port(e)
-                    }
-                })?;
-            file.verify(&content)
-                .map_err(|e| StageError::invalid(format!("batch {}", batch.batch_id), e))?;
+            let content = self.store.get(&batch.bucket, &file.key).await.map_err(|e| {
+                if e.not_found {
+                    StageError::invalid(
+                        format!("s3://{}/{}", batch.bucket, file.key),
+                        "listed in the manifest but missing",
+                    )
+                } else {
+                    StageError::Port(e)
+                }
+            })?;
+            file.verify(&content).map_err(|e| StageError::invalid(format!("batch {}", batch.batch_id), e))?;
             let parsed = parse::parse_file(file, &content)
                 .map_err(|e| StageError::invalid(format!("batch {}", batch.batch_id), e))?;
             file.verify_record_count(parsed.records())
@@ -127,11 +109,8 @@ impl Loader {
             tracing::info!(file = %reject.file_key, line = reject.line_no, reason = reject.reason.code(), detail = %reject.detail, "row rejected");
         }
         self.warehouse.stage_batch(&staged).await?;
-        let (rows, fx, rejected) = (
-            staged.rows.len() as u64,
-            staged.fx_rates.len() as u64,
-            staged.rejects.len() as u64,
-        );
+        let (rows, fx, rejected) =
+            (staged.rows.len() as u64, staged.fx_rates.len() as u64, staged.rejects.len() as u64);
         Ok(StageResult::Completed(StageCounts {
             files: Some(manifest.files.len() as u64),
             rows_read: Some(rows + fx + rejected),
@@ -152,7 +131,8 @@ mod tests {
     use ppmt_platform::Retryable;
 
     const BUCKET: &str = "ppmt-raw";
-    const PRICES: &str = "product_id,name,brand,gtin,mpn,price,price_kind,price_max,currency,availability,url,observed_at\n\
+    const PRICES: &str =
+        "product_id,name,brand,gtin,mpn,price,price_kind,price_max,currency,availability,url,observed_at\n\
 p1,Widget,,,,10.00,,,EUR,,,2026-11-25T02:00:00Z\n\
 p2,Gadget,,,,0,,,EUR,,,2026-11-25T02:00:00Z\n";
 
@@ -175,13 +155,7 @@ p2,Gadget,,,,0,,,EUR,,,2026-11-25T02:00:00Z\n";
             notifier: notifier.clone(),
             ledger: ledger.clone(),
         };
-        Fixture {
-            store,
-            warehouse,
-            notifier,
-            ledger,
-            loader,
-        }
+        Fixture { store, warehouse, notifier, ledger, loader }
     }
 
     fn put_batch(f: &Fixture, content: &str, listed_records: u64) {
@@ -199,18 +173,13 @@ p2,Gadget,,,,0,,,EUR,,,2026-11-25T02:00:00Z\n";
             "schema_version": 1, "batch_id": "2026-11-25-b1", "batch_date": "2026-11-25",
             "created_at": "2026-11-25T02:10:00Z", "files": [file]
         });
-        f.store
-            .insert(BUCKET, "raw/2026-11-25/manifest.json", manifest.to_string());
+        f.store.insert(BUCKET, "raw/2026-11-25/manifest.json", manifest.to_string());
     }
 
     /// The SQS record body moto delivers for the manifest's ObjectCreated event.
     fn manifest_event() -> Message {
         let body = r#"{"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventTime": "2026-11-25T02:10:00.000Z", "eventName": "ObjectCreated:Put", "s3": {"s3SchemaVersion": "1.0", "configurationId": "manifest-to-loader", "bucket": {"name": "ppmt-raw", "arn": "arn:aws:s3:::ppmt-raw"}, "object": {"key": "raw%2F2026-11-25%2Fmanifest.json", "size": 400, "eTag": "x", "sequencer": "1"}}}]}"#;
-        Message {
-            message_id: "m1".into(),
-            body: ppmt_domain::s3_event::classify(body),
-            receive_count: 1,
-        }
+        Message { message_id: "m1".into(), body: ppmt_domain::s3_event::classify(body), receive_count: 1 }
     }
 
     #[tokio::test]
@@ -225,17 +194,10 @@ p2,Gadget,,,,0,,,EUR,,,2026-11-25T02:00:00Z\n";
         assert_eq!(events[0].stage, Stage::Loaded);
         assert_eq!(events[0].batch_id.as_str(), "2026-11-25-b1");
         assert_eq!(
-            (
-                events[0].counts.rows_read,
-                events[0].counts.rows_staged,
-                events[0].counts.rows_rejected
-            ),
+            (events[0].counts.rows_read, events[0].counts.rows_staged, events[0].counts.rows_rejected),
             (Some(2), Some(1), Some(1))
         );
-        assert_eq!(
-            f.ledger.run("2026-11-25-b1", Stage::Loaded).unwrap().status,
-            RunStatus::Succeeded
-        );
+        assert_eq!(f.ledger.run("2026-11-25-b1", Stage::Loaded).unwrap().status, RunStatus::Succeeded);
     }
 
     #[tokio::test]
@@ -256,28 +218,16 @@ p2,Gadget,,,,0,,,EUR,,,2026-11-25T02:00:00Z\n";
         let f = fixture();
         put_batch(&f, PRICES, 3);
         let err = f.loader.handle(&manifest_event()).await.unwrap_err();
-        assert!(
-            err.to_string().contains("2 records read, manifest says 3"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("2 records read, manifest says 3"), "{err}");
     }
 
     #[tokio::test]
     async fn other_keys_are_ignored_and_garbage_is_a_permanent_failure() {
         let f = fixture();
-        let other =
-            ppmt_domain::s3_event::object_created_body(BUCKET, "raw/2026-11-25/shop_020000.csv");
-        let msg = Message {
-            message_id: "m2".into(),
-            body: ppmt_domain::s3_event::classify(&other),
-            receive_count: 1,
-        };
+        let other = ppmt_domain::s3_event::object_created_body(BUCKET, "raw/2026-11-25/shop_020000.csv");
+        let msg = Message { message_id: "m2".into(), body: ppmt_domain::s3_event::classify(&other), receive_count: 1 };
         f.loader.handle(&msg).await.unwrap();
-        let garbage = Message {
-            message_id: "m3".into(),
-            body: Body::Other("hello".into()),
-            receive_count: 1,
-        };
+        let garbage = Message { message_id: "m3".into(), body: Body::Other("hello".into()), receive_count: 1 };
         let err = f.loader.handle(&garbage).await.unwrap_err();
         assert!(!err.is_retryable());
         assert!(err.to_string().contains("message m3"));

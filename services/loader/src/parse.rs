@@ -37,10 +37,9 @@ pub fn parse_file(file: &ManifestFile, content: &[u8]) -> Result<ParsedFile, Fil
         (FileKind::Prices, FileFormat::Csv) => parse_price_csv(file, content),
         (FileKind::Prices, FileFormat::Json) => Ok(parse_price_json_lines(file, content)),
         (FileKind::FxRates, FileFormat::Csv) => parse_fx_csv(file, content),
-        (FileKind::FxRates, FileFormat::Json) => Err(FileError {
-            key: file.key.clone(),
-            reason: "fx_rates files are CSV; JSON is not supported".into(),
-        }),
+        (FileKind::FxRates, FileFormat::Json) => {
+            Err(FileError { key: file.key.clone(), reason: "fx_rates files are CSV; JSON is not supported".into() })
+        }
     }
 }
 
@@ -64,16 +63,10 @@ fn read_csv(
     mut each: impl FnMut(u64, Result<Vec<String>, RowReject>, String),
 ) -> Result<(), FileError> {
     let content = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content);
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(content);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(content);
     let header = reader
         .headers()
-        .map_err(|e| FileError {
-            key: file.key.clone(),
-            reason: format!("unreadable CSV header: {e}"),
-        })?
+        .map_err(|e| FileError { key: file.key.clone(), reason: format!("unreadable CSV header: {e}") })?
         .clone();
     if header.iter().map(str::trim).ne(expected.iter().copied()) {
         return Err(FileError {
@@ -92,11 +85,7 @@ fn read_csv(
             Ok(false) => break,
             Ok(true) => {
                 let line_no = record.position().map(|p| p.line()).unwrap_or(line_no);
-                let raw = record
-                    .iter()
-                    .map(String::from_utf8_lossy)
-                    .collect::<Vec<_>>()
-                    .join(",");
+                let raw = record.iter().map(String::from_utf8_lossy).collect::<Vec<_>>().join(",");
                 let fields = if record.len() != expected.len() {
                     Err(RowReject::new(
                         RejectReason::MalformedRecord,
@@ -107,17 +96,12 @@ fn read_csv(
                         .iter()
                         .map(|f| String::from_utf8(f.to_vec()))
                         .collect::<Result<Vec<_>, _>>()
-                        .map_err(|_| {
-                            RowReject::new(RejectReason::MalformedRecord, "row is not valid UTF-8")
-                        })
+                        .map_err(|_| RowReject::new(RejectReason::MalformedRecord, "row is not valid UTF-8"))
                 };
                 each(line_no, fields, raw);
             }
             Err(e) => {
-                return Err(FileError {
-                    key: file.key.clone(),
-                    reason: format!("CSV error near line {line_no}: {e}"),
-                });
+                return Err(FileError { key: file.key.clone(), reason: format!("CSV error near line {line_no}: {e}") });
             }
         }
     }
@@ -161,9 +145,7 @@ fn parse_price_csv(file: &ManifestFile, content: &[u8]) -> Result<ParsedFile, Fi
 fn parse_fx_csv(file: &ManifestFile, content: &[u8]) -> Result<ParsedFile, FileError> {
     let mut parsed = ParsedFile::default();
     read_csv(file, content, &FX_CSV_HEADER, |line_no, fields, raw| {
-        let rate = fields.and_then(|f| {
-            FxRateRecord::from_fields(&f.iter().map(String::as_str).collect::<Vec<_>>())
-        });
+        let rate = fields.and_then(|f| FxRateRecord::from_fields(&f.iter().map(String::as_str).collect::<Vec<_>>()));
         match rate {
             Ok(rate) => parsed.fx_rates.push(rate),
             Err(why) => parsed.rejects.push(reject(file, line_no, why, raw)),
@@ -191,9 +173,7 @@ fn parse_price_json_lines(file: &ManifestFile, content: &[u8]) -> ParsedFile {
                 line_no,
                 record,
             }),
-            Err(why) => parsed
-                .rejects
-                .push(reject(file, line_no, why, text.into_owned())),
+            Err(why) => parsed.rejects.push(reject(file, line_no, why, text.into_owned())),
         }
     }
     parsed
@@ -204,17 +184,11 @@ mod tests {
     use super::*;
 
     fn file(kind: FileKind, format: FileFormat) -> ManifestFile {
-        ManifestFile::describe(
-            "raw/2026-11-25/s_020000.x".into(),
-            "s".into(),
-            kind,
-            format,
-            b"",
-            0,
-        )
+        ManifestFile::describe("raw/2026-11-25/s_020000.x".into(), "s".into(), kind, format, b"", 0)
     }
 
-    const HEADER: &str = "product_id,name,brand,gtin,mpn,price,price_kind,price_max,currency,availability,url,observed_at\n";
+    const HEADER: &str =
+        "product_id,name,brand,gtin,mpn,price,price_kind,price_max,currency,availability,url,observed_at\n";
 
     #[test]
     fn csv_rows_are_validated_and_bad_ones_kept_with_line_numbers() {
@@ -223,34 +197,20 @@ mod tests {
              p2,Bad,,,,-1,,,USD,,,2026-11-25T02:00:00Z\n\
              p3,short,row\n"
         );
-        let parsed =
-            parse_file(&file(FileKind::Prices, FileFormat::Csv), content.as_bytes()).unwrap();
+        let parsed = parse_file(&file(FileKind::Prices, FileFormat::Csv), content.as_bytes()).unwrap();
         assert_eq!(parsed.rows.len(), 1);
         assert_eq!(parsed.rows[0].line_no, 2);
         assert_eq!(parsed.rows[0].record.name.as_deref(), Some("Widget, large"));
-        let reasons: Vec<_> = parsed
-            .rejects
-            .iter()
-            .map(|r| (r.line_no, r.reason))
-            .collect();
-        assert_eq!(
-            reasons,
-            vec![
-                (3, RejectReason::NegativePrice),
-                (4, RejectReason::MalformedRecord)
-            ]
-        );
+        let reasons: Vec<_> = parsed.rejects.iter().map(|r| (r.line_no, r.reason)).collect();
+        assert_eq!(reasons, vec![(3, RejectReason::NegativePrice), (4, RejectReason::MalformedRecord)]);
         assert_eq!(parsed.rejects[1].raw, "p3,short,row");
         assert_eq!(parsed.records(), 3);
     }
 
     #[test]
     fn a_wrong_header_fails_the_file_naming_it() {
-        let err =
-            parse_file(&file(FileKind::Prices, FileFormat::Csv), b"id,price\n1,2\n").unwrap_err();
-        assert!(err
-            .to_string()
-            .starts_with("raw/2026-11-25/s_020000.x: CSV header is `id,price`"));
+        let err = parse_file(&file(FileKind::Prices, FileFormat::Csv), b"id,price\n1,2\n").unwrap_err();
+        assert!(err.to_string().starts_with("raw/2026-11-25/s_020000.x: CSV header is `id,price`"));
     }
 
     #[test]
@@ -259,14 +219,8 @@ mod tests {
 {not json\n\n[1,2]\n";
         let parsed = parse_file(&file(FileKind::Prices, FileFormat::Json), content).unwrap();
         assert_eq!(parsed.rows.len(), 1);
-        assert_eq!(
-            parsed.rejects.iter().map(|r| r.line_no).collect::<Vec<_>>(),
-            vec![2, 4]
-        );
-        assert!(parsed
-            .rejects
-            .iter()
-            .all(|r| r.reason == RejectReason::MalformedRecord));
+        assert_eq!(parsed.rejects.iter().map(|r| r.line_no).collect::<Vec<_>>(), vec![2, 4]);
+        assert!(parsed.rejects.iter().all(|r| r.reason == RejectReason::MalformedRecord));
         assert_eq!(parsed.records(), 3);
     }
 

@@ -155,10 +155,7 @@ async fn fetch_json_api(source: &Source, fetcher: &Fetcher, base: Url, out: &mut
     let mut previous_digest: Option<String> = None;
     loop {
         if out.pages == u64::from(source.config.max_pages) {
-            out.fail(format!(
-                "stopped at the page cap of {} pages; {url} was not fetched",
-                source.config.max_pages
-            ));
+            out.fail(format!("stopped at the page cap of {} pages; {url} was not fetched", source.config.max_pages));
             return;
         }
         let page = match fetcher.get(&url).await {
@@ -180,35 +177,20 @@ async fn fetch_json_api(source: &Source, fetcher: &Fetcher, base: Url, out: &mut
         };
         let digest = sha256_hex(&page.body);
         if previous_digest.as_deref() == Some(digest.as_str()) {
-            return out.fail(format!(
-                "pagination loop: {locator} is the same as the page before"
-            ));
+            return out.fail(format!("pagination loop: {locator} is the same as the page before"));
         }
         previous_digest = Some(digest);
-        let extracted = extract_json_page(
-            &body,
-            mapping,
-            &source.locale,
-            source.config.default_currency.as_deref(),
-            &locator,
-        );
+        let extracted =
+            extract_json_page(&body, mapping, &source.locale, source.config.default_currency.as_deref(), &locator);
         let items = extracted.records.len() + extracted.rejects.len();
         out.absorb(extracted);
         let Some(pagination) = pagination else { return };
-        let view = PageView {
-            url: &page.url,
-            body: &body,
-            link_header: page.link.as_deref(),
-            items,
-        };
+        let view = PageView { url: &page.url, body: &body, link_header: page.link.as_deref(), items };
         match pagination.next_url(out.pages - 1, &view) {
             Ok(None) => return,
             Ok(Some(next)) => {
                 if !seen_urls.insert(next.to_string()) {
-                    return out.fail(format!(
-                        "pagination loop: page {} would fetch {next} again",
-                        out.pages + 1
-                    ));
+                    return out.fail(format!("pagination loop: page {} would fetch {next} again", out.pages + 1));
                 }
                 url = next;
             }
@@ -219,11 +201,7 @@ async fn fetch_json_api(source: &Source, fetcher: &Fetcher, base: Url, out: &mut
 
 /// robots.txt of each origin, fetched once. A missing file (4xx) allows everything; an
 /// unreachable one (5xx, timeout) disallows everything, as crawlers conventionally do.
-async fn robots_for(
-    fetcher: &Fetcher,
-    origin: &Url,
-    cache: &mut BTreeMap<String, Option<Robots>>,
-) -> Option<Robots> {
+async fn robots_for(fetcher: &Fetcher, origin: &Url, cache: &mut BTreeMap<String, Option<Robots>>) -> Option<Robots> {
     let key = origin.origin().ascii_serialization();
     if let Some(cached) = cache.get(&key) {
         return cached.clone();
@@ -231,9 +209,7 @@ async fn robots_for(
     let robots = match origin.join("/robots.txt") {
         Ok(robots_url) => match fetcher.get(&robots_url).await {
             Ok(doc) => Some(Robots::parse(&String::from_utf8_lossy(&doc.body))),
-            Err(FetchError::Status { status, .. }) if (400..500).contains(&status) => {
-                Some(Robots::parse(""))
-            }
+            Err(FetchError::Status { status, .. }) if (400..500).contains(&status) => Some(Robots::parse("")),
             Err(e) => {
                 tracing::warn!(error = %e, "robots.txt unreachable; not fetching this site");
                 None
@@ -278,11 +254,9 @@ async fn fetch_pages(source: &Source, fetcher: &Fetcher, out: &mut SourceOutput)
                     Err(reject) => out.rejects.push(reject),
                 }
             }
-            Err(e) => out.rejects.push(RecordReject::new(
-                format!("page {url}"),
-                RejectReason::FetchFailed,
-                e.to_string(),
-            )),
+            Err(e) => {
+                out.rejects.push(RecordReject::new(format!("page {url}"), RejectReason::FetchFailed, e.to_string()))
+            }
         }
     }
     if !out.disallowed_by_robots.is_empty() {

@@ -35,12 +35,7 @@ impl Reply {
 
     /// An empty response with this status.
     pub fn status(status: u16) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-            delay: Duration::ZERO,
-        }
+        Reply { status, headers: Vec::new(), body: Vec::new(), delay: Duration::ZERO }
     }
 
     /// Adds a header.
@@ -84,15 +79,10 @@ fn content_type(path: &Path) -> &'static str {
 
 impl FixtureServer {
     /// Serves `routes` (path with query → replies) on 127.0.0.1 at `port` (0: any).
-    pub async fn start(
-        port: u16,
-        routes: BTreeMap<String, Vec<Reply>>,
-    ) -> std::io::Result<FixtureServer> {
+    pub async fn start(port: u16, routes: BTreeMap<String, Vec<Reply>>) -> std::io::Result<FixtureServer> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
-        let routes: Routes = Arc::new(Mutex::new(
-            routes.into_iter().map(|(k, v)| (k, (v, 0))).collect(),
-        ));
+        let routes: Routes = Arc::new(Mutex::new(routes.into_iter().map(|(k, v)| (k, (v, 0))).collect()));
         let shared = routes.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -114,11 +104,8 @@ impl FixtureServer {
                     stack.push(path);
                     continue;
                 }
-                let relative = path
-                    .strip_prefix(dir)
-                    .map_err(std::io::Error::other)?
-                    .to_string_lossy()
-                    .replace('\\', "/");
+                let relative =
+                    path.strip_prefix(dir).map_err(std::io::Error::other)?.to_string_lossy().replace('\\', "/");
                 let route = match relative.split_once('@') {
                     Some((name, query)) => {
                         let query = query.rsplit_once('.').map(|(q, _)| q).unwrap_or(query);
@@ -126,10 +113,7 @@ impl FixtureServer {
                     }
                     None => format!("/{relative}"),
                 };
-                routes.insert(
-                    route,
-                    vec![Reply::ok(content_type(&path), std::fs::read(&path)?)],
-                );
+                routes.insert(route, vec![Reply::ok(content_type(&path), std::fs::read(&path)?)]);
             }
         }
         Self::start(port, routes).await
@@ -142,10 +126,7 @@ impl FixtureServer {
 
     /// How many requests a route has had.
     pub fn hits(&self, route: &str) -> usize {
-        self.routes
-            .lock()
-            .map(|r| r.get(route).map(|(_, n)| *n).unwrap_or(0))
-            .unwrap_or(0)
+        self.routes.lock().map(|r| r.get(route).map(|(_, n)| *n).unwrap_or(0)).unwrap_or(0)
     }
 }
 
@@ -170,12 +151,7 @@ async fn answer(mut stream: TcpStream, routes: Routes) {
         }
     }
     let text = String::from_utf8_lossy(&head);
-    let target = text
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("/")
-        .to_owned();
+    let target = text.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("/").to_owned();
     let reply = {
         let mut routes = routes.lock().unwrap_or_else(|p| p.into_inner());
         match routes.get_mut(&target) {

@@ -12,8 +12,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LINK, RETRY_AFTER, USE
 use tokio::sync::Semaphore;
 
 /// Identifies us to the sites we fetch, with a contact page, as polite crawlers do.
-pub const USER_AGENT_VALUE: &str =
-    "ppmt-amp-scraper/0.1 (+https://github.com/ppmt-amp/ppmt-amp; price tracking)";
+pub const USER_AGENT_VALUE: &str = "ppmt-amp-scraper/0.1 (+https://github.com/ppmt-amp/ppmt-amp; price tracking)";
 /// Our product token for robots.txt groups.
 pub const ROBOTS_TOKEN: &str = "ppmt-amp-scraper";
 
@@ -33,11 +32,7 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(rate_per_sec: f64, burst: u32) -> Self {
-        TokenBucket {
-            rate_per_sec,
-            burst: f64::from(burst),
-            state: Mutex::new((f64::from(burst), Instant::now())),
-        }
+        TokenBucket { rate_per_sec, burst: f64::from(burst), state: Mutex::new((f64::from(burst), Instant::now())) }
     }
 
     /// Takes a token, waiting for one if the bucket is empty.
@@ -98,18 +93,12 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
         return Some(Duration::from_secs(secs));
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some(
-        (at.with_timezone(&chrono::Utc) - now)
-            .to_std()
-            .unwrap_or(Duration::ZERO),
-    )
+    Some((at.with_timezone(&chrono::Utc) - now).to_std().unwrap_or(Duration::ZERO))
 }
 
 /// Full-jitter backoff for retry `retry` (1-based): random in `[0, min(cap, base * 2^(retry-1))]`.
 pub fn backoff(retry: u32) -> Duration {
-    let ceiling = BASE_BACKOFF
-        .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)))
-        .min(MAX_BACKOFF);
+    let ceiling = BASE_BACKOFF.saturating_mul(2u32.saturating_pow(retry.saturating_sub(1))).min(MAX_BACKOFF);
     ceiling.mul_f64(fastrand::f64())
 }
 
@@ -141,10 +130,9 @@ impl Fetcher {
         let mut headers = HeaderMap::new();
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         if let Some((name, value)) = auth {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| format!("auth header name: {e}"))?;
-            let mut value = HeaderValue::from_str(&value)
-                .map_err(|_| "auth header value is not valid header text".to_string())?;
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("auth header name: {e}"))?;
+            let mut value =
+                HeaderValue::from_str(&value).map_err(|_| "auth header value is not valid header text".to_string())?;
             value.set_sensitive(true);
             headers.insert(name, value);
         }
@@ -188,10 +176,7 @@ impl Fetcher {
                     .slots
                     .acquire()
                     .await
-                    .map_err(|e| FetchError::Transport {
-                        url: text.clone(),
-                        message: e.to_string(),
-                    })?;
+                    .map_err(|e| FetchError::Transport { url: text.clone(), message: e.to_string() })?;
                 self.bucket.acquire().await;
                 self.client.get(url.clone()).send().await
             };
@@ -201,27 +186,15 @@ impl Fetcher {
                     let status = response.status().as_u16();
                     self.count(status.to_string(), attempt > 1);
                     if (200..300).contains(&status) {
-                        let link = response
-                            .headers()
-                            .get(LINK)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_owned);
+                        let link = response.headers().get(LINK).and_then(|v| v.to_str().ok()).map(str::to_owned);
                         let final_url = response.url().clone();
-                        let body = response.bytes().await.map_err(|e| FetchError::Transport {
-                            url: text.clone(),
-                            message: e.to_string(),
-                        })?;
-                        return Ok(Fetched {
-                            url: final_url,
-                            status,
-                            link,
-                            body,
-                        });
+                        let body = response
+                            .bytes()
+                            .await
+                            .map_err(|e| FetchError::Transport { url: text.clone(), message: e.to_string() })?;
+                        return Ok(Fetched { url: final_url, status, link, body });
                     }
-                    let error = FetchError::Status {
-                        url: text.clone(),
-                        status,
-                    };
+                    let error = FetchError::Status { url: text.clone(), status };
                     if !is_retryable_status(status) || !retries_left {
                         return Err(error);
                     }
@@ -232,10 +205,7 @@ impl Fetcher {
                         .and_then(|v| parse_retry_after(v, chrono::Utc::now()))
                     {
                         if wait > MAX_RETRY_AFTER {
-                            return Err(FetchError::RetryAfterTooLong {
-                                url: text,
-                                secs: wait.as_secs(),
-                            });
+                            return Err(FetchError::RetryAfterTooLong { url: text, secs: wait.as_secs() });
                         }
                         tracing::info!(url = %text, status, wait_ms = wait.as_millis() as u64, "honouring Retry-After");
                         tokio::time::sleep(wait).await;
@@ -245,22 +215,15 @@ impl Fetcher {
                 }
                 Err(e) if e.is_timeout() => {
                     self.count("timeout".into(), attempt > 1);
-                    FetchError::Timeout {
-                        url: text.clone(),
-                        attempts: attempt,
-                    }
+                    FetchError::Timeout { url: text.clone(), attempts: attempt }
                 }
                 Err(e) => {
                     self.count("error".into(), attempt > 1);
-                    let message =
-                        std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(": ");
-                    FetchError::Transport {
-                        url: text.clone(),
-                        message,
-                    }
+                    let message = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(": ");
+                    FetchError::Transport { url: text.clone(), message }
                 }
             };
             if !retries_left {
@@ -282,14 +245,8 @@ mod tests {
     fn retry_after_reads_seconds_and_dates() {
         let now = chrono::Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0).unwrap();
         assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
-        assert_eq!(
-            parse_retry_after("Wed, 25 Nov 2026 02:00:05 GMT", now),
-            Some(Duration::from_secs(5))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 25 Nov 2026 01:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse_retry_after("Wed, 25 Nov 2026 02:00:05 GMT", now), Some(Duration::from_secs(5)));
+        assert_eq!(parse_retry_after("Wed, 25 Nov 2026 01:00:00 GMT", now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
@@ -315,10 +272,6 @@ mod tests {
             bucket.acquire().await;
         }
         // Two tokens were there; two more take 1/20 s each to refill.
-        assert!(
-            start.elapsed() >= Duration::from_millis(90),
-            "{:?}",
-            start.elapsed()
-        );
+        assert!(start.elapsed() >= Duration::from_millis(90), "{:?}", start.elapsed());
     }
 }

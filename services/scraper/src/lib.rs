@@ -26,9 +26,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use ppmt_domain::batch::{manifest_key, metadata_key, raw_file_key};
-use ppmt_domain::manifest::{
-    FileFormat, FileKind, ManifestFile, SourceNote, MANIFEST_SCHEMA_VERSION,
-};
+use ppmt_domain::manifest::{FileFormat, FileKind, ManifestFile, SourceNote, MANIFEST_SCHEMA_VERSION};
 use ppmt_domain::record::{RawRecord, FX_CSV_HEADER, PRICE_CSV_HEADER};
 use ppmt_domain::{BatchId, Manifest};
 use ppmt_platform::ports::ObjectStore;
@@ -100,9 +98,7 @@ pub enum ScrapeError {
     UnknownSource { id: String, path: String },
     #[error(transparent)]
     Store(#[from] PortError),
-    #[error(
-        "no source returned data for {date}; metadata.json says why and no manifest was written"
-    )]
+    #[error("no source returned data for {date}; metadata.json says why and no manifest was written")]
     NothingScraped { date: NaiveDate },
     #[error("encode {what}: {message}")]
     Encode { what: String, message: String },
@@ -127,36 +123,40 @@ pub fn to_raw(record: &ScrapedRecord, observed_at: DateTime<Utc>) -> RawRecord {
 }
 
 fn encode_error(what: &str, e: impl ToString) -> ScrapeError {
-    ScrapeError::Encode {
-        what: what.to_owned(),
-        message: e.to_string(),
-    }
+    ScrapeError::Encode { what: what.to_owned(), message: e.to_string() }
 }
 
-/// The raw file of a source: (format, kind, bytes, record count), or `None` if empty.
+/// A source's raw file, ready to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    pub format: FileFormat,
+    pub kind: FileKind,
+    pub bytes: Vec<u8>,
+    pub records: u64,
+}
+
+/// The raw file of a source, or `None` if it has no records.
 pub fn render_file(
     kind: SourceKind,
     output: &SourceOutput,
     observed_at: DateTime<Utc>,
-) -> Result<Option<(FileFormat, FileKind, Vec<u8>, u64)>, ScrapeError> {
+) -> Result<Option<RenderedFile>, ScrapeError> {
     if kind == SourceKind::EcbFx {
         if output.fx_rates.is_empty() {
             return Ok(None);
         }
         let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(FX_CSV_HEADER)
-            .map_err(|e| encode_error("fx csv", e))?;
+        w.write_record(FX_CSV_HEADER).map_err(|e| encode_error("fx csv", e))?;
         for rate in &output.fx_rates {
-            w.write_record(rate.csv_fields())
-                .map_err(|e| encode_error("fx csv", e))?;
+            w.write_record(rate.csv_fields()).map_err(|e| encode_error("fx csv", e))?;
         }
         let bytes = w.into_inner().map_err(|e| encode_error("fx csv", e))?;
-        return Ok(Some((
-            FileFormat::Csv,
-            FileKind::FxRates,
+        return Ok(Some(RenderedFile {
+            format: FileFormat::Csv,
+            kind: FileKind::FxRates,
             bytes,
-            output.fx_rates.len() as u64,
-        )));
+            records: output.fx_rates.len() as u64,
+        }));
     }
     if output.records.is_empty() {
         return Ok(None);
@@ -164,28 +164,21 @@ pub fn render_file(
     let count = output.records.len() as u64;
     let bytes = if kind == SourceKind::CsvFeed {
         let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(PRICE_CSV_HEADER)
-            .map_err(|e| encode_error("price csv", e))?;
+        w.write_record(PRICE_CSV_HEADER).map_err(|e| encode_error("price csv", e))?;
         for r in &output.records {
-            w.write_record(to_raw(r, observed_at).csv_fields())
-                .map_err(|e| encode_error("price csv", e))?;
+            w.write_record(to_raw(r, observed_at).csv_fields()).map_err(|e| encode_error("price csv", e))?;
         }
         w.into_inner().map_err(|e| encode_error("price csv", e))?
     } else {
         let mut lines = Vec::new();
         for r in &output.records {
-            serde_json::to_writer(&mut lines, &to_raw(r, observed_at))
-                .map_err(|e| encode_error("json lines", e))?;
+            serde_json::to_writer(&mut lines, &to_raw(r, observed_at)).map_err(|e| encode_error("json lines", e))?;
             lines.push(b'\n');
         }
         lines
     };
-    let format = if kind == SourceKind::CsvFeed {
-        FileFormat::Csv
-    } else {
-        FileFormat::Json
-    };
-    Ok(Some((format, FileKind::Prices, bytes, count)))
+    let format = if kind == SourceKind::CsvFeed { FileFormat::Csv } else { FileFormat::Json };
+    Ok(Some(RenderedFile { format, kind: FileKind::Prices, bytes, records: count }))
 }
 
 fn status_of(output: &SourceOutput, wrote_file: bool) -> SourceStatus {
@@ -208,8 +201,7 @@ pub async fn scrape_day(
 ) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
     let started_at = Utc::now();
     let batch_id = BatchId::new_for(date);
-    let outputs =
-        futures::future::join_all(sources.iter().map(|source| run_source(source, env))).await;
+    let outputs = futures::future::join_all(sources.iter().map(|source| run_source(source, env))).await;
 
     let mut files = Vec::new();
     let mut reports = Vec::new();
@@ -217,34 +209,25 @@ pub async fn scrape_day(
     for (source, (output, stats, duration_ms, finished)) in sources.iter().zip(outputs) {
         let rendered = render_file(source.config.kind, &output, finished)?;
         let mut file_key = None;
-        if let Some((format, kind, bytes, count)) = rendered {
-            let key = raw_file_key(date, source.id(), finished.time(), format.extension());
-            let content_type = if format == FileFormat::Csv {
-                "text/csv"
-            } else {
-                "application/x-ndjson"
-            };
+        if let Some(file) = rendered {
+            let key = raw_file_key(date, source.id(), finished.time(), file.format.extension());
+            let content_type = if file.format == FileFormat::Csv { "text/csv" } else { "application/x-ndjson" };
             files.push(ManifestFile::describe(
                 key.clone(),
                 source.id().to_owned(),
-                kind,
-                format,
-                &bytes,
-                count,
+                file.kind,
+                file.format,
+                &file.bytes,
+                file.records,
             ));
-            store
-                .put(bucket, &key, Bytes::from(bytes), content_type)
-                .await?;
+            store.put(bucket, &key, Bytes::from(file.bytes), content_type).await?;
             file_key = Some(key);
         }
         let status = status_of(&output, file_key.is_some());
         if file_key.is_none() {
             quiet.push(SourceNote {
                 source_id: source.id().to_owned(),
-                reason: output
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "returned no records".into()),
+                reason: output.error.clone().unwrap_or_else(|| "returned no records".into()),
             });
         }
         let mut by_reason = BTreeMap::new();
@@ -261,11 +244,7 @@ pub async fn scrape_day(
             records,
             rejected: output.rejects.len() as u64,
             rejected_by_reason: by_reason,
-            rejects: output
-                .rejects
-                .into_iter()
-                .take(MAX_LISTED_REJECTS)
-                .collect(),
+            rejects: output.rejects.into_iter().take(MAX_LISTED_REJECTS).collect(),
             pages: output.pages,
             http: stats,
             disallowed_by_robots: output.disallowed_by_robots,
@@ -280,16 +259,8 @@ pub async fn scrape_day(
         finished_at: Utc::now(),
         sources: reports,
     };
-    let body =
-        serde_json::to_vec_pretty(&metadata).map_err(|e| encode_error("metadata.json", e))?;
-    store
-        .put(
-            bucket,
-            &metadata_key(date),
-            Bytes::from(body),
-            "application/json",
-        )
-        .await?;
+    let body = serde_json::to_vec_pretty(&metadata).map_err(|e| encode_error("metadata.json", e))?;
+    store.put(bucket, &metadata_key(date), Bytes::from(body), "application/json").await?;
     if files.is_empty() {
         return Err(ScrapeError::NothingScraped { date });
     }
@@ -301,16 +272,8 @@ pub async fn scrape_day(
         files,
         sources_without_data: quiet,
     };
-    let body =
-        serde_json::to_vec_pretty(&manifest).map_err(|e| encode_error("manifest.json", e))?;
-    store
-        .put(
-            bucket,
-            &manifest_key(date),
-            Bytes::from(body),
-            "application/json",
-        )
-        .await?;
+    let body = serde_json::to_vec_pretty(&manifest).map_err(|e| encode_error("manifest.json", e))?;
+    store.put(bucket, &manifest_key(date), Bytes::from(body), "application/json").await?;
     Ok((manifest, metadata))
 }
 
@@ -323,32 +286,20 @@ pub async fn scrape_from_file(
     only: Option<&str>,
     env: &BTreeMap<String, String>,
 ) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ScrapeError::SourcesFile {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ScrapeError::SourcesFile { path: path.to_owned(), message: e.to_string() })?;
     let mut sources = sources::parse_sources(path, &text, env)?;
     if let Some(only) = only {
         sources.retain(|s| s.id() == only);
         if sources.is_empty() {
-            return Err(ScrapeError::UnknownSource {
-                id: only.to_owned(),
-                path: path.to_owned(),
-            });
+            return Err(ScrapeError::UnknownSource { id: only.to_owned(), path: path.to_owned() });
         }
     }
     scrape_day(store, bucket, &sources, date, env).await
 }
 
-async fn run_source(
-    source: &Source,
-    env: &BTreeMap<String, String>,
-) -> (SourceOutput, HttpStats, u64, DateTime<Utc>) {
-    let span = tracing::info_span!(
-        "source",
-        source = source.id(),
-        kind = source.config.kind.as_str()
-    );
+async fn run_source(source: &Source, env: &BTreeMap<String, String>) -> (SourceOutput, HttpStats, u64, DateTime<Utc>) {
+    let span = tracing::info_span!("source", source = source.id(), kind = source.config.kind.as_str());
     async move {
         let started = Instant::now();
         let auth = match &source.config.auth {
@@ -359,34 +310,16 @@ async fn run_source(
         };
         let c = &source.config;
         let fetcher = auth.and_then(|auth| {
-            Fetcher::new(
-                source.timeout(),
-                c.rate_limit_per_sec,
-                c.burst,
-                c.concurrency,
-                c.max_retries,
-                auth,
-            )
+            Fetcher::new(source.timeout(), c.rate_limit_per_sec, c.burst, c.concurrency, c.max_retries, auth)
         });
         let (output, stats) = match fetcher {
             Ok(fetcher) => {
                 let output = fetch_source(source, &fetcher).await;
                 (output, fetcher.stats())
             }
-            Err(e) => (
-                SourceOutput {
-                    error: Some(e),
-                    ..SourceOutput::default()
-                },
-                HttpStats::default(),
-            ),
+            Err(e) => (SourceOutput { error: Some(e), ..SourceOutput::default() }, HttpStats::default()),
         };
-        (
-            output,
-            stats,
-            started.elapsed().as_millis() as u64,
-            Utc::now(),
-        )
+        (output, stats, started.elapsed().as_millis() as u64, Utc::now())
     }
     .instrument(span)
     .await

@@ -32,16 +32,9 @@ async fn scrape(
     bucket: &str,
     clients: &AwsClients,
 ) -> anyhow::Result<String> {
-    let store = S3Store {
-        client: clients.s3.clone(),
-    };
-    let (manifest, _) =
-        ppmt_scraper::scrape_from_file(&store, bucket, sources_path, date, only, env).await?;
-    Ok(format!(
-        "batch {} for {date}: {} files",
-        manifest.batch_id,
-        manifest.files.len()
-    ))
+    let store = S3Store { client: clients.s3.clone() };
+    let (manifest, _) = ppmt_scraper::scrape_from_file(&store, bucket, sources_path, date, only, env).await?;
+    Ok(format!("batch {} for {date}: {} files", manifest.batch_id, manifest.files.len()))
 }
 
 #[tokio::main]
@@ -49,52 +42,37 @@ async fn main() -> anyhow::Result<()> {
     ppmt_platform::telemetry::init("scraper", "info");
     let mut env = EnvReader::from_process();
     let bucket = env.required(vars::RAW_BUCKET);
-    let sources_path = env
-        .optional("PPMT_SOURCES_FILE")
-        .unwrap_or_else(|| "sources.toml".into());
+    let sources_path = env.optional("PPMT_SOURCES_FILE").unwrap_or_else(|| "sources.toml".into());
     let in_lambda = env.optional(vars::LAMBDA_RUNTIME_API).is_some();
     let vars = env.vars().clone();
     env.finish()?;
     let clients = AwsClients::from_env().await;
     if in_lambda {
-        let service =
-            lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<serde_json::Value>| {
-                let (bucket, sources_path, vars, clients) =
-                    (&bucket, &sources_path, &vars, &clients);
-                async move {
-                    let payload = event.payload;
-                    let date = match payload.get("date").and_then(|d| d.as_str()) {
-                        Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")?,
-                        None => payload
-                            .get("time")
-                            .and_then(|t| t.as_str())
-                            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                            .map(|t| t.with_timezone(&Utc).date_naive())
-                            .unwrap_or_else(|| Utc::now().date_naive()),
-                    };
-                    let only = payload.get("source").and_then(|s| s.as_str());
-                    let summary = scrape(date, only, sources_path, vars, bucket, clients)
-                        .await
-                        .map_err(|e| format!("{e:#}"))?;
-                    Ok::<_, lambda_runtime::Error>(serde_json::json!({ "result": summary }))
-                }
-            });
-        lambda_runtime::run(service)
-            .await
-            .map_err(|e| anyhow::anyhow!(e))
+        let service = lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let (bucket, sources_path, vars, clients) = (&bucket, &sources_path, &vars, &clients);
+            async move {
+                let payload = event.payload;
+                let date = match payload.get("date").and_then(|d| d.as_str()) {
+                    Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")?,
+                    None => payload
+                        .get("time")
+                        .and_then(|t| t.as_str())
+                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.with_timezone(&Utc).date_naive())
+                        .unwrap_or_else(|| Utc::now().date_naive()),
+                };
+                let only = payload.get("source").and_then(|s| s.as_str());
+                let summary =
+                    scrape(date, only, sources_path, vars, bucket, clients).await.map_err(|e| format!("{e:#}"))?;
+                Ok::<_, lambda_runtime::Error>(serde_json::json!({ "result": summary }))
+            }
+        });
+        lambda_runtime::run(service).await.map_err(|e| anyhow::anyhow!(e))
     } else {
         let args = Args::parse();
         let date = args.date.unwrap_or_else(|| Utc::now().date_naive());
         let path = args.sources.unwrap_or(sources_path);
-        let summary = scrape(
-            date,
-            args.source.as_deref(),
-            &path,
-            &vars,
-            &bucket,
-            &clients,
-        )
-        .await?;
+        let summary = scrape(date, args.source.as_deref(), &path, &vars, &bucket, &clients).await?;
         println!("{summary}");
         Ok(())
     }

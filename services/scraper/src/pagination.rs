@@ -61,11 +61,8 @@ pub struct PageView<'a> {
 }
 
 fn with_param(url: &Url, name: &str, value: &str) -> Url {
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| k != name)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let kept: Vec<(String, String)> =
+        url.query_pairs().filter(|(k, _)| k != name).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     let mut next = url.clone();
     {
         let mut query = next.query_pairs_mut();
@@ -88,10 +85,7 @@ pub fn link_next(header: &str, base: &Url) -> Option<Url> {
                 return false;
             };
             k.trim().eq_ignore_ascii_case("rel")
-                && v.trim()
-                    .trim_matches('"')
-                    .split_whitespace()
-                    .any(|r| r.eq_ignore_ascii_case("next"))
+                && v.trim().trim_matches('"').split_whitespace().any(|r| r.eq_ignore_ascii_case("next"))
         });
         if is_next {
             base.join(target).ok()
@@ -106,18 +100,10 @@ impl Pagination {
     pub fn first_url(&self, base: &Url) -> Url {
         match self {
             Pagination::PageNumber { param, start } => with_param(base, param, &start.to_string()),
-            Pagination::Offset {
-                param,
-                limit_param,
-                limit,
-            } => with_param(
-                &with_param(base, param, "0"),
-                limit_param,
-                &limit.to_string(),
-            ),
-            Pagination::Cursor { .. } | Pagination::NextUrl { .. } | Pagination::LinkHeader {} => {
-                base.clone()
+            Pagination::Offset { param, limit_param, limit } => {
+                with_param(&with_param(base, param, "0"), limit_param, &limit.to_string())
             }
+            Pagination::Cursor { .. } | Pagination::NextUrl { .. } | Pagination::LinkHeader {} => base.clone(),
         }
     }
 
@@ -125,36 +111,25 @@ impl Pagination {
     /// says why the page cannot be followed.
     pub fn next_url(&self, index: u64, page: &PageView<'_>) -> Result<Option<Url>, String> {
         match self {
-            Pagination::PageNumber { param, start } => Ok((page.items > 0)
-                .then(|| with_param(page.url, param, &(start + index + 1).to_string()))),
-            Pagination::Offset { param, limit, .. } => Ok((page.items as u64 >= *limit
-                && page.items > 0)
+            Pagination::PageNumber { param, start } => {
+                Ok((page.items > 0).then(|| with_param(page.url, param, &(start + index + 1).to_string())))
+            }
+            Pagination::Offset { param, limit, .. } => Ok((page.items as u64 >= *limit && page.items > 0)
                 .then(|| with_param(page.url, param, &((index + 1) * limit).to_string()))),
-            Pagination::Cursor {
-                param,
-                cursor_pointer,
-            } => match page.body.pointer(cursor_pointer) {
+            Pagination::Cursor { param, cursor_pointer } => match page.body.pointer(cursor_pointer) {
                 None | Some(serde_json::Value::Null) => Ok(None),
                 Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
                 Some(serde_json::Value::String(s)) => Ok(Some(with_param(page.url, param, s))),
-                Some(serde_json::Value::Number(n)) => {
-                    Ok(Some(with_param(page.url, param, &n.to_string())))
-                }
-                Some(other) => Err(format!(
-                    "cursor at {cursor_pointer} is not a string or number: {other}"
-                )),
+                Some(serde_json::Value::Number(n)) => Ok(Some(with_param(page.url, param, &n.to_string()))),
+                Some(other) => Err(format!("cursor at {cursor_pointer} is not a string or number: {other}")),
             },
             Pagination::NextUrl { next_pointer } => match page.body.pointer(next_pointer) {
                 None | Some(serde_json::Value::Null) => Ok(None),
                 Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
-                Some(serde_json::Value::String(s)) => page
-                    .url
-                    .join(s)
-                    .map(Some)
-                    .map_err(|e| format!("next URL `{s}` at {next_pointer}: {e}")),
-                Some(other) => Err(format!(
-                    "next URL at {next_pointer} is not a string: {other}"
-                )),
+                Some(serde_json::Value::String(s)) => {
+                    page.url.join(s).map(Some).map_err(|e| format!("next URL `{s}` at {next_pointer}: {e}"))
+                }
+                Some(other) => Err(format!("next URL at {next_pointer} is not a string: {other}")),
             },
             Pagination::LinkHeader {} => Ok(page.link_header.and_then(|h| link_next(h, page.url))),
         }
@@ -179,102 +154,42 @@ mod tests {
         items: usize,
     ) -> Option<String> {
         let u = url(at);
-        p.next_url(
-            index,
-            &PageView {
-                url: &u,
-                body: &body,
-                link_header: link,
-                items,
-            },
-        )
-        .unwrap()
-        .map(|u| u.to_string())
+        p.next_url(index, &PageView { url: &u, body: &body, link_header: link, items }).unwrap().map(|u| u.to_string())
     }
 
     #[test]
     fn page_numbers_stop_on_an_empty_page() {
-        let p = Pagination::PageNumber {
-            param: "page".into(),
-            start: 1,
-        };
-        assert_eq!(
-            p.first_url(&url("http://h/api?q=x")).as_str(),
-            "http://h/api?q=x&page=1"
-        );
+        let p = Pagination::PageNumber { param: "page".into(), start: 1 };
+        assert_eq!(p.first_url(&url("http://h/api?q=x")).as_str(), "http://h/api?q=x&page=1");
         assert_eq!(
             next(&p, 0, "http://h/api?q=x&page=1", json!({}), None, 3).as_deref(),
             Some("http://h/api?q=x&page=2")
         );
-        assert_eq!(
-            next(&p, 1, "http://h/api?q=x&page=2", json!({}), None, 0),
-            None
-        );
+        assert_eq!(next(&p, 1, "http://h/api?q=x&page=2", json!({}), None, 0), None);
     }
 
     #[test]
     fn offsets_stop_on_a_short_page() {
-        let p = Pagination::Offset {
-            param: "offset".into(),
-            limit_param: "limit".into(),
-            limit: 2,
-        };
-        assert_eq!(
-            p.first_url(&url("http://h/a")).as_str(),
-            "http://h/a?offset=0&limit=2"
-        );
+        let p = Pagination::Offset { param: "offset".into(), limit_param: "limit".into(), limit: 2 };
+        assert_eq!(p.first_url(&url("http://h/a")).as_str(), "http://h/a?offset=0&limit=2");
         assert_eq!(
             next(&p, 0, "http://h/a?offset=0&limit=2", json!({}), None, 2).as_deref(),
             Some("http://h/a?limit=2&offset=2")
         );
-        assert_eq!(
-            next(&p, 1, "http://h/a?limit=2&offset=2", json!({}), None, 1),
-            None
-        );
+        assert_eq!(next(&p, 1, "http://h/a?limit=2&offset=2", json!({}), None, 1), None);
     }
 
     #[test]
     fn cursors_and_next_urls_come_from_the_body() {
-        let c = Pagination::Cursor {
-            param: "cursor".into(),
-            cursor_pointer: "/meta/next".into(),
-        };
+        let c = Pagination::Cursor { param: "cursor".into(), cursor_pointer: "/meta/next".into() };
         assert_eq!(
-            next(
-                &c,
-                0,
-                "http://h/a",
-                json!({"meta": {"next": "abc"}}),
-                None,
-                1
-            )
-            .as_deref(),
+            next(&c, 0, "http://h/a", json!({"meta": {"next": "abc"}}), None, 1).as_deref(),
             Some("http://h/a?cursor=abc")
         );
+        assert_eq!(next(&c, 0, "http://h/a", json!({"meta": {"next": null}}), None, 1), None);
+        let n = Pagination::NextUrl { next_pointer: "/links/next".into() };
         assert_eq!(
-            next(
-                &c,
-                0,
-                "http://h/a",
-                json!({"meta": {"next": null}}),
-                None,
-                1
-            ),
-            None
-        );
-        let n = Pagination::NextUrl {
-            next_pointer: "/links/next".into(),
-        };
-        assert_eq!(
-            next(
-                &n,
-                0,
-                "http://h/a/b?p=1",
-                json!({"links": {"next": "b?p=2"}}),
-                None,
-                1
-            )
-            .as_deref(),
+            next(&n, 0, "http://h/a/b?p=1", json!({"links": {"next": "b?p=2"}}), None, 1).as_deref(),
             Some("http://h/a/b?p=2")
         );
         assert_eq!(next(&n, 0, "http://h/a", json!({}), None, 1), None);
@@ -284,10 +199,7 @@ mod tests {
     fn link_headers_follow_rel_next_only() {
         let base = url("http://h/items?page=1");
         let h = r#"<http://h/items?page=1>; rel="prev", </items?page=2>; rel="next last""#;
-        assert_eq!(
-            link_next(h, &base).map(|u| u.to_string()).as_deref(),
-            Some("http://h/items?page=2")
-        );
+        assert_eq!(link_next(h, &base).map(|u| u.to_string()).as_deref(), Some("http://h/items?page=2"));
         assert_eq!(link_next(r#"<http://h/x>; rel="last""#, &base), None);
         assert_eq!(link_next("garbage", &base), None);
     }

@@ -222,9 +222,7 @@ fn interpolate(text: &str, vars: &BTreeMap<String, String>, problems: &mut Vec<S
                 let name = &after[..end];
                 match vars.get(name) {
                     Some(value) => out.push_str(value),
-                    None => problems.push(format!(
-                        "environment variable `{name}` used in the file is not set"
-                    )),
+                    None => problems.push(format!("environment variable `{name}` used in the file is not set")),
                 }
                 rest = &after[end + 1..];
             }
@@ -239,39 +237,24 @@ fn interpolate(text: &str, vars: &BTreeMap<String, String>, problems: &mut Vec<S
 }
 
 /// Parses and checks a sources file. `vars` is the environment for `${NAME}`.
-pub fn parse_sources(
-    path: &str,
-    text: &str,
-    vars: &BTreeMap<String, String>,
-) -> Result<Vec<Source>, SourcesError> {
+pub fn parse_sources(path: &str, text: &str, vars: &BTreeMap<String, String>) -> Result<Vec<Source>, SourcesError> {
     let mut problems = Vec::new();
     let text = interpolate(text, vars, &mut problems);
-    let fail = |problems: Vec<String>| SourcesError {
-        path: path.to_owned(),
-        problems,
-    };
+    let fail = |problems: Vec<String>| SourcesError { path: path.to_owned(), problems };
     if !problems.is_empty() {
         return Err(fail(problems));
     }
-    let file: SourcesFile =
-        toml::from_str(&text).map_err(|e| fail(vec![e.to_string().trim().replace('\n', " ")]))?;
+    let file: SourcesFile = toml::from_str(&text).map_err(|e| fail(vec![e.to_string().trim().replace('\n', " ")]))?;
     let mut sources = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for config in file.source {
         let before = problems.len();
-        let mut problem = |field: &str, why: String| {
-            problems.push(format!("source `{}`, field `{field}`: {why}", config.id))
-        };
+        let mut problem =
+            |field: &str, why: String| problems.push(format!("source `{}`, field `{field}`: {why}", config.id));
         if config.id.is_empty()
-            || !config
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            || !config.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
         {
-            problem(
-                "id",
-                "must be lower-case letters, digits, `_` or `-`".into(),
-            );
+            problem("id", "must be lower-case letters, digits, `_` or `-`".into());
         }
         if !seen.insert(config.id.clone()) {
             problem("id", "is used by another source".into());
@@ -288,13 +271,7 @@ pub fn parse_sources(
             problem("url", "html_pages takes `urls`, a list".into());
         }
         if wants_url && !config.urls.is_empty() {
-            problem(
-                "urls",
-                format!(
-                    "only html_pages takes a list; kind {} takes `url`",
-                    kind.as_str()
-                ),
-            );
+            problem("urls", format!("only html_pages takes a list; kind {} takes `url`", kind.as_str()));
         }
         for u in config.url.iter().chain(&config.urls) {
             if let Err(e) = url::Url::parse(u) {
@@ -305,11 +282,7 @@ pub fn parse_sources(
             ("mapping", config.mapping.is_some(), SourceKind::JsonApi),
             ("csv", config.csv.is_some(), SourceKind::CsvFeed),
             ("css", config.css.is_some(), SourceKind::HtmlPages),
-            (
-                "pagination",
-                config.pagination.is_some(),
-                SourceKind::JsonApi,
-            ),
+            ("pagination", config.pagination.is_some(), SourceKind::JsonApi),
         ];
         for (field, present, owner) in misplaced {
             if present && kind != owner {
@@ -317,10 +290,7 @@ pub fn parse_sources(
             }
         }
         if kind == SourceKind::JsonApi && config.mapping.is_none() {
-            problem(
-                "mapping",
-                "json_api needs a mapping of JSON pointers".into(),
-            );
+            problem("mapping", "json_api needs a mapping of JSON pointers".into());
         }
         if kind == SourceKind::CsvFeed && config.csv.is_none() {
             problem("csv", "csv_feed needs its column mapping".into());
@@ -345,20 +315,11 @@ pub fn parse_sources(
                 problem("default_currency", format!("`{c}` is not an ISO 4217 code"));
             }
         }
-        let locale = config
-            .locale
-            .parse::<NumberLocale>()
-            .map_err(|e| problem("locale", e.to_string()))
-            .ok();
+        let locale = config.locale.parse::<NumberLocale>().map_err(|e| problem("locale", e.to_string())).ok();
         let css = config.css.as_ref().and_then(|c| {
-            CssFallback::new(
-                &c.price,
-                c.currency.as_deref(),
-                c.name.as_deref(),
-                c.availability.as_deref(),
-            )
-            .map_err(|e| problem("css", e.to_string()))
-            .ok()
+            CssFallback::new(&c.price, c.currency.as_deref(), c.name.as_deref(), c.availability.as_deref())
+                .map_err(|e| problem("css", e.to_string()))
+                .ok()
         });
         let csv = config.csv.as_ref().and_then(|c| {
             let byte = |ch: char, field: &str, problem: &mut dyn FnMut(&str, String)| {
@@ -388,12 +349,7 @@ pub fn parse_sources(
         });
         if problems.len() == before {
             if let Some(locale) = locale {
-                sources.push(Source {
-                    config,
-                    locale,
-                    css,
-                    csv,
-                });
+                sources.push(Source { config, locale, css, csv });
             }
         }
     }
@@ -449,15 +405,9 @@ url = "${BASE}/eurofxref-daily.xml"
     fn parses_one_source_of_each_kind_with_defaults() {
         let sources = parse_sources("s.toml", GOOD, &vars()).unwrap();
         assert_eq!(sources.len(), 4);
-        assert_eq!(
-            sources[0].config.url.as_deref(),
-            Some("http://127.0.0.1:9/api/products")
-        );
+        assert_eq!(sources[0].config.url.as_deref(), Some("http://127.0.0.1:9/api/products"));
         assert_eq!(sources[0].config.max_retries, 3);
-        assert_eq!(
-            sources[0].config.auth.as_ref().map(|a| a.header.as_str()),
-            Some("Authorization")
-        );
+        assert_eq!(sources[0].config.auth.as_ref().map(|a| a.header.as_str()), Some("Authorization"));
         assert_eq!(sources[1].locale, NumberLocale::de());
         assert_eq!(sources[2].csv.as_ref().map(|c| c.delimiter), Some(b';'));
     }

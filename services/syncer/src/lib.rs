@@ -38,20 +38,9 @@ impl MessageHandler for Syncer {
         let work = async {
             let current = self.warehouse.current_prices(&batch).await?;
             let written = self.prices.put_prices(&current).await?;
-            Ok(StageResult::Completed(StageCounts {
-                items_written: Some(written),
-                ..StageCounts::default()
-            }))
+            Ok(StageResult::Completed(StageCounts { items_written: Some(written), ..StageCounts::default() }))
         };
-        run_stage(
-            &*self.ledger,
-            &*self.notifier,
-            &batch,
-            Stage::Synced,
-            &event.trace_id,
-            work,
-        )
-        .await
+        run_stage(&*self.ledger, &*self.notifier, &batch, Stage::Synced, &event.trace_id, work).await
     }
 }
 
@@ -98,29 +87,10 @@ mod tests {
             notifier: notifier.clone(),
             ledger: Arc::new(MemoryLedger::default()),
         };
-        let event = StageEvent::new(
-            &batch,
-            Stage::Transformed,
-            StageCounts::default(),
-            "t".into(),
-        );
+        let event = StageEvent::new(&batch, Stage::Transformed, StageCounts::default(), "t".into());
         let body = ppmt_domain::s3_event::classify(&serde_json::to_string(&event).unwrap());
-        syncer
-            .handle(&Message {
-                message_id: "m".into(),
-                body,
-                receive_count: 1,
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            prices
-                .items
-                .lock()
-                .unwrap()
-                .get(&("p1".into(), "shop".into())),
-            Some(&price)
-        );
+        syncer.handle(&Message { message_id: "m".into(), body, receive_count: 1 }).await.unwrap();
+        assert_eq!(prices.items.lock().unwrap().get(&("p1".into(), "shop".into())), Some(&price));
         let events = notifier.events.lock().unwrap();
         assert_eq!(events[0].stage, Stage::Synced);
         assert_eq!(events[0].counts.items_written, Some(1));

@@ -9,10 +9,7 @@ use ppmt_syncer::Syncer;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     ppmt_platform::telemetry::init("syncer", "info");
-    let config = ServiceConfig::from_env(Needs {
-        warehouse: true,
-        queue: true,
-    })?;
+    let config = ServiceConfig::from_env(Needs { warehouse: true, queue: true })?;
     let clients = AwsClients::from_env().await;
     let ports = Ports::build(&config, &clients)?;
     let syncer = Syncer {
@@ -21,7 +18,5 @@ async fn main() -> anyhow::Result<()> {
         notifier: ports.notifier,
         ledger: ports.ledger.clone(),
     };
-    ppmt_platform::worker::serve(syncer, ports.ledger, clients.sqs, config.mode)
-        .await
-        .map_err(|e| anyhow::anyhow!(e))
+    ppmt_platform::worker::serve(syncer, ports.ledger, clients.sqs, config.mode).await.map_err(|e| anyhow::anyhow!(e))
 }

@@ -54,11 +54,7 @@ impl MessageHandler for Transformer {
         };
         let batch = event.batch();
         let work = async {
-            match self
-                .warehouse
-                .run_transform(&batch, TRANSFORM_STEPS)
-                .await?
-            {
+            match self.warehouse.run_transform(&batch, TRANSFORM_STEPS).await? {
                 TransformOutcome::Superseded { current } => Ok(StageResult::Skipped(format!(
                     "batch was replaced by {} for {}",
                     current.map(|c| c.0).unwrap_or_else(|| "nothing".into()),
@@ -69,15 +65,7 @@ impl MessageHandler for Transformer {
                     .map_err(|e| StageError::invalid(format!("batch {}", batch.batch_id), e)),
             }
         };
-        run_stage(
-            &*self.ledger,
-            &*self.notifier,
-            &batch,
-            Stage::Transformed,
-            &event.trace_id,
-            work,
-        )
-        .await
+        run_stage(&*self.ledger, &*self.notifier, &batch, Stage::Transformed, &event.trace_id, work).await
     }
 }
 
@@ -99,46 +87,22 @@ mod tests {
             bucket: "raw".into(),
             manifest_key: "raw/2026-11-25/manifest.json".into(),
         };
-        let event = StageEvent::new(
-            &batch,
-            Stage::Loaded,
-            StageCounts::default(),
-            "trace-1".into(),
-        );
+        let event = StageEvent::new(&batch, Stage::Loaded, StageCounts::default(), "trace-1".into());
         let body = serde_json::to_string(&event).unwrap();
-        Message {
-            message_id: "m1".into(),
-            body: ppmt_domain::s3_event::classify(&body),
-            receive_count: 1,
-        }
+        Message { message_id: "m1".into(), body: ppmt_domain::s3_event::classify(&body), receive_count: 1 }
     }
 
-    fn transformer(
-        outcome: TransformOutcome,
-    ) -> (Transformer, Arc<MemoryNotifier>, Arc<MemoryLedger>) {
+    fn transformer(outcome: TransformOutcome) -> (Transformer, Arc<MemoryNotifier>, Arc<MemoryLedger>) {
         let warehouse = Arc::new(MemoryWarehouse::default());
         *warehouse.transform_outcome.lock().unwrap() = Some(outcome);
         let notifier = Arc::new(MemoryNotifier::default());
         let ledger = Arc::new(MemoryLedger::default());
-        (
-            Transformer {
-                warehouse,
-                notifier: notifier.clone(),
-                ledger: ledger.clone(),
-            },
-            notifier,
-            ledger,
-        )
+        (Transformer { warehouse, notifier: notifier.clone(), ledger: ledger.clone() }, notifier, ledger)
     }
 
     #[tokio::test]
     async fn announces_transformed_with_balanced_counts_and_the_same_trace() {
-        let counts = TransformCounts {
-            staged: 5,
-            facts: 3,
-            quarantined: 1,
-            duplicates: 1,
-        };
+        let counts = TransformCounts { staged: 5, facts: 3, quarantined: 1, duplicates: 1 };
         let (t, notifier, _) = transformer(TransformOutcome::Done(counts));
         t.handle(&loaded_message()).await.unwrap();
         let events = notifier.events.lock().unwrap();
@@ -149,31 +113,19 @@ mod tests {
 
     #[tokio::test]
     async fn unbalanced_counts_fail_permanently() {
-        let counts = TransformCounts {
-            staged: 5,
-            facts: 3,
-            quarantined: 0,
-            duplicates: 1,
-        };
+        let counts = TransformCounts { staged: 5, facts: 3, quarantined: 0, duplicates: 1 };
         let (t, notifier, ledger) = transformer(TransformOutcome::Done(counts));
         let err = t.handle(&loaded_message()).await.unwrap_err();
         assert!(!err.is_retryable());
         assert!(err.to_string().contains("row accounting broken"));
         assert!(notifier.events.lock().unwrap().is_empty());
-        assert_eq!(
-            ledger
-                .run("2026-11-25-b1", Stage::Transformed)
-                .unwrap()
-                .status,
-            RunStatus::Failed
-        );
+        assert_eq!(ledger.run("2026-11-25-b1", Stage::Transformed).unwrap().status, RunStatus::Failed);
     }
 
     #[tokio::test]
     async fn a_superseded_batch_is_skipped_silently() {
-        let (t, notifier, ledger) = transformer(TransformOutcome::Superseded {
-            current: Some(BatchId("newer".into())),
-        });
+        let (t, notifier, ledger) =
+            transformer(TransformOutcome::Superseded { current: Some(BatchId("newer".into())) });
         t.handle(&loaded_message()).await.unwrap();
         assert!(notifier.events.lock().unwrap().is_empty());
         let run = ledger.run("2026-11-25-b1", Stage::Transformed).unwrap();
@@ -185,11 +137,7 @@ mod tests {
     async fn garbage_and_newer_envelopes_fail_permanently() {
         let (t, _, _) = transformer(TransformOutcome::Superseded { current: None });
         for body in ["{oops", r#"{"schema_version":9}"#] {
-            let m = Message {
-                message_id: "bad".into(),
-                body: Body::Other(body.into()),
-                receive_count: 1,
-            };
+            let m = Message { message_id: "bad".into(), body: Body::Other(body.into()), receive_count: 1 };
             let err = t.handle(&m).await.unwrap_err();
             assert!(!err.is_retryable(), "{err}");
             assert!(err.to_string().contains("message bad"));

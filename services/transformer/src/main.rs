@@ -9,10 +9,7 @@ use ppmt_transformer::Transformer;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     ppmt_platform::telemetry::init("transformer", "info");
-    let config = ServiceConfig::from_env(Needs {
-        warehouse: true,
-        queue: true,
-    })?;
+    let config = ServiceConfig::from_env(Needs { warehouse: true, queue: true })?;
     let clients = AwsClients::from_env().await;
     let ports = Ports::build(&config, &clients)?;
     let transformer = Transformer {

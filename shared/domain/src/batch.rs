@@ -27,11 +27,7 @@ impl BatchId {
 
     /// Ids are 1 to 128 ASCII letters, digits, `-` or `_`: safe in keys, logs and SQL.
     pub fn is_valid(&self) -> bool {
-        (1..=128).contains(&self.0.len())
-            && self
-                .0
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        (1..=128).contains(&self.0.len()) && self.0.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 }
 
@@ -71,11 +67,7 @@ pub fn metadata_key(date: NaiveDate) -> String {
 
 /// Key of one source's raw file: `raw/2026-11-25/acme_021503.csv`.
 pub fn raw_file_key(date: NaiveDate, source_id: &str, at: NaiveTime, ext: &str) -> String {
-    format!(
-        "{}{source_id}_{}.{ext}",
-        day_prefix(date),
-        at.format("%H%M%S")
-    )
+    format!("{}{source_id}_{}.{ext}", day_prefix(date), at.format("%H%M%S"))
 }
 
 /// The date of a manifest key, or `None` when the key is not a day's manifest.
@@ -102,18 +94,12 @@ mod tests {
         assert_eq!(manifest_key(day()), "raw/2026-11-25/manifest.json");
         assert_eq!(metadata_key(day()), "raw/2026-11-25/metadata.json");
         let at = NaiveTime::from_hms_opt(2, 5, 9).unwrap();
-        assert_eq!(
-            raw_file_key(day(), "acme", at, "csv"),
-            "raw/2026-11-25/acme_020509.csv"
-        );
+        assert_eq!(raw_file_key(day(), "acme", at, "csv"), "raw/2026-11-25/acme_020509.csv");
     }
 
     #[test]
     fn recognises_only_manifest_keys() {
-        assert_eq!(
-            parse_manifest_key("raw/2026-11-25/manifest.json"),
-            Some(day())
-        );
+        assert_eq!(parse_manifest_key("raw/2026-11-25/manifest.json"), Some(day()));
         assert_eq!(parse_manifest_key("raw/2026-11-25/metadata.json"), None);
         assert_eq!(parse_manifest_key("raw/2026-13-25/manifest.json"), None);
         assert_eq!(parse_manifest_key("raw/2026-11-25/x/manifest.json"), None);

@@ -28,12 +28,7 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage in pipeline order.
-    pub const ALL: [Stage; 4] = [
-        Stage::Scraped,
-        Stage::Loaded,
-        Stage::Transformed,
-        Stage::Synced,
-    ];
+    pub const ALL: [Stage; 4] = [Stage::Scraped, Stage::Loaded, Stage::Transformed, Stage::Synced];
 
     /// The wire name, also the SNS `stage` attribute value.
     pub fn as_str(self) -> &'static str {
@@ -110,10 +105,7 @@ impl StageEvent {
     pub fn new(batch: &BatchRef, stage: Stage, counts: StageCounts, trace_id: String) -> Self {
         StageEvent {
             schema_version: EVENT_SCHEMA_VERSION,
-            event_id: Uuid::new_v5(
-                &Uuid::NAMESPACE_OID,
-                format!("{}/{}", batch.batch_id, stage.as_str()).as_bytes(),
-            ),
+            event_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{}/{}", batch.batch_id, stage.as_str()).as_bytes()),
             batch_id: batch.batch_id.clone(),
             batch_date: batch.batch_date,
             stage,
@@ -131,8 +123,7 @@ impl StageEvent {
         struct Version {
             schema_version: u32,
         }
-        let version: Version =
-            serde_json::from_str(body).map_err(|e| EventError::Malformed(e.to_string()))?;
+        let version: Version = serde_json::from_str(body).map_err(|e| EventError::Malformed(e.to_string()))?;
         if version.schema_version > EVENT_SCHEMA_VERSION {
             return Err(EventError::UnsupportedVersion(version.schema_version));
         }
@@ -165,12 +156,8 @@ mod tests {
 
     #[test]
     fn round_trips_and_keeps_only_known_counts() {
-        let counts = StageCounts {
-            rows_read: Some(5),
-            rows_staged: Some(4),
-            rows_rejected: Some(1),
-            ..Default::default()
-        };
+        let counts =
+            StageCounts { rows_read: Some(5), rows_staged: Some(4), rows_rejected: Some(1), ..Default::default() };
         let e = StageEvent::new(&batch(), Stage::Loaded, counts, "t1".into());
         let json = serde_json::to_string(&e).unwrap();
         assert!(json.contains(r#""stage":"loaded""#));
@@ -182,12 +169,7 @@ mod tests {
     fn repeats_of_a_stage_share_an_event_id() {
         let a = StageEvent::new(&batch(), Stage::Loaded, StageCounts::default(), "t".into());
         let b = StageEvent::new(&batch(), Stage::Loaded, StageCounts::default(), "u".into());
-        let c = StageEvent::new(
-            &batch(),
-            Stage::Transformed,
-            StageCounts::default(),
-            "t".into(),
-        );
+        let c = StageEvent::new(&batch(), Stage::Transformed, StageCounts::default(), "t".into());
         assert_eq!(a.event_id, b.event_id);
         assert_ne!(a.event_id, c.event_id);
     }
@@ -195,18 +177,9 @@ mod tests {
     #[test]
     fn refuses_newer_versions_and_garbage() {
         let body = r#"{"schema_version":2,"anything":true}"#;
-        assert_eq!(
-            StageEvent::parse(body),
-            Err(EventError::UnsupportedVersion(2))
-        );
-        assert!(matches!(
-            StageEvent::parse("not json"),
-            Err(EventError::Malformed(_))
-        ));
-        assert!(matches!(
-            StageEvent::parse(r#"{"schema_version":1}"#),
-            Err(EventError::Malformed(_))
-        ));
+        assert_eq!(StageEvent::parse(body), Err(EventError::UnsupportedVersion(2)));
+        assert!(matches!(StageEvent::parse("not json"), Err(EventError::Malformed(_))));
+        assert!(matches!(StageEvent::parse(r#"{"schema_version":1}"#), Err(EventError::Malformed(_))));
     }
 
     #[test]

@@ -95,15 +95,10 @@ impl FileFormat {
 pub enum ManifestError {
     #[error("manifest is not valid JSON of the expected shape: {0}")]
     Malformed(String),
-    #[error(
-        "manifest schema_version {found} is not supported (expected {MANIFEST_SCHEMA_VERSION})"
-    )]
+    #[error("manifest schema_version {found} is not supported (expected {MANIFEST_SCHEMA_VERSION})")]
     UnsupportedVersion { found: u32 },
     #[error("manifest for {manifest_date} sits under the key of {key_date}")]
-    DateMismatch {
-        manifest_date: NaiveDate,
-        key_date: NaiveDate,
-    },
+    DateMismatch { manifest_date: NaiveDate, key_date: NaiveDate },
     #[error("manifest batch_id `{0}` must be 1-128 letters, digits, `-` or `_`")]
     BadBatchId(String),
     #[error("manifest lists no files")]
@@ -111,40 +106,22 @@ pub enum ManifestError {
     #[error("manifest lists {key} twice")]
     DuplicateFile { key: String },
     #[error("{key}: size is {actual} bytes, manifest says {expected}")]
-    SizeMismatch {
-        key: String,
-        expected: u64,
-        actual: u64,
-    },
+    SizeMismatch { key: String, expected: u64, actual: u64 },
     #[error("{key}: sha256 is {actual}, manifest says {expected}")]
-    ChecksumMismatch {
-        key: String,
-        expected: String,
-        actual: String,
-    },
+    ChecksumMismatch { key: String, expected: String, actual: String },
     #[error("{key}: {actual} records read, manifest says {expected}")]
-    RecordCountMismatch {
-        key: String,
-        expected: u64,
-        actual: u64,
-    },
+    RecordCountMismatch { key: String, expected: u64, actual: u64 },
 }
 
 impl Manifest {
     /// Parses and checks a manifest found at a key of `key_date`.
     pub fn parse(bytes: &[u8], key_date: NaiveDate) -> Result<Manifest, ManifestError> {
-        let manifest: Manifest =
-            serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))?;
+        let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))?;
         if manifest.schema_version != MANIFEST_SCHEMA_VERSION {
-            return Err(ManifestError::UnsupportedVersion {
-                found: manifest.schema_version,
-            });
+            return Err(ManifestError::UnsupportedVersion { found: manifest.schema_version });
         }
         if manifest.batch_date != key_date {
-            return Err(ManifestError::DateMismatch {
-                manifest_date: manifest.batch_date,
-                key_date,
-            });
+            return Err(ManifestError::DateMismatch { manifest_date: manifest.batch_date, key_date });
         }
         if !manifest.batch_id.is_valid() {
             return Err(ManifestError::BadBatchId(manifest.batch_id.0));
@@ -155,9 +132,7 @@ impl Manifest {
         let mut keys: Vec<&str> = manifest.files.iter().map(|f| f.key.as_str()).collect();
         keys.sort_unstable();
         if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
-            return Err(ManifestError::DuplicateFile {
-                key: w[0].to_owned(),
-            });
+            return Err(ManifestError::DuplicateFile { key: w[0].to_owned() });
         }
         Ok(manifest)
     }
@@ -188,11 +163,7 @@ impl ManifestFile {
     pub fn verify(&self, content: &[u8]) -> Result<(), ManifestError> {
         let actual = content.len() as u64;
         if actual != self.size_bytes {
-            return Err(ManifestError::SizeMismatch {
-                key: self.key.clone(),
-                expected: self.size_bytes,
-                actual,
-            });
+            return Err(ManifestError::SizeMismatch { key: self.key.clone(), expected: self.size_bytes, actual });
         }
         let digest = sha256_hex(content);
         if !digest.eq_ignore_ascii_case(&self.sha256) {
@@ -210,11 +181,7 @@ impl ManifestFile {
         if actual == self.record_count {
             Ok(())
         } else {
-            Err(ManifestError::RecordCountMismatch {
-                key: self.key.clone(),
-                expected: self.record_count,
-                actual,
-            })
+            Err(ManifestError::RecordCountMismatch { key: self.key.clone(), expected: self.record_count, actual })
         }
     }
 }
@@ -245,14 +212,8 @@ mod tests {
         let m = Manifest::parse(manifest_json("2026-11-25", ONE_FILE).as_bytes(), day()).unwrap();
         assert_eq!(m.batch_id.as_str(), "b1");
         assert_eq!(m.files[0].verify(b"abc"), Ok(()));
-        assert!(matches!(
-            m.files[0].verify(b"abd"),
-            Err(ManifestError::ChecksumMismatch { .. })
-        ));
-        assert!(matches!(
-            m.files[0].verify(b"abcd"),
-            Err(ManifestError::SizeMismatch { .. })
-        ));
+        assert!(matches!(m.files[0].verify(b"abd"), Err(ManifestError::ChecksumMismatch { .. })));
+        assert!(matches!(m.files[0].verify(b"abcd"), Err(ManifestError::SizeMismatch { .. })));
         assert!(m.files[0].verify_record_count(1).is_ok());
         assert!(m.files[0].verify_record_count(2).is_err());
     }
@@ -266,28 +227,14 @@ mod tests {
         let two = format!("[{0},{0}]", &ONE_FILE[1..ONE_FILE.len() - 1]);
         let dup = Manifest::parse(manifest_json("2026-11-25", &two).as_bytes(), day());
         assert!(matches!(dup, Err(ManifestError::DuplicateFile { .. })));
-        assert!(matches!(
-            Manifest::parse(b"{", day()),
-            Err(ManifestError::Malformed(_))
-        ));
-        let v2 = manifest_json("2026-11-25", ONE_FILE)
-            .replace("\"schema_version\":1", "\"schema_version\":2");
-        assert_eq!(
-            Manifest::parse(v2.as_bytes(), day()),
-            Err(ManifestError::UnsupportedVersion { found: 2 })
-        );
+        assert!(matches!(Manifest::parse(b"{", day()), Err(ManifestError::Malformed(_))));
+        let v2 = manifest_json("2026-11-25", ONE_FILE).replace("\"schema_version\":1", "\"schema_version\":2");
+        assert_eq!(Manifest::parse(v2.as_bytes(), day()), Err(ManifestError::UnsupportedVersion { found: 2 }));
     }
 
     #[test]
     fn describe_round_trips_through_verify() {
-        let f = ManifestFile::describe(
-            "k".into(),
-            "s".into(),
-            FileKind::Prices,
-            FileFormat::Json,
-            b"{}\n",
-            1,
-        );
+        let f = ManifestFile::describe("k".into(), "s".into(), FileKind::Prices, FileFormat::Json, b"{}\n", 1);
         assert_eq!(f.size_bytes, 3);
         assert!(f.verify(b"{}\n").is_ok());
     }

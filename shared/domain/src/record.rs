@@ -73,9 +73,7 @@ impl PriceKind {
 
     /// Parses a wire name.
     pub fn parse(text: &str) -> Option<PriceKind> {
-        [PriceKind::Exact, PriceKind::From, PriceKind::Range]
-            .into_iter()
-            .find(|k| k.as_str() == text)
+        [PriceKind::Exact, PriceKind::From, PriceKind::Range].into_iter().find(|k| k.as_str() == text)
     }
 }
 
@@ -162,10 +160,7 @@ pub struct RowReject {
 
 impl RowReject {
     pub fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
-        RowReject {
-            reason,
-            detail: detail.into(),
-        }
+        RowReject { reason, detail: detail.into() }
     }
 }
 
@@ -182,8 +177,7 @@ fn owned(field: &Option<String>) -> Option<String> {
 pub fn parse_plain_decimal(text: &str) -> Option<Decimal> {
     let t = text.trim();
     let digits_ok = !t.is_empty()
-        && t.chars()
-            .all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+        && t.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-')
         && t.chars().filter(|c| *c == '.').count() <= 1
         && !t[1..].contains('-');
     if !digits_ok {
@@ -196,25 +190,15 @@ pub fn parse_plain_decimal(text: &str) -> Option<Decimal> {
 pub const MAX_PRICE_SCALE: u32 = 6;
 
 fn parse_price(field: &str, text: Option<&str>) -> Result<Decimal, RowReject> {
-    let text =
-        text.ok_or_else(|| RowReject::new(RejectReason::EmptyPrice, format!("{field} is empty")))?;
+    let text = text.ok_or_else(|| RowReject::new(RejectReason::EmptyPrice, format!("{field} is empty")))?;
     let value = parse_plain_decimal(text).ok_or_else(|| {
-        RowReject::new(
-            RejectReason::UnparseablePrice,
-            format!("{field} `{text}` is not a decimal number"),
-        )
+        RowReject::new(RejectReason::UnparseablePrice, format!("{field} `{text}` is not a decimal number"))
     })?;
     if value.is_zero() {
-        return Err(RowReject::new(
-            RejectReason::ZeroPrice,
-            format!("{field} is zero"),
-        ));
+        return Err(RowReject::new(RejectReason::ZeroPrice, format!("{field} is zero")));
     }
     if value.is_sign_negative() {
-        return Err(RowReject::new(
-            RejectReason::NegativePrice,
-            format!("{field} `{text}` is negative"),
-        ));
+        return Err(RowReject::new(RejectReason::NegativePrice, format!("{field} `{text}` is negative")));
     }
     if value.normalize().scale() > MAX_PRICE_SCALE {
         return Err(RowReject::new(
@@ -273,8 +257,8 @@ impl RawRecord {
             }
             _ => None,
         };
-        let currency_text = present(&self.currency)
-            .ok_or_else(|| RowReject::new(RejectReason::MissingField, "currency is missing"))?;
+        let currency_text =
+            present(&self.currency).ok_or_else(|| RowReject::new(RejectReason::MissingField, "currency is missing"))?;
         let currency = Currency::from_str(currency_text)
             .map_err(|e| RowReject::new(RejectReason::UnknownCurrency, e.to_string()))?;
         let observed_text = present(&self.observed_at)
@@ -325,9 +309,9 @@ impl RawRecord {
 
     /// Reads a record from one JSON object; numbers are taken as their decimal text.
     pub fn from_json(value: &serde_json::Value) -> Result<RawRecord, RowReject> {
-        let object = value.as_object().ok_or_else(|| {
-            RowReject::new(RejectReason::MalformedRecord, "line is not a JSON object")
-        })?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| RowReject::new(RejectReason::MalformedRecord, "line is not a JSON object"))?;
         let text = |name: &str| -> Option<String> {
             match object.get(name)? {
                 serde_json::Value::String(s) => Some(s.clone()),
@@ -354,13 +338,7 @@ impl RawRecord {
 }
 
 /// Column order of FX CSV files.
-pub const FX_CSV_HEADER: [&str; 5] = [
-    "rate_date",
-    "base_currency",
-    "quote_currency",
-    "rate",
-    "source",
-];
+pub const FX_CSV_HEADER: [&str; 5] = ["rate_date", "base_currency", "quote_currency", "rate", "source"];
 
 /// One reference rate: 1 `base_currency` = `rate` `quote_currency` on `rate_date`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -383,16 +361,10 @@ impl FxRateRecord {
                 format!("expected 5 fields, found {}", fields.len()),
             ));
         };
-        let rate_date = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").map_err(|_| {
-            RowReject::new(
-                RejectReason::BadTimestamp,
-                format!("rate_date `{date}` is not YYYY-MM-DD"),
-            )
-        })?;
-        let currency = |t: &str| {
-            Currency::from_str(t)
-                .map_err(|e| RowReject::new(RejectReason::UnknownCurrency, e.to_string()))
-        };
+        let rate_date = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
+            .map_err(|_| RowReject::new(RejectReason::BadTimestamp, format!("rate_date `{date}` is not YYYY-MM-DD")))?;
+        let currency =
+            |t: &str| Currency::from_str(t).map_err(|e| RowReject::new(RejectReason::UnknownCurrency, e.to_string()));
         Ok(FxRateRecord {
             rate_date,
             base_currency: currency(base)?,
@@ -452,17 +424,11 @@ mod tests {
         assert_eq!(reason(&raw("", "USD")), RejectReason::EmptyPrice);
         assert_eq!(reason(&raw("0.00", "USD")), RejectReason::ZeroPrice);
         assert_eq!(reason(&raw("-5", "USD")), RejectReason::NegativePrice);
-        assert_eq!(
-            reason(&raw("1,299.00", "USD")),
-            RejectReason::UnparseablePrice
-        );
+        assert_eq!(reason(&raw("1,299.00", "USD")), RejectReason::UnparseablePrice);
         assert_eq!(reason(&raw("12abc", "USD")), RejectReason::UnparseablePrice);
         assert_eq!(reason(&raw("1-2", "USD")), RejectReason::UnparseablePrice);
         assert_eq!(reason(&raw("NaN", "USD")), RejectReason::UnparseablePrice);
-        assert_eq!(
-            reason(&raw("1.0000001", "USD")),
-            RejectReason::UnparseablePrice
-        );
+        assert_eq!(reason(&raw("1.0000001", "USD")), RejectReason::UnparseablePrice);
         assert!(raw("1.1234560", "USD").validate().is_ok());
     }
 
@@ -503,10 +469,7 @@ mod tests {
         assert_eq!(rec.price, Decimal::from_str("12.5").unwrap());
         assert_eq!(rec.observed_at.to_rfc3339(), "2026-11-24T23:00:00+00:00");
         let not_object = RawRecord::from_json(&serde_json::json!([1]));
-        assert_eq!(
-            not_object.unwrap_err().reason,
-            RejectReason::MalformedRecord
-        );
+        assert_eq!(not_object.unwrap_err().reason, RejectReason::MalformedRecord);
     }
 
     #[test]

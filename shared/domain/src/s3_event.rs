@@ -102,18 +102,14 @@ pub fn classify(body: &str) -> Body {
 
 /// Decodes an S3 event key the way S3 encoded it (form URL encoding: `+` is a space).
 pub fn decode_key(encoded: &str) -> String {
-    percent_encoding::percent_decode_str(&encoded.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_encoding::percent_decode_str(&encoded.replace('+', " ")).decode_utf8_lossy().into_owned()
 }
 
 /// Builds the body of an S3 `ObjectCreated:Put` notification for one object, in the
 /// shape S3 sends. Replaying a day re-enqueues exactly this.
 pub fn object_created_body(bucket: &str, key: &str) -> String {
-    let encoded: Vec<String> = key
-        .split('/')
-        .map(|part| form_urlencoded::byte_serialize(part.as_bytes()).collect())
-        .collect();
+    let encoded: Vec<String> =
+        key.split('/').map(|part| form_urlencoded::byte_serialize(part.as_bytes()).collect()).collect();
     let encoded = encoded.join("/");
     serde_json::json!({
         "Records": [{
@@ -141,9 +137,7 @@ mod tests {
 
     #[test]
     fn decodes_moto_put_with_encoded_slashes() {
-        let Body::S3Objects(objs) = classify(MOTO_PUT) else {
-            panic!("not s3")
-        };
+        let Body::S3Objects(objs) = classify(MOTO_PUT) else { panic!("not s3") };
         assert_eq!(objs.len(), 1);
         assert_eq!(objs[0].bucket, "ppmt-raw");
         assert_eq!(objs[0].key, "raw/2026-11-25/manifest.json");
@@ -153,30 +147,20 @@ mod tests {
     #[test]
     fn skips_test_events_even_inside_sns() {
         assert_eq!(classify(TEST_EVENT), Body::S3TestEvent);
-        let wrapped =
-            serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": TEST_EVENT})
-                .to_string();
+        let wrapped = serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": TEST_EVENT}).to_string();
         assert_eq!(classify(&wrapped), Body::S3TestEvent);
     }
 
     #[test]
     fn unwraps_sns_envelopes_and_falls_back_to_raw_body() {
-        let wrapped =
-            serde_json::json!({"Type": "Notification", "Message": "{\"schema_version\":1}"})
-                .to_string();
-        assert_eq!(
-            classify(&wrapped),
-            Body::Other("{\"schema_version\":1}".into())
-        );
+        let wrapped = serde_json::json!({"Type": "Notification", "Message": "{\"schema_version\":1}"}).to_string();
+        assert_eq!(classify(&wrapped), Body::Other("{\"schema_version\":1}".into()));
         assert_eq!(classify("plain text"), Body::Other("plain text".into()));
     }
 
     #[test]
     fn form_decoding_handles_plus_and_percent() {
-        assert_eq!(
-            decode_key("raw%2F2025-12-21%2Fa+b%2Bc.csv"),
-            "raw/2025-12-21/a b+c.csv"
-        );
+        assert_eq!(decode_key("raw%2F2025-12-21%2Fa+b%2Bc.csv"), "raw/2025-12-21/a b+c.csv");
         assert_eq!(decode_key("100%"), "100%");
         assert_eq!(decode_key("a%zz"), "a%zz");
     }
@@ -184,9 +168,7 @@ mod tests {
     #[test]
     fn replay_body_round_trips() {
         let body = object_created_body("b", "raw/2026-11-25/a b+c.json");
-        let Body::S3Objects(objs) = classify(&body) else {
-            panic!("not s3")
-        };
+        let Body::S3Objects(objs) = classify(&body) else { panic!("not s3") };
         assert_eq!(objs[0].key, "raw/2026-11-25/a b+c.json");
     }
 }

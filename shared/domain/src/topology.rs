@@ -113,10 +113,7 @@ mod tests {
     fn names_derive_from_the_stack() {
         let t = Topology::for_stack("PPMT-AMP-prod");
         assert_eq!(t.raw_bucket, "ppmt-amp-prod-raw");
-        assert_eq!(
-            t.queue("loader").map(|q| q.dlq_name.as_str()),
-            Some("PPMT-AMP-prod-loader-dlq")
-        );
+        assert_eq!(t.queue("loader").map(|q| q.dlq_name.as_str()), Some("PPMT-AMP-prod-loader-dlq"));
         assert_eq!(t.prices_table.name, "PPMT-AMP-prod-prices");
     }
 
@@ -125,14 +122,8 @@ mod tests {
         let t = Topology::for_stack("s");
         let policy = |c: &str| t.queue(c).and_then(|q| filter_policy(q.feed));
         assert_eq!(policy("loader"), None);
-        assert_eq!(
-            policy("transformer").as_deref(),
-            Some(r#"{"stage":["loaded"]}"#)
-        );
-        assert_eq!(
-            policy("syncer").as_deref(),
-            Some(r#"{"stage":["transformed"]}"#)
-        );
+        assert_eq!(policy("transformer").as_deref(), Some(r#"{"stage":["loaded"]}"#));
+        assert_eq!(policy("syncer").as_deref(), Some(r#"{"stage":["transformed"]}"#));
         assert_eq!(policy("audit"), None);
     }
 }

@@ -43,10 +43,7 @@ impl EnvReader {
 
     /// A reader over given variables (tests).
     pub fn from_map(vars: BTreeMap<String, String>) -> Self {
-        EnvReader {
-            vars,
-            problems: Vec::new(),
-        }
+        EnvReader { vars, problems: Vec::new() }
     }
 
     /// Every variable, for tools that interpolate them (the scraper's sources file).
@@ -56,10 +53,7 @@ impl EnvReader {
 
     /// A variable that may be absent; blank counts as absent.
     pub fn optional(&self, name: &str) -> Option<String> {
-        self.vars
-            .get(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
+        self.vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
     }
 
     /// A variable that must be set.
@@ -75,10 +69,7 @@ impl EnvReader {
         match self.optional(name) {
             None => default,
             Some(text) => text.parse().unwrap_or_else(|_| {
-                self.problems.push(format!(
-                    "{name}=`{text}` is not a valid {}",
-                    std::any::type_name::<T>()
-                ));
+                self.problems.push(format!("{name}=`{text}` is not a valid {}", std::any::type_name::<T>()));
                 default
             }),
         }
@@ -89,9 +80,7 @@ impl EnvReader {
         if self.problems.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError {
-                problems: self.problems,
-            })
+            Err(ConfigError { problems: self.problems })
         }
     }
 }
@@ -126,11 +115,7 @@ pub enum WarehouseSettings {
     /// PostgreSQL (local and CI stand-in for Redshift): a `postgres://` URL.
     Postgres { url: String },
     /// Amazon Redshift Serverless through the Data API.
-    Redshift {
-        workgroup: String,
-        database: String,
-        secret_arn: Option<String>,
-    },
+    Redshift { workgroup: String, database: String, secret_arn: Option<String> },
 }
 
 impl WarehouseSettings {
@@ -215,11 +200,7 @@ impl ServiceConfig {
             })
         };
         env.finish()?;
-        Ok(ServiceConfig {
-            resources,
-            warehouse,
-            mode,
-        })
+        Ok(ServiceConfig { resources, warehouse, mode })
     }
 }
 
@@ -233,20 +214,12 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> EnvReader {
-        EnvReader::from_map(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        EnvReader::from_map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     const ALL: [(&str, &str); 6] = [
         (vars::RAW_BUCKET, "raw"),
-        (
-            vars::STAGE_TOPIC_ARN,
-            "arn:aws:sns:us-east-1:123456789012:t",
-        ),
+        (vars::STAGE_TOPIC_ARN, "arn:aws:sns:us-east-1:123456789012:t"),
         (vars::PRICES_TABLE, "prices"),
         (vars::LEDGER_TABLE, "ledger"),
         (vars::QUEUE_URL, "http://q"),
@@ -255,14 +228,7 @@ mod tests {
 
     #[test]
     fn names_every_missing_variable() {
-        let err = ServiceConfig::read(
-            env(&[]),
-            Needs {
-                warehouse: true,
-                queue: true,
-            },
-        )
-        .unwrap_err();
+        let err = ServiceConfig::read(env(&[]), Needs { warehouse: true, queue: true }).unwrap_err();
         let text = err.to_string();
         for name in [
             vars::RAW_BUCKET,
@@ -278,26 +244,12 @@ mod tests {
 
     #[test]
     fn reads_worker_mode_with_defaults() {
-        let cfg = ServiceConfig::read(
-            env(&ALL),
-            Needs {
-                warehouse: true,
-                queue: true,
-            },
-        )
-        .unwrap();
-        let RunMode::Worker(w) = cfg.mode else {
-            panic!("worker expected")
-        };
+        let cfg = ServiceConfig::read(env(&ALL), Needs { warehouse: true, queue: true }).unwrap();
+        let RunMode::Worker(w) = cfg.mode else { panic!("worker expected") };
         assert_eq!(w.queue_url, "http://q");
         assert_eq!(w.visibility_timeout_secs, None);
         assert_eq!(w.wait_time_secs, 10);
-        assert_eq!(
-            cfg.warehouse,
-            Some(WarehouseSettings::Postgres {
-                url: "postgres://localhost/db".into()
-            })
-        );
+        assert_eq!(cfg.warehouse, Some(WarehouseSettings::Postgres { url: "postgres://localhost/db".into() }));
     }
 
     #[test]
@@ -306,30 +258,13 @@ mod tests {
         pairs.push((vars::LAMBDA_RUNTIME_API, "127.0.0.1:9001"));
         pairs.push((vars::REDSHIFT_WORKGROUP, "wg"));
         pairs.push((vars::REDSHIFT_DATABASE, "dev"));
-        let cfg = ServiceConfig::read(
-            env(&pairs),
-            Needs {
-                warehouse: true,
-                queue: true,
-            },
-        )
-        .unwrap();
+        let cfg = ServiceConfig::read(env(&pairs), Needs { warehouse: true, queue: true }).unwrap();
         assert_eq!(cfg.mode, RunMode::Lambda);
-        assert!(matches!(
-            cfg.warehouse,
-            Some(WarehouseSettings::Redshift { .. })
-        ));
+        assert!(matches!(cfg.warehouse, Some(WarehouseSettings::Redshift { .. })));
 
         let mut pairs = ALL.to_vec();
         pairs.push((vars::WAIT_TIME_SECS, "soon"));
-        let err = ServiceConfig::read(
-            env(&pairs),
-            Needs {
-                warehouse: true,
-                queue: true,
-            },
-        )
-        .unwrap_err();
+        let err = ServiceConfig::read(env(&pairs), Needs { warehouse: true, queue: true }).unwrap_err();
         assert!(err.to_string().contains("PPMT_WAIT_TIME_SECS=`soon`"));
     }
 }

@@ -30,32 +30,17 @@ pub struct PortError {
 impl PortError {
     /// A failure that may pass on retry.
     pub fn transient(operation: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        PortError {
-            operation: operation.into(),
-            retryable: true,
-            not_found: false,
-            source: source.into(),
-        }
+        PortError { operation: operation.into(), retryable: true, not_found: false, source: source.into() }
     }
 
     /// A failure that will not pass on retry.
     pub fn permanent(operation: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        PortError {
-            operation: operation.into(),
-            retryable: false,
-            not_found: false,
-            source: source.into(),
-        }
+        PortError { operation: operation.into(), retryable: false, not_found: false, source: source.into() }
     }
 
     /// The object does not exist.
     pub fn not_found(operation: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        PortError {
-            operation: operation.into(),
-            retryable: false,
-            not_found: true,
-            source: source.into(),
-        }
+        PortError { operation: operation.into(), retryable: false, not_found: true, source: source.into() }
     }
 }
 
@@ -67,19 +52,14 @@ impl Retryable for PortError {
 
 /// Classifies an AWS SDK error: throttling, timeouts, dispatch failures and 5xx are
 /// retryable; everything else (validation, access denied, 4xx) is not.
-pub fn aws_error<E>(
-    operation: impl Into<String>,
-    err: aws_sdk_s3::error::SdkError<E, HttpResponse>,
-) -> PortError
+pub fn aws_error<E>(operation: impl Into<String>, err: aws_sdk_s3::error::SdkError<E, HttpResponse>) -> PortError
 where
     E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + Send + Sync + 'static,
 {
     use aws_sdk_s3::error::SdkError;
     let operation = operation.into();
     let retryable = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();
             service.raw().status().as_u16() >= 500
@@ -90,10 +70,5 @@ where
         _ => false,
     };
     let detail = aws_sdk_s3::error::DisplayErrorContext(&err).to_string();
-    PortError {
-        operation,
-        retryable,
-        not_found: false,
-        source: detail.into(),
-    }
+    PortError { operation, retryable, not_found: false, source: detail.into() }
 }

@@ -18,13 +18,7 @@ pub trait ObjectStore: Send + Sync {
     /// The object's bytes; a missing object is an error with `not_found` set.
     async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, PortError>;
     /// Writes (or replaces) an object.
-    async fn put(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-    ) -> Result<(), PortError>;
+    async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<(), PortError>;
 }
 
 /// Announces that a stage finished (SNS).
@@ -118,11 +112,7 @@ pub trait Warehouse: Send + Sync {
     /// Replaces what is staged for the batch's day with this batch, atomically.
     async fn stage_batch(&self, staged: &StagedBatch) -> Result<(), PortError>;
     /// Runs the transform steps for the batch in one transaction and counts its rows.
-    async fn run_transform(
-        &self,
-        batch: &BatchRef,
-        steps: &[SqlStep],
-    ) -> Result<TransformOutcome, PortError>;
+    async fn run_transform(&self, batch: &BatchRef, steps: &[SqlStep]) -> Result<TransformOutcome, PortError>;
     /// Current prices of every product the batch touched.
     async fn current_prices(&self, batch: &BatchRef) -> Result<Vec<CurrentPrice>, PortError>;
 }

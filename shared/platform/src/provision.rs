@@ -5,17 +5,16 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
 };
 use aws_sdk_s3::types::{
-    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
-    QueueConfiguration, S3KeyFilter,
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration,
+    S3KeyFilter,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use ppmt_domain::topology::{
-    filter_policy, QueueFeed, TableSpec, Topology, DLQ_RETENTION_SECS, MAX_RECEIVE_COUNT,
-    VISIBILITY_TIMEOUT_SECS,
+    filter_policy, QueueFeed, TableSpec, Topology, DLQ_RETENTION_SECS, MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECS,
 };
 
 use crate::aws::AwsClients;
@@ -77,9 +76,7 @@ async fn queue_arn(clients: &AwsClients, url: &str) -> Result<String, PortError>
         .map_err(|e| aws_error(format!("read the ARN of {url}"), e))?;
     out.attributes
         .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .ok_or_else(|| {
-            PortError::permanent(format!("read the ARN of {url}"), "no QueueArn attribute")
-        })
+        .ok_or_else(|| PortError::permanent(format!("read the ARN of {url}"), "no QueueArn attribute"))
 }
 
 async fn create_queue(
@@ -96,9 +93,7 @@ async fn create_queue(
         .await
         .map_err(|e| aws_error(format!("create queue {name}"), e))?
         .queue_url
-        .ok_or_else(|| {
-            PortError::permanent(format!("create queue {name}"), "no QueueUrl returned")
-        })?;
+        .ok_or_else(|| PortError::permanent(format!("create queue {name}"), "no QueueUrl returned"))?;
     let arn = queue_arn(clients, &url).await?;
     Ok((url, arn))
 }
@@ -118,18 +113,9 @@ fn queue_policy(queue_arn: &str, bucket: &str, topic_arn: &str) -> String {
 }
 
 async fn create_table(clients: &AwsClients, spec: &TableSpec) -> Result<(), PortError> {
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-    };
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-    };
+    let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    let attr =
+        |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
     let op = format!("create table {}", spec.name);
     let built = |e: aws_sdk_dynamodb::error::BuildError| PortError::permanent(op.clone(), e);
     let mut names = vec![spec.partition_key, spec.sort_key];
@@ -147,11 +133,7 @@ async fn create_table(clients: &AwsClients, spec: &TableSpec) -> Result<(), Port
                 .index_name(*index)
                 .key_schema(key(pk, KeyType::Hash).map_err(built)?)
                 .key_schema(key(sk, KeyType::Range).map_err(built)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
                 .map_err(built)?,
         );
@@ -163,27 +145,17 @@ async fn create_table(clients: &AwsClients, spec: &TableSpec) -> Result<(), Port
     }
     match request.send().await {
         Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_in_use_exception()) =>
-        {
-            Ok(())
-        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
         Err(e) => Err(aws_error(op, e)),
     }
 }
 
 /// Creates (or finds) every resource of `topology`.
-pub async fn provision(
-    clients: &AwsClients,
-    topology: &Topology,
-) -> Result<Provisioned, PortError> {
+pub async fn provision(clients: &AwsClients, topology: &Topology) -> Result<Provisioned, PortError> {
     let bucket = &topology.raw_bucket;
     match clients.s3.create_bucket().bucket(bucket).send().await {
         Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
         Err(e) => return Err(aws_error(format!("create bucket {bucket}"), e)),
     }
     let topic_arn = clients
@@ -202,22 +174,18 @@ pub async fn provision(
         let (dlq_url, dlq_arn) = create_queue(
             clients,
             &spec.dlq_name,
-            vec![(
-                QueueAttributeName::MessageRetentionPeriod,
-                DLQ_RETENTION_SECS.to_string(),
-            )],
+            vec![(QueueAttributeName::MessageRetentionPeriod, DLQ_RETENTION_SECS.to_string())],
         )
         .await?;
-        let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT.to_string()}).to_string();
+        let redrive =
+            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT.to_string()})
+                .to_string();
         let (url, arn) = create_queue(
             clients,
             &spec.name,
             vec![
                 (QueueAttributeName::RedrivePolicy, redrive),
-                (
-                    QueueAttributeName::VisibilityTimeout,
-                    VISIBILITY_TIMEOUT_SECS.to_string(),
-                ),
+                (QueueAttributeName::VisibilityTimeout, VISIBILITY_TIMEOUT_SECS.to_string()),
             ],
         )
         .await?;
@@ -225,10 +193,7 @@ pub async fn provision(
             .sqs
             .set_queue_attributes()
             .queue_url(&url)
-            .attributes(
-                QueueAttributeName::Policy,
-                queue_policy(&arn, bucket, &topic_arn),
-            )
+            .attributes(QueueAttributeName::Policy, queue_policy(&arn, bucket, &topic_arn))
             .send()
             .await
             .map_err(|e| aws_error(format!("set the policy of {}", spec.name), e))?;
@@ -245,19 +210,10 @@ pub async fn provision(
                 if let Some(policy) = filter_policy(spec.feed) {
                     subscribe = subscribe.attributes("FilterPolicy", policy);
                 }
-                subscribe
-                    .send()
-                    .await
-                    .map_err(|e| aws_error(format!("subscribe {} to {topic_arn}", spec.name), e))?;
+                subscribe.send().await.map_err(|e| aws_error(format!("subscribe {} to {topic_arn}", spec.name), e))?;
             }
         }
-        queues.push(ProvisionedQueue {
-            consumer: spec.consumer,
-            url,
-            arn,
-            dlq_url,
-            dlq_arn,
-        });
+        queues.push(ProvisionedQueue { consumer: spec.consumer, url, arn, dlq_url, dlq_arn });
     }
 
     let op = format!("configure notifications of bucket {bucket}");
@@ -266,18 +222,8 @@ pub async fn provision(
         let filter = NotificationConfigurationFilter::builder()
             .key(
                 S3KeyFilter::builder()
-                    .filter_rules(
-                        FilterRule::builder()
-                            .name(FilterRuleName::Prefix)
-                            .value("raw/")
-                            .build(),
-                    )
-                    .filter_rules(
-                        FilterRule::builder()
-                            .name(FilterRuleName::Suffix)
-                            .value("manifest.json")
-                            .build(),
-                    )
+                    .filter_rules(FilterRule::builder().name(FilterRuleName::Prefix).value("raw/").build())
+                    .filter_rules(FilterRule::builder().name(FilterRuleName::Suffix).value("manifest.json").build())
                     .build(),
             )
             .build();
@@ -302,9 +248,5 @@ pub async fn provision(
 
     create_table(clients, &topology.prices_table).await?;
     create_table(clients, &topology.ledger_table).await?;
-    Ok(Provisioned {
-        topology: topology.clone(),
-        topic_arn,
-        queues,
-    })
+    Ok(Provisioned { topology: topology.clone(), topic_arn, queues })
 }

@@ -12,10 +12,7 @@ use crate::ports::SqlStep;
 
 macro_rules! step {
     ($dir:literal, $name:literal) => {
-        SqlStep {
-            name: $name,
-            sql: include_str!(concat!("../../../sql/", $dir, "/", $name)),
-        }
+        SqlStep { name: $name, sql: include_str!(concat!("../../../sql/", $dir, "/", $name)) }
     };
 }
 
@@ -83,9 +80,7 @@ pub fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, RenderError> {
                     continue;
                 }
                 let rest = &sql[i + 1..];
-                let len = rest
-                    .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
-                    .unwrap_or(rest.len());
+                let len = rest.find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_')).unwrap_or(rest.len());
                 if len == 0 {
                     out.push(c);
                     continue;
@@ -93,15 +88,8 @@ pub fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, RenderError> {
                 let name = &rest[..len];
                 match name {
                     "batch_id" => out.push_str(&format!("'{}'", batch.batch_id)),
-                    "batch_date" => {
-                        out.push_str(&format!("'{}'", batch.batch_date.format("%Y-%m-%d")))
-                    }
-                    _ => {
-                        return Err(RenderError::UnknownParameter {
-                            step: step.name,
-                            name: name.to_owned(),
-                        })
-                    }
+                    "batch_date" => out.push_str(&format!("'{}'", batch.batch_date.format("%Y-%m-%d"))),
+                    _ => return Err(RenderError::UnknownParameter { step: step.name, name: name.to_owned() }),
                 }
                 for _ in 0..len {
                     chars.next();
@@ -169,47 +157,28 @@ mod tests {
 
     #[test]
     fn apostrophes_in_comments_do_not_hide_parameters() {
-        let step = SqlStep {
-            name: "t.sql",
-            sql: "-- the day's rows: all\nSELECT :batch_id -- it's :batch_date\n",
-        };
-        assert_eq!(
-            render(&step, &batch("b")).unwrap(),
-            "-- the day's rows: all\nSELECT 'b' -- it's :batch_date\n"
-        );
+        let step = SqlStep { name: "t.sql", sql: "-- the day's rows: all\nSELECT :batch_id -- it's :batch_date\n" };
+        assert_eq!(render(&step, &batch("b")).unwrap(), "-- the day's rows: all\nSELECT 'b' -- it's :batch_date\n");
     }
 
     #[test]
     fn refuses_unknown_parameters_and_unsafe_ids() {
-        let step = SqlStep {
-            name: "t.sql",
-            sql: "SELECT :nope",
-        };
+        let step = SqlStep { name: "t.sql", sql: "SELECT :nope" };
         assert_eq!(
             render(&step, &batch("b")),
-            Err(RenderError::UnknownParameter {
-                step: "t.sql",
-                name: "nope".into()
-            })
+            Err(RenderError::UnknownParameter { step: "t.sql", name: "nope".into() })
         );
-        let ok = SqlStep {
-            name: "t.sql",
-            sql: "SELECT 1",
-        };
-        assert!(matches!(
-            render(&ok, &batch("b'; --")),
-            Err(RenderError::UnsafeBatchId(_))
-        ));
+        let ok = SqlStep { name: "t.sql", sql: "SELECT 1" };
+        assert!(matches!(render(&ok, &batch("b'; --")), Err(RenderError::UnsafeBatchId(_))));
     }
 
     #[test]
     fn every_shipped_step_renders() {
-        for step in SCHEMA
-            .iter()
-            .chain(POSTGRES_SCHEMA)
-            .chain(TRANSFORM_STEPS)
-            .chain([&BATCH_COUNTS, &CURRENT_PRICES, &CURRENT_BATCH])
-        {
+        for step in SCHEMA.iter().chain(POSTGRES_SCHEMA).chain(TRANSFORM_STEPS).chain([
+            &BATCH_COUNTS,
+            &CURRENT_PRICES,
+            &CURRENT_BATCH,
+        ]) {
             render(step, &batch("b")).unwrap_or_else(|e| panic!("{e}"));
         }
     }
@@ -230,10 +199,7 @@ mod tests {
     #[test]
     fn splits_statements_at_line_ends() {
         let text = "-- comment\nDELETE FROM a;\nINSERT INTO b\nSELECT 1;\n";
-        assert_eq!(
-            split_statements(text),
-            vec!["DELETE FROM a", "INSERT INTO b\nSELECT 1"]
-        );
+        assert_eq!(split_statements(text), vec!["DELETE FROM a", "INSERT INTO b\nSELECT 1"]);
         let reset = render(&TRANSFORM_STEPS[0], &batch("b")).unwrap();
         assert_eq!(split_statements(&reset).len(), 4);
     }

@@ -38,10 +38,7 @@ pub enum StageError {
 impl StageError {
     /// A permanent failure about `context` (a key, a batch).
     pub fn invalid(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        StageError::Invalid {
-            context: context.into(),
-            source: source.into(),
-        }
+        StageError::Invalid { context: context.into(), source: source.into() }
     }
 }
 
@@ -55,23 +52,17 @@ impl Retryable for StageError {
 }
 
 /// Decodes the stage event this consumer expects from a message.
-pub fn expect_stage_event(
-    message: &Message,
-    expected: Stage,
-) -> Result<Option<StageEvent>, StageError> {
+pub fn expect_stage_event(message: &Message, expected: Stage) -> Result<Option<StageEvent>, StageError> {
     let Body::Other(text) = &message.body else {
         return Err(StageError::invalid(
             format!("message {}", message.message_id),
             "an S3 notification, not a stage event",
         ));
     };
-    let event = StageEvent::parse(text)
-        .map_err(|e| StageError::invalid(format!("message {}", message.message_id), e))?;
+    let event =
+        StageEvent::parse(text).map_err(|e| StageError::invalid(format!("message {}", message.message_id), e))?;
     if event.stage != expected {
-        tracing::warn!(
-            stage = event.stage.as_str(),
-            "unexpected stage event; check the subscription's filter policy"
-        );
+        tracing::warn!(stage = event.stage.as_str(), "unexpected stage event; check the subscription's filter policy");
         return Ok(None);
     }
     Ok(Some(event))
@@ -93,44 +84,20 @@ where
     let outcome = work.await;
     match outcome {
         Ok(StageResult::Completed(counts)) => {
-            notifier
-                .publish(&StageEvent::new(
-                    batch,
-                    stage,
-                    counts.clone(),
-                    trace_id.to_owned(),
-                ))
-                .await?;
-            ledger
-                .stage_ended(batch, stage, RunStatus::Succeeded, &counts, None)
-                .await?;
+            notifier.publish(&StageEvent::new(batch, stage, counts.clone(), trace_id.to_owned())).await?;
+            ledger.stage_ended(batch, stage, RunStatus::Succeeded, &counts, None).await?;
             tracing::info!(batch_id = %batch.batch_id, stage = stage.as_str(), ?counts, "stage done");
             Ok(())
         }
         Ok(StageResult::Skipped(why)) => {
-            ledger
-                .stage_ended(
-                    batch,
-                    stage,
-                    RunStatus::Skipped,
-                    &StageCounts::default(),
-                    Some(&why),
-                )
-                .await?;
+            ledger.stage_ended(batch, stage, RunStatus::Skipped, &StageCounts::default(), Some(&why)).await?;
             tracing::info!(batch_id = %batch.batch_id, stage = stage.as_str(), reason = %why, "stage skipped");
             Ok(())
         }
         Err(e) => {
             let text = e.to_string();
-            if let Err(ledger_error) = ledger
-                .stage_ended(
-                    batch,
-                    stage,
-                    RunStatus::Failed,
-                    &StageCounts::default(),
-                    Some(&text),
-                )
-                .await
+            if let Err(ledger_error) =
+                ledger.stage_ended(batch, stage, RunStatus::Failed, &StageCounts::default(), Some(&text)).await
             {
                 tracing::warn!(error = %ledger_error, "could not record the failure in the ledger");
             }
@@ -158,18 +125,10 @@ mod tests {
     #[tokio::test]
     async fn success_is_announced_and_recorded() {
         let (ledger, notifier) = (MemoryLedger::default(), MemoryNotifier::default());
-        let counts = StageCounts {
-            facts: Some(3),
-            ..Default::default()
-        };
-        run_stage(
-            &ledger,
-            &notifier,
-            &batch(),
-            Stage::Transformed,
-            "t",
-            async { Ok(StageResult::Completed(counts.clone())) },
-        )
+        let counts = StageCounts { facts: Some(3), ..Default::default() };
+        run_stage(&ledger, &notifier, &batch(), Stage::Transformed, "t", async {
+            Ok(StageResult::Completed(counts.clone()))
+        })
         .await
         .unwrap();
         let run = ledger.run("b1", Stage::Transformed).unwrap();
@@ -199,10 +158,7 @@ mod tests {
         })
         .await
         .unwrap();
-        assert_eq!(
-            ledger.run("b1", Stage::Synced).unwrap().status,
-            RunStatus::Skipped
-        );
+        assert_eq!(ledger.run("b1", Stage::Synced).unwrap().status, RunStatus::Skipped);
         assert!(notifier.events.lock().unwrap().is_empty());
     }
 }

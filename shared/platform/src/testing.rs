@@ -10,8 +10,8 @@ use ppmt_domain::{BatchRef, Stage, StageCounts, StageEvent};
 
 use crate::error::PortError;
 use crate::ports::{
-    CurrentPrice, MessageFailure, Notifier, ObjectStore, PriceStore, RunLedger, RunStatus, SqlStep,
-    StageRun, StagedBatch, TransformOutcome, Warehouse,
+    CurrentPrice, MessageFailure, Notifier, ObjectStore, PriceStore, RunLedger, RunStatus, SqlStep, StageRun,
+    StagedBatch, TransformOutcome, Warehouse,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -39,13 +39,7 @@ impl ObjectStore for MemoryStore {
             .ok_or_else(|| PortError::not_found(format!("get s3://{bucket}/{key}"), "no such key"))
     }
 
-    async fn put(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: Bytes,
-        _content_type: &str,
-    ) -> Result<(), PortError> {
+    async fn put(&self, bucket: &str, key: &str, body: Bytes, _content_type: &str) -> Result<(), PortError> {
         self.insert(bucket, key, body);
         Ok(())
     }
@@ -80,17 +74,10 @@ impl Warehouse for MemoryWarehouse {
         Ok(())
     }
 
-    async fn run_transform(
-        &self,
-        batch: &BatchRef,
-        _steps: &[SqlStep],
-    ) -> Result<TransformOutcome, PortError> {
-        lock(&self.transform_outcome).clone().ok_or_else(|| {
-            PortError::transient(
-                format!("transform batch {}", batch.batch_id),
-                "no outcome set",
-            )
-        })
+    async fn run_transform(&self, batch: &BatchRef, _steps: &[SqlStep]) -> Result<TransformOutcome, PortError> {
+        lock(&self.transform_outcome)
+            .clone()
+            .ok_or_else(|| PortError::transient(format!("transform batch {}", batch.batch_id), "no outcome set"))
     }
 
     async fn current_prices(&self, _batch: &BatchRef) -> Result<Vec<CurrentPrice>, PortError> {
@@ -125,10 +112,7 @@ pub struct MemoryLedger {
 impl MemoryLedger {
     /// The run of a stage of a batch, if recorded.
     pub fn run(&self, batch_id: &str, stage: Stage) -> Option<StageRun> {
-        lock(&self.runs)
-            .iter()
-            .find(|r| r.batch_id.as_str() == batch_id && r.stage == stage)
-            .cloned()
+        lock(&self.runs).iter().find(|r| r.batch_id.as_str() == batch_id && r.stage == stage).cloned()
     }
 }
 
@@ -137,10 +121,7 @@ impl RunLedger for MemoryLedger {
     async fn stage_started(&self, batch: &BatchRef, stage: Stage) -> Result<(), PortError> {
         let mut runs = lock(&self.runs);
         let now = Some(Utc::now());
-        match runs
-            .iter_mut()
-            .find(|r| r.batch_id == batch.batch_id && r.stage == stage)
-        {
+        match runs.iter_mut().find(|r| r.batch_id == batch.batch_id && r.stage == stage) {
             Some(run) => {
                 run.status = RunStatus::Running;
                 run.attempts += 1;
@@ -171,14 +152,8 @@ impl RunLedger for MemoryLedger {
         error: Option<&str>,
     ) -> Result<(), PortError> {
         let mut runs = lock(&self.runs);
-        let Some(run) = runs
-            .iter_mut()
-            .find(|r| r.batch_id == batch.batch_id && r.stage == stage)
-        else {
-            return Err(PortError::permanent(
-                "end a stage",
-                "stage was never started",
-            ));
+        let Some(run) = runs.iter_mut().find(|r| r.batch_id == batch.batch_id && r.stage == stage) else {
+            return Err(PortError::permanent("end a stage", "stage was never started"));
         };
         run.status = status;
         run.finished_at = Some(Utc::now());
@@ -188,11 +163,7 @@ impl RunLedger for MemoryLedger {
     }
 
     async fn runs_for_date(&self, date: NaiveDate) -> Result<Vec<StageRun>, PortError> {
-        Ok(lock(&self.runs)
-            .iter()
-            .filter(|r| r.batch_date == date)
-            .cloned()
-            .collect())
+        Ok(lock(&self.runs).iter().filter(|r| r.batch_date == date).cloned().collect())
     }
 
     async fn record_message_failure(&self, failure: &MessageFailure) -> Result<(), PortError> {

@@ -25,42 +25,22 @@ impl Ports {
     /// The AWS adapters for `config`'s resources, and its warehouse.
     pub fn build(config: &ServiceConfig, clients: &AwsClients) -> Result<Ports, ConfigError> {
         let r = &config.resources;
-        let warehouse = config
-            .warehouse
-            .as_ref()
-            .map(|w| warehouse(w, clients))
-            .transpose()?;
+        let warehouse = config.warehouse.as_ref().map(|w| warehouse(w, clients)).transpose()?;
         Ok(Ports {
-            store: Arc::new(S3Store {
-                client: clients.s3.clone(),
-            }),
-            notifier: Arc::new(SnsNotifier {
-                client: clients.sns.clone(),
-                topic_arn: r.stage_topic_arn.clone(),
-            }),
-            ledger: Arc::new(DynamoLedger {
-                client: clients.dynamodb.clone(),
-                table: r.ledger_table.clone(),
-            }),
-            prices: Arc::new(DynamoPriceStore {
-                client: clients.dynamodb.clone(),
-                table: r.prices_table.clone(),
-            }),
+            store: Arc::new(S3Store { client: clients.s3.clone() }),
+            notifier: Arc::new(SnsNotifier { client: clients.sns.clone(), topic_arn: r.stage_topic_arn.clone() }),
+            ledger: Arc::new(DynamoLedger { client: clients.dynamodb.clone(), table: r.ledger_table.clone() }),
+            prices: Arc::new(DynamoPriceStore { client: clients.dynamodb.clone(), table: r.prices_table.clone() }),
             warehouse,
         })
     }
 }
 
-fn warehouse(
-    settings: &WarehouseSettings,
-    _clients: &AwsClients,
-) -> Result<Arc<dyn Warehouse>, ConfigError> {
+fn warehouse(settings: &WarehouseSettings, _clients: &AwsClients) -> Result<Arc<dyn Warehouse>, ConfigError> {
     match settings {
         WarehouseSettings::Postgres { url } => Ok(Arc::new(PostgresWarehouse { url: url.clone() })),
         WarehouseSettings::Redshift { .. } => Err(ConfigError {
-            problems: vec![
-                "the Redshift Data API warehouse adapter is not available in this build".into(),
-            ],
+            problems: vec!["the Redshift Data API warehouse adapter is not available in this build".into()],
         }),
     }
 }

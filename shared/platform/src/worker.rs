@@ -16,8 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
-    MessageSystemAttributeName,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName,
 };
 use chrono::Utc;
 use futures::future::join_all;
@@ -80,21 +79,9 @@ impl BatchOutcome {
 struct EmptyBody;
 
 /// Handles every record of an event concurrently, each in its own `message_id` span.
-pub async fn handle_batch<H: MessageHandler>(
-    handler: &H,
-    ledger: &dyn RunLedger,
-    event: SqsEvent,
-) -> BatchOutcome {
-    let results = join_all(
-        event
-            .records
-            .into_iter()
-            .map(|record| handle_record(handler, ledger, record)),
-    )
-    .await;
-    BatchOutcome {
-        failures: results.into_iter().flatten().collect(),
-    }
+pub async fn handle_batch<H: MessageHandler>(handler: &H, ledger: &dyn RunLedger, event: SqsEvent) -> BatchOutcome {
+    let results = join_all(event.records.into_iter().map(|record| handle_record(handler, ledger, record))).await;
+    BatchOutcome { failures: results.into_iter().flatten().collect() }
 }
 
 async fn handle_record<H: MessageHandler>(
@@ -103,11 +90,7 @@ async fn handle_record<H: MessageHandler>(
     record: SqsMessage,
 ) -> Option<(String, bool)> {
     let message_id = record.message_id.clone().unwrap_or_default();
-    let receive_count = record
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(1);
+    let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
     let span = tracing::info_span!("message", consumer = handler.consumer(), message_id = %message_id, receive_count);
     async move {
         let outcome: Result<(), (String, bool)> = match record.body.as_deref() {
@@ -147,22 +130,12 @@ async fn handle_record<H: MessageHandler>(
 }
 
 /// Runs under the Lambda runtime until the runtime stops.
-pub async fn run_lambda<H: MessageHandler>(
-    handler: Arc<H>,
-    ledger: Arc<dyn RunLedger>,
-) -> Result<(), BoxError> {
-    let service =
-        lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
-            let handler = handler.clone();
-            let ledger = ledger.clone();
-            async move {
-                Ok::<_, lambda_runtime::Error>(
-                    handle_batch(&*handler, &*ledger, event.payload)
-                        .await
-                        .into_response(),
-                )
-            }
-        });
+pub async fn run_lambda<H: MessageHandler>(handler: Arc<H>, ledger: Arc<dyn RunLedger>) -> Result<(), BoxError> {
+    let service = lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+        let handler = handler.clone();
+        let ledger = ledger.clone();
+        async move { Ok::<_, lambda_runtime::Error>(handle_batch(&*handler, &*ledger, event.payload).await.into_response()) }
+    });
     lambda_runtime::run(service).await
 }
 
@@ -201,9 +174,7 @@ pub async fn serve<H: MessageHandler>(
     let handler = Arc::new(handler);
     match mode {
         RunMode::Lambda => run_lambda(handler, ledger).await,
-        RunMode::Worker(settings) => {
-            Ok(run_worker(handler, ledger, sqs, settings, shutdown_signal()).await?)
-        }
+        RunMode::Worker(settings) => Ok(run_worker(handler, ledger, sqs, settings, shutdown_signal()).await?),
     }
 }
 
@@ -217,12 +188,8 @@ fn to_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
             record.receipt_handle = m.receipt_handle.clone();
             record.body = m.body.clone();
             record.md5_of_body = m.md5_of_body.clone();
-            record.attributes = m
-                .attributes
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                .collect();
+            record.attributes =
+                m.attributes.iter().flatten().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect();
             record
         })
         .collect();
@@ -340,11 +307,7 @@ async fn settle(
     outcome: &BatchOutcome,
 ) {
     let failed = |m: &aws_sdk_sqs::types::Message| {
-        outcome
-            .failures
-            .iter()
-            .find(|(id, _)| Some(id.as_str()) == m.message_id.as_deref())
-            .map(|(_, r)| *r)
+        outcome.failures.iter().find(|(id, _)| Some(id.as_str()) == m.message_id.as_deref()).map(|(_, r)| *r)
     };
     let deletes: Vec<_> = messages
         .iter()
@@ -359,13 +322,7 @@ async fn settle(
         })
         .collect();
     if !deletes.is_empty() {
-        match sqs
-            .delete_message_batch()
-            .queue_url(&settings.queue_url)
-            .set_entries(Some(deletes))
-            .send()
-            .await
-        {
+        match sqs.delete_message_batch().queue_url(&settings.queue_url).set_entries(Some(deletes)).send().await {
             Ok(out) => {
                 for f in out.failed {
                     tracing::warn!(entry = %f.id, code = %f.code, "delete failed; the message will be delivered again");

@@ -10,9 +10,7 @@
 //! header is row 1), i.e. the line number a person sees in an editor.
 
 use crate::extract::price::{parse_price_with_currency_field, NumberLocale};
-use crate::extract::record::{
-    non_empty, normalize_availability, Extracted, RecordReject, RejectReason, ScrapedRecord,
-};
+use crate::extract::record::{non_empty, normalize_availability, Extracted, RecordReject, RejectReason, ScrapedRecord};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -98,10 +96,10 @@ fn resolve_columns(m: &CsvMapping, headers: Option<&csv::StringRecord>) -> Resul
     let mut missing: Vec<String> = Vec::new();
     let mut find = |name: &str| -> Option<usize> {
         let found = match headers {
-            Some(h) => h.iter().position(|c| c.trim() == name.trim()).or_else(|| {
-                h.iter()
-                    .position(|c| c.trim().eq_ignore_ascii_case(name.trim()))
-            }),
+            Some(h) => h
+                .iter()
+                .position(|c| c.trim() == name.trim())
+                .or_else(|| h.iter().position(|c| c.trim().eq_ignore_ascii_case(name.trim()))),
             None => name.trim().parse::<usize>().ok(),
         };
         if found.is_none() {
@@ -127,18 +125,10 @@ fn resolve_columns(m: &CsvMapping, headers: Option<&csv::StringRecord>) -> Resul
     if missing.is_empty() {
         Ok(cols)
     } else {
-        let what = if headers.is_some() {
-            "column"
-        } else {
-            "column index"
-        };
+        let what = if headers.is_some() { "column" } else { "column index" };
         Err(format!(
             "missing mapped {what}(s): {}",
-            missing
-                .iter()
-                .map(|c| format!("{c:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            missing.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ")
         ))
     }
 }
@@ -154,11 +144,7 @@ pub fn parse_csv_feed(
     let text = match decode(bytes, mapping.encoding) {
         Ok(t) => t,
         Err(detail) => {
-            out.rejects.push(RecordReject::new(
-                "document",
-                RejectReason::MalformedDocument,
-                detail,
-            ));
+            out.rejects.push(RecordReject::new("document", RejectReason::MalformedDocument, detail));
             return out;
         }
     };
@@ -195,11 +181,7 @@ pub fn parse_csv_feed(
     let cols = match resolve_columns(mapping, headers.as_ref()) {
         Ok(c) => c,
         Err(detail) => {
-            out.rejects.push(RecordReject::new(
-                "row 1",
-                RejectReason::MalformedDocument,
-                detail,
-            ));
+            out.rejects.push(RecordReject::new("row 1", RejectReason::MalformedDocument, detail));
             return out;
         }
     };
@@ -232,12 +214,7 @@ pub fn parse_csv_feed(
         };
         let price_text = rec.get(cols.price).unwrap_or("");
         let currency_field = opt(cols.currency);
-        match parse_price_with_currency_field(
-            price_text,
-            currency_field.as_deref(),
-            locale,
-            default_currency,
-        ) {
+        match parse_price_with_currency_field(price_text, currency_field.as_deref(), locale, default_currency) {
             Ok((price, currency)) => out.records.push(ScrapedRecord {
                 product_id,
                 name: opt(cols.name),
@@ -246,15 +223,11 @@ pub fn parse_csv_feed(
                 mpn: opt(cols.mpn),
                 price,
                 currency,
-                availability: opt(cols.availability)
-                    .as_deref()
-                    .and_then(normalize_availability),
+                availability: opt(cols.availability).as_deref().and_then(normalize_availability),
                 url: opt(cols.url),
                 category: opt(cols.category),
             }),
-            Err(e) => out
-                .rejects
-                .push(RecordReject::new(locator, e.reason, e.message)),
+            Err(e) => out.rejects.push(RecordReject::new(locator, e.reason, e.message)),
         }
     }
     out
@@ -288,19 +261,11 @@ mod tests {
                    A1,\"Chair, oak\",\"1,299.00\",USD,\"Wood \"\"Co\"\"\",4006381333931,in stock,https://s.example/a1\n\
                    A2,\"Lamp\nwith shade\",15,usd,,,out of stock,\n\
                    A3,Mug,$3.50,,,,preorder,\n";
-        let ex = parse_csv_feed(
-            csv.as_bytes(),
-            &full_mapping(),
-            &NumberLocale::en(),
-            Some("USD"),
-        );
+        let ex = parse_csv_feed(csv.as_bytes(), &full_mapping(), &NumberLocale::en(), Some("USD"));
         assert!(ex.rejects.is_empty(), "{:?}", ex.rejects);
         assert_eq!(ex.records.len(), 3);
         let a1 = &ex.records[0];
-        assert_eq!(
-            a1.product_id, "A1",
-            "BOM must not leak into the first header"
-        );
+        assert_eq!(a1.product_id, "A1", "BOM must not leak into the first header");
         assert_eq!(a1.name.as_deref(), Some("Chair, oak"));
         assert_eq!(a1.price.amount, d("1299"));
         assert_eq!(a1.currency, "USD");
@@ -331,19 +296,12 @@ mod tests {
         assert_eq!(ex.records[0].price.amount, d("2.5"));
         assert_eq!(ex.records[0].currency, "EUR", "0x80 is € in windows-1252");
         // The same bytes as UTF-8 are rejected as a whole.
-        let m8 = CsvMapping {
-            encoding: CsvEncoding::Utf8,
-            ..m
-        };
+        let m8 = CsvMapping { encoding: CsvEncoding::Utf8, ..m };
         let ex = parse_csv_feed(bytes, &m8, &NumberLocale::de(), None);
         assert_eq!(ex.records.len(), 0);
         assert_eq!(ex.rejects.len(), 1);
         assert_eq!(ex.rejects[0].reason, RejectReason::MalformedDocument);
-        assert!(
-            ex.rejects[0].detail.contains("byte 20"),
-            "{}",
-            ex.rejects[0].detail
-        );
+        assert!(ex.rejects[0].detail.contains("byte 20"), "{}", ex.rejects[0].detail);
     }
 
     #[test]
@@ -359,30 +317,12 @@ mod tests {
                    X8;;EUR\n\
                    X9\n\
                    X10;12,5;\n";
-        let m = CsvMapping {
-            delimiter: b';',
-            currency: Some("Währung".into()),
-            ..CsvMapping::new("artikel", "Preis")
-        };
+        let m =
+            CsvMapping { delimiter: b';', currency: Some("Währung".into()), ..CsvMapping::new("artikel", "Preis") };
         let ex = parse_csv_feed(csv.as_bytes(), &m, &NumberLocale::de(), Some("EUR"));
-        let got: Vec<_> = ex
-            .records
-            .iter()
-            .map(|r| (r.product_id.as_str(), r.price.amount))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("X1", d("1299")),
-                ("X5", d("1000000.5")),
-                ("X10", d("12.5"))
-            ]
-        );
-        let rej: Vec<_> = ex
-            .rejects
-            .iter()
-            .map(|r| (r.locator.as_str(), r.reason.code()))
-            .collect();
+        let got: Vec<_> = ex.records.iter().map(|r| (r.product_id.as_str(), r.price.amount)).collect();
+        assert_eq!(got, [("X1", d("1299")), ("X5", d("1000000.5")), ("X10", d("12.5"))]);
+        let rej: Vec<_> = ex.rejects.iter().map(|r| (r.locator.as_str(), r.reason.code())).collect();
         assert_eq!(
             rej,
             [
@@ -400,12 +340,7 @@ mod tests {
     #[test]
     fn row_numbers_follow_lines_with_multiline_fields() {
         let csv = "id,name,price\nA,\"two\nlines\",1.00\nB,x,bad\n";
-        let ex = parse_csv_feed(
-            csv.as_bytes(),
-            &CsvMapping::new("id", "price"),
-            &NumberLocale::en(),
-            Some("USD"),
-        );
+        let ex = parse_csv_feed(csv.as_bytes(), &CsvMapping::new("id", "price"), &NumberLocale::en(), Some("USD"));
         assert_eq!(ex.records.len(), 1);
         assert_eq!(ex.rejects[0].locator, "row 4");
     }
@@ -413,24 +348,13 @@ mod tests {
     #[test]
     fn missing_column_is_single_malformed_reject() {
         let csv = "id,name,cost\nA,x,1\nB,y,2\n";
-        let m = CsvMapping {
-            brand: Some("brand".into()),
-            ..CsvMapping::new("id", "price")
-        };
+        let m = CsvMapping { brand: Some("brand".into()), ..CsvMapping::new("id", "price") };
         let ex = parse_csv_feed(csv.as_bytes(), &m, &NumberLocale::en(), Some("USD"));
         assert!(ex.records.is_empty());
         assert_eq!(ex.rejects.len(), 1);
         assert_eq!(ex.rejects[0].reason, RejectReason::MalformedDocument);
-        assert!(
-            ex.rejects[0].detail.contains("\"price\""),
-            "{}",
-            ex.rejects[0].detail
-        );
-        assert!(
-            ex.rejects[0].detail.contains("\"brand\""),
-            "{}",
-            ex.rejects[0].detail
-        );
+        assert!(ex.rejects[0].detail.contains("\"price\""), "{}", ex.rejects[0].detail);
+        assert!(ex.rejects[0].detail.contains("\"brand\""), "{}", ex.rejects[0].detail);
         let ex = parse_csv_feed(b"", &m, &NumberLocale::en(), Some("USD"));
         assert_eq!(ex.rejects[0].reason, RejectReason::MalformedDocument);
     }
@@ -450,10 +374,7 @@ mod tests {
         assert_eq!(ex.records[0].name.as_deref(), Some("a|b"));
         assert_eq!(ex.records[0].currency, "GBP");
         assert_eq!(ex.rejects[0].locator, "row 2");
-        let bad = CsvMapping {
-            has_headers: false,
-            ..CsvMapping::new("id", "2")
-        };
+        let bad = CsvMapping { has_headers: false, ..CsvMapping::new("id", "2") };
         let ex = parse_csv_feed(csv.as_bytes(), &bad, &NumberLocale::en(), Some("GBP"));
         assert_eq!(ex.rejects.len(), 1);
         assert_eq!(ex.rejects[0].reason, RejectReason::MalformedDocument);

@@ -66,17 +66,9 @@ pub fn parse_ecb_daily<R: BufRead>(r: R) -> Result<Vec<FxRate>, FeedError> {
         let pos = reader.buffer_position();
         let (ns, event) = match reader.read_resolved_event_into(&mut buf) {
             Ok(v) => v,
-            Err(e) => {
-                return Err(FeedError::Malformed {
-                    position: reader.error_position(),
-                    message: e.to_string(),
-                })
-            }
+            Err(e) => return Err(FeedError::Malformed { position: reader.error_position(), message: e.to_string() }),
         };
-        let invalid = |message: String| FeedError::InvalidData {
-            position: pos,
-            message,
-        };
+        let invalid = |message: String| FeedError::InvalidData { position: pos, message };
         match event {
             Event::DocType(_) => return Err(FeedError::DoctypeForbidden { position: pos }),
             Event::Start(ref e) | Event::Empty(ref e) => {
@@ -92,8 +84,7 @@ pub fn parse_ecb_daily<R: BufRead>(r: R) -> Result<Vec<FxRate>, FeedError> {
                         });
                     }
                 }
-                let is_cube = local == b"Cube"
-                    && matches!(&ns, ResolveResult::Bound(n) if n.as_ref() == ECB_NS);
+                let is_cube = local == b"Cube" && matches!(&ns, ResolveResult::Bound(n) if n.as_ref() == ECB_NS);
                 if is_cube {
                     let decoder = reader.decoder();
                     let time = attr_value(e, b"time", decoder, pos)?;
@@ -106,29 +97,21 @@ pub fn parse_ecb_daily<R: BufRead>(r: R) -> Result<Vec<FxRate>, FeedError> {
                             current = Some((date, depth));
                         }
                     } else if currency.is_some() || rate.is_some() {
-                        let (date, _) = current.ok_or_else(|| {
-                            invalid("rate Cube outside a Cube with a time attribute".into())
-                        })?;
+                        let (date, _) =
+                            current.ok_or_else(|| invalid("rate Cube outside a Cube with a time attribute".into()))?;
                         let quote = currency
                             .map(|c| c.trim().to_string())
                             .ok_or_else(|| invalid("rate Cube without currency".into()))?;
                         if !is_iso4217(&quote) || quote == "EUR" {
                             return Err(invalid(format!("invalid currency {quote:?}")));
                         }
-                        let rate_text =
-                            rate.ok_or_else(|| invalid(format!("no rate for {quote}")))?;
-                        let rate = parse_rate(rate_text.trim()).ok_or_else(|| {
-                            invalid(format!("invalid rate {rate_text:?} for {quote}"))
-                        })?;
+                        let rate_text = rate.ok_or_else(|| invalid(format!("no rate for {quote}")))?;
+                        let rate = parse_rate(rate_text.trim())
+                            .ok_or_else(|| invalid(format!("invalid rate {rate_text:?} for {quote}")))?;
                         if !seen.insert((date, quote.clone())) {
                             return Err(invalid(format!("duplicate rate for {quote} on {date}")));
                         }
-                        rates.push(FxRate {
-                            rate_date: date,
-                            base: "EUR".into(),
-                            quote,
-                            rate,
-                        });
+                        rates.push(FxRate { rate_date: date, base: "EUR".into(), quote, rate });
                     }
                 }
                 if is_empty {
@@ -159,11 +142,7 @@ pub fn parse_ecb_daily<R: BufRead>(r: R) -> Result<Vec<FxRate>, FeedError> {
                 }
                 return Ok(rates);
             }
-            Event::Text(_)
-            | Event::CData(_)
-            | Event::Comment(_)
-            | Event::Decl(_)
-            | Event::PI(_) => {}
+            Event::Text(_) | Event::CData(_) | Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
         }
     }
 }
@@ -246,15 +225,7 @@ mod tests {
         assert_eq!(rates.len(), 30);
         let date = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         assert!(rates.iter().all(|r| r.rate_date == date && r.base == "EUR"));
-        assert_eq!(
-            rates[0],
-            FxRate {
-                rate_date: date,
-                base: "EUR".into(),
-                quote: "USD".into(),
-                rate: d("1.0412")
-            }
-        );
+        assert_eq!(rates[0], FxRate { rate_date: date, base: "EUR".into(), quote: "USD".into(), rate: d("1.0412") });
         let czk = rates.iter().find(|r| r.quote == "CZK").unwrap();
         assert_eq!(czk.rate, d("25.18"));
         assert_eq!(czk.rate.to_string(), "25.18");
@@ -279,10 +250,7 @@ mod tests {
 </Cube></gesmes:Envelope>"#;
         let rates = parse(xml).unwrap();
         assert_eq!(rates.len(), 2);
-        assert_eq!(
-            rates[1].rate_date,
-            NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
-        );
+        assert_eq!(rates[1].rate_date, NaiveDate::from_ymd_opt(2026, 11, 24).unwrap());
         assert_eq!(rates[1].rate, d("1.0398"));
     }
 
@@ -311,10 +279,7 @@ mod tests {
         ];
         for inner in bad {
             let err = parse(&wrap(inner)).unwrap_err();
-            assert!(
-                matches!(err, FeedError::InvalidData { .. }),
-                "{inner}: {err:?}"
-            );
+            assert!(matches!(err, FeedError::InvalidData { .. }), "{inner}: {err:?}");
         }
     }
 
@@ -325,34 +290,15 @@ mod tests {
             FeedError::DoctypeForbidden { .. }
         ));
         let ent = wrap(r#"<Cube time="2026-11-25">&xxe;<Cube currency="USD" rate="1.1"/></Cube>"#);
-        assert!(matches!(
-            parse(&ent).unwrap_err(),
-            FeedError::UnknownEntity { .. }
-        ));
+        assert!(matches!(parse(&ent).unwrap_err(), FeedError::UnknownEntity { .. }));
         let truncated = &DAILY[..DAILY.len() / 2];
-        assert!(matches!(
-            parse(truncated).unwrap_err(),
-            FeedError::Malformed { .. }
-        ));
-        let mismatched =
-            wrap(r#"<Cube time="2026-11-25"><Cube currency="USD" rate="1.1"/></Cubes>"#);
-        assert!(matches!(
-            parse(&mismatched).unwrap_err(),
-            FeedError::Malformed { .. }
-        ));
-        assert!(matches!(
-            parse("<html/>").unwrap_err(),
-            FeedError::UnexpectedRoot { .. }
-        ));
-        assert!(matches!(
-            parse("").unwrap_err(),
-            FeedError::Malformed { .. }
-        ));
+        assert!(matches!(parse(truncated).unwrap_err(), FeedError::Malformed { .. }));
+        let mismatched = wrap(r#"<Cube time="2026-11-25"><Cube currency="USD" rate="1.1"/></Cubes>"#);
+        assert!(matches!(parse(&mismatched).unwrap_err(), FeedError::Malformed { .. }));
+        assert!(matches!(parse("<html/>").unwrap_err(), FeedError::UnexpectedRoot { .. }));
+        assert!(matches!(parse("").unwrap_err(), FeedError::Malformed { .. }));
         // Cube in a foreign namespace is ignored -> no rates.
         let foreign = r#"<gesmes:Envelope xmlns:gesmes="http://www.gesmes.org/xml/2002-08-01"><Cube><Cube time="2026-11-25"><Cube currency="USD" rate="1.1"/></Cube></Cube></gesmes:Envelope>"#;
-        assert!(matches!(
-            parse(foreign).unwrap_err(),
-            FeedError::InvalidData { .. }
-        ));
+        assert!(matches!(parse(foreign).unwrap_err(), FeedError::InvalidData { .. }));
     }
 }

@@ -15,9 +15,7 @@
 //! from the other sources on the page, then `default_currency`. Invalid JSON-LD blocks
 //! are skipped. A page with no price at all is an `Err` with `MISSING_FIELD`.
 
-use crate::extract::price::{
-    currency_code_from_text, parse_machine_price, parse_price, NumberLocale, PriceError,
-};
+use crate::extract::price::{currency_code_from_text, parse_machine_price, parse_price, NumberLocale, PriceError};
 use crate::extract::record::{
     non_empty, normalize_availability, Extracted, Price, RecordReject, RejectReason, ScrapedRecord,
 };
@@ -47,10 +45,7 @@ pub struct CssSelectorError {
 }
 
 fn compile(sel: &str) -> Result<Selector, CssSelectorError> {
-    Selector::parse(sel).map_err(|e| CssSelectorError {
-        selector: sel.to_string(),
-        message: e.to_string(),
-    })
+    Selector::parse(sel).map_err(|e| CssSelectorError { selector: sel.to_string(), message: e.to_string() })
 }
 
 impl CssFallback {
@@ -113,10 +108,7 @@ struct Candidate {
 
 impl Candidate {
     fn has_price(&self) -> bool {
-        self.price.is_some()
-            || self.sale_price.is_some()
-            || self.low.is_some()
-            || self.high.is_some()
+        self.price.is_some() || self.sale_price.is_some() || self.low.is_some() || self.high.is_some()
     }
 
     /// Fill empty fields from `other` (first value wins).
@@ -157,12 +149,7 @@ fn collapse_ws(s: &str) -> String {
 
 // ---------------------------------------------------------------- JSON-LD
 
-const PRODUCT_TYPES: &[&str] = &[
-    "Product",
-    "IndividualProduct",
-    "ProductModel",
-    "SomeProducts",
-];
+const PRODUCT_TYPES: &[&str] = &["Product", "IndividualProduct", "ProductModel", "SomeProducts"];
 
 fn type_names(o: &Map<String, Value>) -> Vec<&str> {
     let mut out = Vec::new();
@@ -171,9 +158,7 @@ fn type_names(o: &Map<String, Value>) -> Vec<&str> {
         Some(Value::Array(a)) => out.extend(a.iter().filter_map(Value::as_str)),
         _ => {}
     }
-    out.into_iter()
-        .map(|s| s.rsplit(['/', ':', '#']).next().unwrap_or(s))
-        .collect()
+    out.into_iter().map(|s| s.rsplit(['/', ':', '#']).next().unwrap_or(s)).collect()
 }
 
 fn has_type(o: &Map<String, Value>, wanted: &[&str]) -> bool {
@@ -220,9 +205,7 @@ fn name_or_string(v: Option<&Value>) -> Option<String> {
 }
 
 fn ld_gtin(o: &Map<String, Value>) -> Option<String> {
-    ["gtin", "gtin13", "gtin14", "gtin12", "gtin8"]
-        .iter()
-        .find_map(|k| scalar(o.get(*k)))
+    ["gtin", "gtin13", "gtin14", "gtin12", "gtin8"].iter().find_map(|k| scalar(o.get(*k)))
 }
 
 fn ld_ids(o: &Map<String, Value>, c: &mut Candidate) {
@@ -248,11 +231,7 @@ fn ld_offer(o: &Map<String, Value>, base: &Candidate) -> Candidate {
             Some(v) => vec![v],
             None => vec![],
         };
-        if let Some(spec) = specs
-            .iter()
-            .filter_map(|v| v.as_object())
-            .find(|s| s.get("price").is_some())
-        {
+        if let Some(spec) = specs.iter().filter_map(|v| v.as_object()).find(|s| s.get("price").is_some()) {
             c.price = scalar(spec.get("price"));
             set_first(&mut c.currency, scalar(spec.get("priceCurrency")));
         }
@@ -284,8 +263,7 @@ fn ld_candidates(p: &Map<String, Value>) -> Vec<Candidate> {
                 Some(Value::Object(o)) => vec![o],
                 _ => vec![],
             };
-            if agg.price.is_none() && agg.low.is_none() && agg.high.is_none() && !nested.is_empty()
-            {
+            if agg.price.is_none() && agg.low.is_none() && agg.high.is_none() && !nested.is_empty() {
                 for n in nested {
                     out.push(ld_offer(n, &agg));
                 }
@@ -300,11 +278,7 @@ fn ld_candidates(p: &Map<String, Value>) -> Vec<Candidate> {
 
 fn strip_script_wrappers(s: &str) -> &str {
     let mut t = s.trim();
-    for (open, close) in [
-        ("<!--", "-->"),
-        ("//<![CDATA[", "//]]>"),
-        ("<![CDATA[", "]]>"),
-    ] {
+    for (open, close) in [("<!--", "-->"), ("//<![CDATA[", "//]]>"), ("<![CDATA[", "]]>")] {
         if let Some(rest) = t.strip_prefix(open) {
             t = rest.strip_suffix(close).unwrap_or(rest).trim();
         }
@@ -320,11 +294,7 @@ fn json_ld_candidates(doc: &Html) -> Vec<Candidate> {
     for script in doc.select(&sel) {
         let is_ld = script
             .attr("type")
-            .map(|t| {
-                t.trim()
-                    .to_ascii_lowercase()
-                    .starts_with("application/ld+json")
-            })
+            .map(|t| t.trim().to_ascii_lowercase().starts_with("application/ld+json"))
             .unwrap_or(false);
         if !is_ld {
             continue;
@@ -370,10 +340,7 @@ fn microdata_value(el: ElementRef<'_>) -> (Option<String>, bool) {
     if let Some(c) = attr("content") {
         return (Some(c), true);
     }
-    (
-        non_empty(&collapse_ws(&el.text().collect::<String>())),
-        false,
-    )
+    (non_empty(&collapse_ws(&el.text().collect::<String>())), false)
 }
 
 fn apply_microdata_prop(c: &mut Candidate, prop: &str, el: ElementRef<'_>) {
@@ -403,19 +370,14 @@ fn walk_microdata(scope: ElementRef<'_>, c: &mut Candidate, depth: usize) {
         return;
     }
     for child in scope.child_elements() {
-        let props: Vec<&str> = child
-            .attr("itemprop")
-            .map(|p| p.split_whitespace().collect())
-            .unwrap_or_default();
+        let props: Vec<&str> = child.attr("itemprop").map(|p| p.split_whitespace().collect()).unwrap_or_default();
         if child.attr("itemscope").is_some() {
             if props.contains(&"offers") {
                 walk_microdata(child, c, depth + 1);
             } else if props.iter().any(|p| *p == "brand" || *p == "manufacturer") {
                 let mut b = Candidate::default();
                 walk_microdata(child, &mut b, depth + 1);
-                let name = b
-                    .name
-                    .or_else(|| non_empty(&collapse_ws(&child.text().collect::<String>())));
+                let name = b.name.or_else(|| non_empty(&collapse_ws(&child.text().collect::<String>())));
                 set_first(&mut c.brand, name);
             }
             continue; // other nested items (reviews, ratings, related products) are ignored
@@ -437,9 +399,10 @@ fn microdata_candidates(doc: &Html) -> Vec<Candidate> {
             continue;
         }
         // Skip products nested in another product (e.g. isRelatedTo).
-        let nested = el.ancestors().filter_map(ElementRef::wrap).any(|a| {
-            a.attr("itemscope").is_some() && a.attr("itemtype").is_some_and(is_product_itemtype)
-        });
+        let nested = el
+            .ancestors()
+            .filter_map(ElementRef::wrap)
+            .any(|a| a.attr("itemscope").is_some() && a.attr("itemtype").is_some_and(is_product_itemtype));
         if nested {
             continue;
         }
@@ -453,10 +416,7 @@ fn microdata_candidates(doc: &Html) -> Vec<Candidate> {
 // ---------------------------------------------------------------- meta tags
 
 fn meta_candidate(doc: &Html) -> Candidate {
-    let mut c = Candidate {
-        price_machine: true,
-        ..Candidate::default()
-    };
+    let mut c = Candidate { price_machine: true, ..Candidate::default() };
     let Ok(sel) = Selector::parse("meta") else {
         return c;
     };
@@ -592,12 +552,8 @@ fn to_record(
         None => fallback_currency.map(str::to_string),
     };
     let (price, currency) = candidate_price(c, locale, currency.as_deref())?;
-    let product_id = c
-        .sku
-        .clone()
-        .or_else(|| c.gtin.clone())
-        .or_else(|| c.mpn.clone())
-        .unwrap_or_else(|| page_url.to_string());
+    let product_id =
+        c.sku.clone().or_else(|| c.gtin.clone()).or_else(|| c.mpn.clone()).unwrap_or_else(|| page_url.to_string());
     Ok(ScrapedRecord {
         product_id,
         name: c.name.clone(),
@@ -626,12 +582,7 @@ pub fn extract_product(
         ("json-ld", json_ld_candidates(&doc)),
         ("microdata", microdata_candidates(&doc)),
         ("meta", vec![meta_candidate(&doc)]),
-        (
-            "css",
-            fallback
-                .map(|f| vec![css_candidate(&doc, f)])
-                .unwrap_or_default(),
-        ),
+        ("css", fallback.map(|f| vec![css_candidate(&doc, f)]).unwrap_or_default()),
     ];
     // Page-level hints used to fill gaps (currency, name) in the winning source.
     let mut hints = Candidate::default();
@@ -654,11 +605,10 @@ pub fn extract_product(
             }
             match to_record(&c, page_url, locale, default_currency) {
                 Ok(r) => {
-                    let dup = out.records.iter().any(|x| {
-                        x.product_id == r.product_id
-                            && x.price == r.price
-                            && x.currency == r.currency
-                    });
+                    let dup = out
+                        .records
+                        .iter()
+                        .any(|x| x.product_id == r.product_id && x.price == r.price && x.currency == r.currency);
                     if !dup {
                         out.records.push(r);
                     }
@@ -751,28 +701,10 @@ mod tests {
             "",
         );
         let ex = en(&html).unwrap();
-        let got: Vec<_> = ex
-            .records
-            .iter()
-            .map(|r| {
-                (
-                    r.product_id.as_str(),
-                    r.price.amount,
-                    r.availability.as_deref(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("TS-S", d("19.99"), Some("in_stock")),
-                ("TS-XL", d("21.5"), Some("out_of_stock"))
-            ]
-        );
-        assert!(ex
-            .records
-            .iter()
-            .all(|r| r.brand.as_deref() == Some("Basics")));
+        let got: Vec<_> =
+            ex.records.iter().map(|r| (r.product_id.as_str(), r.price.amount, r.availability.as_deref())).collect();
+        assert_eq!(got, [("TS-S", d("19.99"), Some("in_stock")), ("TS-XL", d("21.5"), Some("out_of_stock"))]);
+        assert!(ex.records.iter().all(|r| r.brand.as_deref() == Some("Basics")));
         assert_eq!(ex.rejects.len(), 1);
         assert_eq!(ex.rejects[0].reason, RejectReason::ZeroPrice);
         assert_eq!(ex.rejects[0].locator, format!("page {URL}"));
@@ -811,10 +743,7 @@ mod tests {
             "",
         );
         let r = &en(&agg_single).unwrap().records[0];
-        assert_eq!(
-            (r.price.kind, r.price.amount),
-            (PriceKind::Exact, d("12.5"))
-        );
+        assert_eq!((r.price.kind, r.price.amount), (PriceKind::Exact, d("12.5")));
     }
 
     #[test]
@@ -915,8 +844,7 @@ mod tests {
 
     #[test]
     fn css_fallback_applies_last() {
-        let fb =
-            CssFallback::new(".price", Some(".cur"), Some("h1.title"), Some("#stock")).unwrap();
+        let fb = CssFallback::new(".price", Some(".cur"), Some("h1.title"), Some("#stock")).unwrap();
         let html = page(
             "",
             r#"<h1 class="title">Garden Hose</h1><span class="price">Price: 1,049.00*</span>

@@ -8,12 +8,9 @@
 //! the price text.
 
 use crate::extract::price::{
-    currency_code_from_text, parse_json_number_price, parse_price_with_currency_field,
-    NumberLocale, PriceError,
+    currency_code_from_text, parse_json_number_price, parse_price_with_currency_field, NumberLocale, PriceError,
 };
-use crate::extract::record::{
-    non_empty, normalize_availability, Extracted, RecordReject, RejectReason, ScrapedRecord,
-};
+use crate::extract::record::{non_empty, normalize_availability, Extracted, RecordReject, RejectReason, ScrapedRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -90,42 +87,27 @@ fn item_record(
     locale: &NumberLocale,
     default_currency: Option<&str>,
 ) -> Result<ScrapedRecord, (RejectReason, String)> {
-    let product_id = text_at(item, Some(&m.product_id)).ok_or_else(|| {
-        (
-            RejectReason::MissingField,
-            format!("no product id at {:?}", m.product_id),
-        )
-    })?;
+    let product_id = text_at(item, Some(&m.product_id))
+        .ok_or_else(|| (RejectReason::MissingField, format!("no product id at {:?}", m.product_id)))?;
     let currency_field = text_at(item, m.currency.as_deref());
     let err = |e: PriceError| (e.reason, e.message);
     let (price, currency) = match get(item, &m.price) {
-        None | Some(Value::Null) => {
-            return Err((
-                RejectReason::MissingField,
-                format!("no price at {:?}", m.price),
-            ))
-        }
+        None | Some(Value::Null) => return Err((RejectReason::MissingField, format!("no price at {:?}", m.price))),
         Some(Value::Number(n)) => {
             let cur = match currency_field.as_deref() {
-                Some(c) => Some(currency_code_from_text(c).ok_or_else(|| {
-                    (
-                        RejectReason::UnknownCurrency,
-                        format!("unknown currency {c:?}"),
-                    )
-                })?),
+                Some(c) => Some(
+                    currency_code_from_text(c)
+                        .ok_or_else(|| (RejectReason::UnknownCurrency, format!("unknown currency {c:?}")))?,
+                ),
                 None => default_currency.map(str::to_string),
             };
             parse_json_number_price(&n.to_string(), cur.as_deref()).map_err(err)?
         }
         Some(Value::String(s)) => {
-            parse_price_with_currency_field(s, currency_field.as_deref(), locale, default_currency)
-                .map_err(err)?
+            parse_price_with_currency_field(s, currency_field.as_deref(), locale, default_currency).map_err(err)?
         }
         Some(other) => {
-            return Err((
-                RejectReason::UnparseablePrice,
-                format!("price is not a number or string: {other}"),
-            ))
+            return Err((RejectReason::UnparseablePrice, format!("price is not a number or string: {other}")))
         }
     };
     let opt = |p: &Option<String>| text_at(item, p.as_deref());
@@ -137,9 +119,7 @@ fn item_record(
         mpn: opt(&m.mpn),
         price,
         currency,
-        availability: opt(&m.availability)
-            .as_deref()
-            .and_then(normalize_availability),
+        availability: opt(&m.availability).as_deref().and_then(normalize_availability),
         url: opt(&m.url),
         category: opt(&m.category),
     })
@@ -183,11 +163,9 @@ pub fn extract_json_page(
     for (i, item) in items.iter().enumerate() {
         match item_record(item, mapping, locale, default_currency) {
             Ok(r) => out.records.push(r),
-            Err((reason, detail)) => out.rejects.push(RecordReject::new(
-                format!("{page_locator} item {}", i + 1),
-                reason,
-                detail,
-            )),
+            Err((reason, detail)) => {
+                out.rejects.push(RecordReject::new(format!("{page_locator} item {}", i + 1), reason, detail))
+            }
         }
     }
     out
@@ -227,13 +205,7 @@ mod tests {
             {"id": "A-3", "pricing": {"amount": "ab 9,99", "currency": "eur"}},
             {"id": "A-4", "pricing": {"amount": 0.1}}
         ]}});
-        let ex = extract_json_page(
-            &page,
-            &mapping(),
-            &NumberLocale::de(),
-            Some("EUR"),
-            "page 1",
-        );
+        let ex = extract_json_page(&page, &mapping(), &NumberLocale::de(), Some("EUR"), "page 1");
         assert!(ex.rejects.is_empty(), "{:?}", ex.rejects);
         assert_eq!(ex.records.len(), 4);
         let k = &ex.records[0];
@@ -249,11 +221,7 @@ mod tests {
         assert_eq!(ex.records[1].availability.as_deref(), Some("out_of_stock"));
         assert_eq!(ex.records[2].price.kind, PriceKind::From);
         assert_eq!(ex.records[2].price.amount, d("9.99"));
-        assert_eq!(
-            ex.records[3].price.amount,
-            d("0.1"),
-            "exact, no float noise"
-        );
+        assert_eq!(ex.records[3].price.amount, d("0.1"), "exact, no float noise");
     }
 
     #[test]
@@ -271,24 +239,11 @@ mod tests {
             "not an object",
             {"sku": "OK2", "p": 7}
         ]);
-        let m = JsonMapping {
-            currency: Some("/c".into()),
-            ..JsonMapping::new("", "/sku", "/p")
-        };
-        let ex = extract_json_page(
-            &page,
-            &m,
-            &NumberLocale::en(),
-            Some("USD"),
-            "https://api/x?page=2",
-        );
+        let m = JsonMapping { currency: Some("/c".into()), ..JsonMapping::new("", "/sku", "/p") };
+        let ex = extract_json_page(&page, &m, &NumberLocale::en(), Some("USD"), "https://api/x?page=2");
         let ids: Vec<_> = ex.records.iter().map(|r| r.product_id.as_str()).collect();
         assert_eq!(ids, ["OK", "OK2"]);
-        let rej: Vec<_> = ex
-            .rejects
-            .iter()
-            .map(|r| (r.locator.as_str(), r.reason.code()))
-            .collect();
+        let rej: Vec<_> = ex.rejects.iter().map(|r| (r.locator.as_str(), r.reason.code())).collect();
         assert_eq!(
             rej,
             [
@@ -308,11 +263,7 @@ mod tests {
     #[test]
     fn missing_or_wrong_items_is_malformed() {
         let m = JsonMapping::new("/results", "/id", "/price");
-        for page in [
-            json!({"data": []}),
-            json!({"results": {"a": 1}}),
-            json!(null),
-        ] {
+        for page in [json!({"data": []}), json!({"results": {"a": 1}}), json!(null)] {
             let ex = extract_json_page(&page, &m, &NumberLocale::en(), Some("USD"), "page 3");
             assert!(ex.records.is_empty());
             assert_eq!(ex.rejects.len(), 1);
@@ -325,10 +276,9 @@ mod tests {
 
     #[test]
     fn mapping_deserializes_from_config() {
-        let m: JsonMapping = serde_json::from_str(
-            r#"{"items": "/items", "product_id": "/id", "price": "/price", "currency": "/cur"}"#,
-        )
-        .unwrap();
+        let m: JsonMapping =
+            serde_json::from_str(r#"{"items": "/items", "product_id": "/id", "price": "/price", "currency": "/cur"}"#)
+                .unwrap();
         assert_eq!(m.currency.as_deref(), Some("/cur"));
         assert_eq!(m.name, None);
     }

@@ -135,11 +135,7 @@ fn is_item_element(ns: &ResolveResult<'_>, local: &[u8]) -> bool {
 }
 
 /// Atom `<link href=".." rel="alternate"/>`: the href of an alternate (or rel-less) link.
-fn atom_link_href<R>(
-    reader: &NsReader<R>,
-    e: &BytesStart<'_>,
-    position: u64,
-) -> Result<Option<String>, FeedError> {
+fn atom_link_href<R>(reader: &NsReader<R>, e: &BytesStart<'_>, position: u64) -> Result<Option<String>, FeedError> {
     let decoder = reader.decoder();
     let rel = attr_value(e, b"rel", decoder, position)?;
     if rel.as_deref().is_some_and(|r| r != "alternate") {
@@ -148,12 +144,7 @@ fn atom_link_href<R>(
     attr_value(e, b"href", decoder, position)
 }
 
-fn finish_item(
-    item: ItemState,
-    locale: &NumberLocale,
-    default_currency: Option<&str>,
-    out: &mut Extracted,
-) {
+fn finish_item(item: ItemState, locale: &NumberLocale, default_currency: Option<&str>, out: &mut Extracted) {
     let locator = format!("item {}", item.index);
     let f = item.fields;
     let opt = |v: &Option<String>| v.as_deref().and_then(non_empty);
@@ -168,25 +159,16 @@ fn finish_item(
             return;
         }
     };
-    let parse = |t: &Option<String>| {
-        t.as_deref()
-            .map(|t| parse_price(t, locale, default_currency))
-    };
+    let parse = |t: &Option<String>| t.as_deref().map(|t| parse_price(t, locale, default_currency));
     let regular = parse(&f.price);
     let sale = parse(&f.sale_price);
     let priced: Result<(Price, String), RecordReject> = match (sale, regular) {
         (Some(Ok(p)), _) => Ok(p),
         (_, Some(Ok(p))) => Ok(p),
-        (_, Some(Err(e))) => Err(RecordReject::new(
-            locator.clone(),
-            e.reason,
-            format!("g:price: {}", e.message),
-        )),
-        (Some(Err(e)), None) => Err(RecordReject::new(
-            locator.clone(),
-            e.reason,
-            format!("g:sale_price: {}", e.message),
-        )),
+        (_, Some(Err(e))) => Err(RecordReject::new(locator.clone(), e.reason, format!("g:price: {}", e.message))),
+        (Some(Err(e)), None) => {
+            Err(RecordReject::new(locator.clone(), e.reason, format!("g:sale_price: {}", e.message)))
+        }
         (None, None) => Err(RecordReject::new(
             locator.clone(),
             RejectReason::MissingField,
@@ -232,12 +214,7 @@ pub fn parse_merchant_feed<R: BufRead>(
         let pos = reader.buffer_position();
         let (ns, event) = match reader.read_resolved_event_into(&mut buf) {
             Ok(v) => v,
-            Err(e) => {
-                return Err(FeedError::Malformed {
-                    position: reader.error_position(),
-                    message: e.to_string(),
-                })
-            }
+            Err(e) => return Err(FeedError::Malformed { position: reader.error_position(), message: e.to_string() }),
         };
         match event {
             Event::DocType(_) => return Err(FeedError::DoctypeForbidden { position: pos }),
@@ -259,12 +236,8 @@ pub fn parse_merchant_feed<R: BufRead>(
                 match item.as_mut() {
                     None if is_item => {
                         item_count += 1;
-                        item = Some(ItemState {
-                            depth,
-                            index: item_count,
-                            fields: ItemFields::default(),
-                            current: None,
-                        });
+                        item =
+                            Some(ItemState { depth, index: item_count, fields: ItemFields::default(), current: None });
                     }
                     Some(it) if depth == it.depth + 1 => {
                         if let Some(f) = field {
@@ -330,9 +303,7 @@ pub fn parse_merchant_feed<R: BufRead>(
                 if depth > 0 {
                     return Err(FeedError::Malformed {
                         position: reader.buffer_position(),
-                        message: format!(
-                            "unexpected end of document with {depth} unclosed element(s)"
-                        ),
+                        message: format!("unexpected end of document with {depth} unclosed element(s)"),
                     });
                 }
                 if !seen_root {
@@ -501,11 +472,7 @@ mod tests {
         let ex = parse(xml).unwrap();
         let ids: Vec<_> = ex.records.iter().map(|r| r.product_id.as_str()).collect();
         assert_eq!(ids, ["OK1", "OK2"]);
-        let rej: Vec<_> = ex
-            .rejects
-            .iter()
-            .map(|r| (r.locator.as_str(), r.reason.code()))
-            .collect();
+        let rej: Vec<_> = ex.rejects.iter().map(|r| (r.locator.as_str(), r.reason.code())).collect();
         assert_eq!(
             rej,
             [
@@ -530,14 +497,9 @@ mod tests {
 
     #[test]
     fn billion_laughs_is_rejected_quickly() {
-        let mut xml =
-            String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n <!ENTITY lol \"lol\">\n");
+        let mut xml = String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n <!ENTITY lol \"lol\">\n");
         for i in 1..10 {
-            let prev = if i == 1 {
-                "lol".to_string()
-            } else {
-                format!("lol{}", i - 1)
-            };
+            let prev = if i == 1 { "lol".to_string() } else { format!("lol{}", i - 1) };
             let refs = format!("&{prev};").repeat(10);
             xml.push_str(&format!(" <!ENTITY lol{i} \"{refs}\">\n"));
         }
@@ -557,10 +519,7 @@ mod tests {
         }
         // Also outside collected fields.
         let xml = r#"<rss><channel><description>&xxe;</description></channel></rss>"#;
-        assert!(matches!(
-            parse(xml).unwrap_err(),
-            FeedError::UnknownEntity { .. }
-        ));
+        assert!(matches!(parse(xml).unwrap_err(), FeedError::UnknownEntity { .. }));
         // Character references are fine.
         let xml = r#"<rss xmlns:g="http://base.google.com/ns/1.0"><channel><item><g:id>A&#233;&#x42;</g:id><g:price>1 USD</g:price></item></channel></rss>"#;
         assert_eq!(parse(xml).unwrap().records[0].product_id, "AéB");
@@ -568,7 +527,8 @@ mod tests {
 
     #[test]
     fn malformed_xml_names_position() {
-        let xml = "<rss xmlns:g=\"http://base.google.com/ns/1.0\"><channel><item><g:id>A</g:title></item></channel></rss>";
+        let xml =
+            "<rss xmlns:g=\"http://base.google.com/ns/1.0\"><channel><item><g:id>A</g:title></item></channel></rss>";
         let err = parse(xml).unwrap_err();
         match &err {
             FeedError::Malformed { position, message } => {
@@ -580,31 +540,14 @@ mod tests {
         assert!(err.to_string().contains("at byte"), "{err}");
 
         let truncated = "<rss><channel><item><g:id>A";
-        assert!(matches!(
-            parse(truncated).unwrap_err(),
-            FeedError::Malformed { .. }
-        ));
-        assert!(matches!(
-            parse("").unwrap_err(),
-            FeedError::Malformed { .. }
-        ));
-        assert!(matches!(
-            parse("<html><body/></html>").unwrap_err(),
-            FeedError::UnexpectedRoot { .. }
-        ));
+        assert!(matches!(parse(truncated).unwrap_err(), FeedError::Malformed { .. }));
+        assert!(matches!(parse("").unwrap_err(), FeedError::Malformed { .. }));
+        assert!(matches!(parse("<html><body/></html>").unwrap_err(), FeedError::UnexpectedRoot { .. }));
     }
 
     #[test]
     fn garbage_never_panics() {
-        for s in [
-            "<",
-            "<<<>>>",
-            "<rss><channel><item></rss>",
-            "&",
-            "<rss>&amp</rss>",
-            "\u{0}",
-            "<rss a='&'/>",
-        ] {
+        for s in ["<", "<<<>>>", "<rss><channel><item></rss>", "&", "<rss>&amp</rss>", "\u{0}", "<rss a='&'/>"] {
             let _ = parse(s);
         }
     }

@@ -29,26 +29,17 @@ pub struct NumberLocale {
 impl NumberLocale {
     /// English: `1,299.00`.
     pub fn en() -> Self {
-        NumberLocale {
-            decimal_separator: '.',
-            grouping_separators: vec![','],
-        }
+        NumberLocale { decimal_separator: '.', grouping_separators: vec![','] }
     }
 
     /// German: `1.299,00`.
     pub fn de() -> Self {
-        NumberLocale {
-            decimal_separator: ',',
-            grouping_separators: vec!['.'],
-        }
+        NumberLocale { decimal_separator: ',', grouping_separators: vec!['.'] }
     }
 
     /// French: `1 299,00`, grouping by space, NBSP (U+00A0) or narrow NBSP (U+202F).
     pub fn fr() -> Self {
-        NumberLocale {
-            decimal_separator: ',',
-            grouping_separators: vec![' ', '\u{a0}', '\u{202f}'],
-        }
+        NumberLocale { decimal_separator: ',', grouping_separators: vec![' ', '\u{a0}', '\u{202f}'] }
     }
 
     /// The decimal separator.
@@ -68,9 +59,7 @@ impl NumberLocale {
 
 /// Error for an unsupported locale name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unsupported number locale {0:?}: expected en, de or fr (optionally with a region, e.g. de-DE)"
-)]
+#[error("unsupported number locale {0:?}: expected en, de or fr (optionally with a region, e.g. de-DE)")]
 pub struct LocaleError(pub String);
 
 impl FromStr for NumberLocale {
@@ -110,38 +99,24 @@ pub struct PriceError {
 
 impl PriceError {
     fn new(reason: RejectReason, message: impl Into<String>) -> Self {
-        PriceError {
-            reason,
-            message: message.into(),
-        }
+        PriceError { reason, message: message.into() }
     }
 
     fn unparseable(text: &str, why: &str) -> Self {
-        PriceError::new(
-            RejectReason::UnparseablePrice,
-            format!("cannot parse price {text:?}: {why}"),
-        )
+        PriceError::new(RejectReason::UnparseablePrice, format!("cannot parse price {text:?}: {why}"))
     }
 }
 
 /// Prefixes (lowercase) that turn a price into a "from" price.
-const FROM_PREFIXES: &[&str] = &[
-    "starting at",
-    "starting from",
-    "as low as",
-    "from",
-    "à partir de",
-    "a partir de",
-    "dès",
-    "ab",
-];
+const FROM_PREFIXES: &[&str] =
+    &["starting at", "starting from", "as low as", "from", "à partir de", "a partir de", "dès", "ab"];
 
 /// Words that separate the two ends of a range (in addition to `-`, `–`, `—`).
 const RANGE_WORDS: &[&str] = &["to", "bis", "à"];
 
 const DOLLAR_CURRENCIES: &[&str] = &[
-    "USD", "CAD", "AUD", "NZD", "HKD", "SGD", "MXN", "TWD", "BSD", "BBD", "BZD", "BMD", "BND",
-    "FJD", "GYD", "JMD", "KYD", "LRD", "NAD", "SBD", "SRD", "TTD", "XCD", "CLP", "COP", "ARS",
+    "USD", "CAD", "AUD", "NZD", "HKD", "SGD", "MXN", "TWD", "BSD", "BBD", "BZD", "BMD", "BND", "FJD", "GYD", "JMD",
+    "KYD", "LRD", "NAD", "SBD", "SRD", "TTD", "XCD", "CLP", "COP", "ARS",
 ];
 
 /// Map a currency symbol (or symbol-like prefix such as `US$`) to a code.
@@ -190,23 +165,7 @@ fn symbol_currency(sym: &str, default: Option<&str>) -> Option<String> {
 }
 
 fn is_symbol_char(c: char) -> bool {
-    matches!(
-        c,
-        '€' | '£'
-            | '$'
-            | '¥'
-            | '￥'
-            | '₹'
-            | '₩'
-            | '₽'
-            | '₺'
-            | '₪'
-            | '₫'
-            | '₴'
-            | '₱'
-            | '₦'
-            | '฿'
-    )
+    matches!(c, '€' | '£' | '$' | '¥' | '￥' | '₹' | '₩' | '₽' | '₺' | '₪' | '₫' | '₴' | '₱' | '₦' | '฿')
 }
 
 fn is_space(c: char) -> bool {
@@ -236,8 +195,7 @@ fn strip_from_prefix(text: &str) -> (&str, bool) {
             if boundary && text.is_char_boundary(p.len()) {
                 let orig_prefix = &text[..p.len()];
                 if orig_prefix.to_lowercase() == *p {
-                    let rest =
-                        text[p.len()..].trim_start_matches(|c: char| is_space(c) || c == ':');
+                    let rest = text[p.len()..].trim_start_matches(|c: char| is_space(c) || c == ':');
                     return (rest, true);
                 }
             }
@@ -250,8 +208,7 @@ fn lex(text: &str, locale: &NumberLocale, default: Option<&str>) -> Result<Vec<T
     let chars: Vec<char> = text.chars().collect();
     let mut toks = Vec::new();
     let mut i = 0;
-    let is_sep =
-        |c: char| c == '.' || c == ',' || c == locale.decimal_separator || locale.is_grouping(c);
+    let is_sep = |c: char| c == '.' || c == ',' || c == locale.decimal_separator || locale.is_grouping(c);
     while i < chars.len() {
         let c = chars[i];
         let next_is_digit = chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
@@ -259,8 +216,7 @@ fn lex(text: &str, locale: &NumberLocale, default: Option<&str>) -> Result<Vec<T
             let start = i;
             while i < chars.len() {
                 let d = chars[i];
-                let sep_then_digit =
-                    is_sep(d) && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
+                let sep_then_digit = is_sep(d) && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
                 if d.is_ascii_digit() || sep_then_digit {
                     i += 1;
                 } else {
@@ -276,11 +232,7 @@ fn lex(text: &str, locale: &NumberLocale, default: Option<&str>) -> Result<Vec<T
         }
         if matches!(c, '-' | '–' | '—' | '−') {
             let seen_num = toks.iter().any(|t| matches!(t, Tok::Num(_)));
-            toks.push(if seen_num && c != '−' {
-                Tok::RangeSep
-            } else {
-                Tok::Minus
-            });
+            toks.push(if seen_num && c != '−' { Tok::RangeSep } else { Tok::Minus });
             i += 1;
             continue;
         }
@@ -333,20 +285,12 @@ fn lex(text: &str, locale: &NumberLocale, default: Option<&str>) -> Result<Vec<T
             if lower == "kr" {
                 return Err(PriceError::new(
                     RejectReason::UnknownCurrency,
-                    format!(
-                        "ambiguous currency \"kr\" in {text:?} without SEK/NOK/DKK/ISK default"
-                    ),
+                    format!("ambiguous currency \"kr\" in {text:?} without SEK/NOK/DKK/ISK default"),
                 ));
             }
-            return Err(PriceError::unparseable(
-                text,
-                &format!("unexpected word {word:?}"),
-            ));
+            return Err(PriceError::unparseable(text, &format!("unexpected word {word:?}")));
         }
-        return Err(PriceError::unparseable(
-            text,
-            &format!("unexpected character {c:?}"),
-        ));
+        return Err(PriceError::unparseable(text, &format!("unexpected character {c:?}")));
     }
     Ok(toks)
 }
@@ -358,10 +302,7 @@ fn parse_number(num: &str, locale: &NumberLocale, text: &str) -> Result<Decimal,
     let int_part = parts.next().unwrap_or("");
     let frac_part = parts.next();
     if parts.next().is_some() {
-        return Err(PriceError::unparseable(
-            text,
-            "more than one decimal separator",
-        ));
+        return Err(PriceError::unparseable(text, "more than one decimal separator"));
     }
     let mut digits = String::with_capacity(num.len() + 1);
     // Integer part: plain digits, or groups of 3 after a first group of 1-3.
@@ -377,19 +318,13 @@ fn parse_number(num: &str, locale: &NumberLocale, text: &str) -> Result<Decimal,
     }
     for g in &groups {
         if !g.chars().all(|c| c.is_ascii_digit()) {
-            return Err(PriceError::unparseable(
-                text,
-                "separator not valid for the number locale",
-            ));
+            return Err(PriceError::unparseable(text, "separator not valid for the number locale"));
         }
         digits.push_str(g);
     }
     if let Some(frac) = frac_part {
         if frac.is_empty() || !frac.chars().all(|c| c.is_ascii_digit()) {
-            return Err(PriceError::unparseable(
-                text,
-                "separator not valid for the number locale",
-            ));
+            return Err(PriceError::unparseable(text, "separator not valid for the number locale"));
         }
         if digits.is_empty() {
             digits.push('0');
@@ -400,9 +335,7 @@ fn parse_number(num: &str, locale: &NumberLocale, text: &str) -> Result<Decimal,
     if digits.is_empty() {
         return Err(PriceError::unparseable(text, "no digits"));
     }
-    Decimal::from_str(&digits)
-        .map(|d| d.normalize())
-        .map_err(|_| PriceError::unparseable(text, "number out of range"))
+    Decimal::from_str(&digits).map(|d| d.normalize()).map_err(|_| PriceError::unparseable(text, "number out of range"))
 }
 
 fn resolve_default_currency(default: Option<&str>, text: &str) -> Result<String, PriceError> {
@@ -422,16 +355,10 @@ fn resolve_default_currency(default: Option<&str>, text: &str) -> Result<String,
 /// Check sign/zero of an already-parsed amount and normalize its scale.
 pub fn validate_amount(amount: Decimal, text: &str) -> Result<Decimal, PriceError> {
     if amount.is_zero() {
-        return Err(PriceError::new(
-            RejectReason::ZeroPrice,
-            format!("price {text:?} is zero"),
-        ));
+        return Err(PriceError::new(RejectReason::ZeroPrice, format!("price {text:?} is zero")));
     }
     if amount.is_sign_negative() {
-        return Err(PriceError::new(
-            RejectReason::NegativePrice,
-            format!("price {text:?} is negative"),
-        ));
+        return Err(PriceError::new(RejectReason::NegativePrice, format!("price {text:?} is negative")));
     }
     Ok(amount.normalize())
 }
@@ -485,10 +412,7 @@ pub fn parse_price(
             }
             Tok::Num(n) => {
                 if nums.len() != range_seps {
-                    return Err(PriceError::unparseable(
-                        text,
-                        "two numbers without a range separator",
-                    ));
+                    return Err(PriceError::unparseable(text, "two numbers without a range separator"));
                 }
                 nums.push((pending_minus, n.as_str()));
                 pending_minus = false;
@@ -518,18 +442,12 @@ pub fn parse_price(
         }
         [lo, hi] => {
             if is_from {
-                return Err(PriceError::unparseable(
-                    text,
-                    "\"from\" combined with a range",
-                ));
+                return Err(PriceError::unparseable(text, "\"from\" combined with a range"));
             }
             let lo = validate_amount(*lo, text)?;
             let hi = validate_amount(*hi, text)?;
             if lo > hi {
-                return Err(PriceError::unparseable(
-                    text,
-                    "range low end above high end",
-                ));
+                return Err(PriceError::unparseable(text, "range low end above high end"));
             }
             if lo == hi {
                 Price::exact(lo)
@@ -563,18 +481,14 @@ pub fn parse_machine_price(
     if !plain {
         return parse_price(t, locale, currency);
     }
-    let amount =
-        Decimal::from_str(t).map_err(|_| PriceError::unparseable(text, "number out of range"))?;
+    let amount = Decimal::from_str(t).map_err(|_| PriceError::unparseable(text, "number out of range"))?;
     let amount = validate_amount(amount, text)?;
     let cur = resolve_default_currency(currency, text)?;
     Ok((Price::exact(amount), cur))
 }
 
 /// Parse a price from a JSON number's text (e.g. `"19.99"`, `"1e3"`), exactly.
-pub fn parse_json_number_price(
-    number_text: &str,
-    currency: Option<&str>,
-) -> Result<(Price, String), PriceError> {
+pub fn parse_json_number_price(number_text: &str, currency: Option<&str>) -> Result<(Price, String), PriceError> {
     let amount = Decimal::from_str(number_text)
         .or_else(|_| Decimal::from_scientific(number_text))
         .map_err(|_| PriceError::unparseable(number_text, "number out of range"))?;
@@ -595,12 +509,8 @@ pub fn parse_price_with_currency_field(
 ) -> Result<(Price, String), PriceError> {
     let field = match currency_field.map(str::trim).filter(|s| !s.is_empty()) {
         Some(f) => {
-            let code = currency_code_from_text(f).ok_or_else(|| {
-                PriceError::new(
-                    RejectReason::UnknownCurrency,
-                    format!("unknown currency {f:?}"),
-                )
-            })?;
+            let code = currency_code_from_text(f)
+                .ok_or_else(|| PriceError::new(RejectReason::UnknownCurrency, format!("unknown currency {f:?}")))?;
             Some(code)
         }
         None => None,
@@ -630,11 +540,7 @@ pub fn currency_code_from_text(text: &str) -> Option<String> {
 
 impl fmt::Display for NumberLocale {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "decimal {:?}, grouping {:?}",
-            self.decimal_separator, self.grouping_separators
-        )
+        write!(f, "decimal {:?}, grouping {:?}", self.decimal_separator, self.grouping_separators)
     }
 }
 
@@ -657,10 +563,7 @@ mod tests {
         assert_eq!(" FR ".parse::<NumberLocale>().unwrap(), NumberLocale::fr());
         for bad in ["", "es", "english", "de-CH", "en-", "en-USA1", "xx-YY"] {
             let err = bad.parse::<NumberLocale>().unwrap_err();
-            assert!(
-                err.to_string().contains("unsupported number locale"),
-                "{bad}"
-            );
+            assert!(err.to_string().contains("unsupported number locale"), "{bad}");
         }
     }
 
@@ -671,309 +574,52 @@ mod tests {
         let de = NumberLocale::de();
         let fr = NumberLocale::fr();
         #[allow(clippy::type_complexity)]
-        let cases: Vec<(
-            &str,
-            &NumberLocale,
-            Option<&str>,
-            &str,
-            PriceKind,
-            Option<&str>,
-            &str,
-        )> = vec![
-            (
-                "1,299.00",
-                &en,
-                Some("USD"),
-                "1299",
-                PriceKind::Exact,
-                None,
-                "USD",
-            ),
-            (
-                "1,299",
-                &en,
-                Some("USD"),
-                "1299",
-                PriceKind::Exact,
-                None,
-                "USD",
-            ),
-            (
-                "1,234,567.891",
-                &en,
-                Some("USD"),
-                "1234567.891",
-                PriceKind::Exact,
-                None,
-                "USD",
-            ),
-            (
-                "1.299,00",
-                &de,
-                Some("EUR"),
-                "1299",
-                PriceKind::Exact,
-                None,
-                "EUR",
-            ),
-            (
-                "1.299",
-                &de,
-                Some("EUR"),
-                "1299",
-                PriceKind::Exact,
-                None,
-                "EUR",
-            ),
+        let cases: Vec<(&str, &NumberLocale, Option<&str>, &str, PriceKind, Option<&str>, &str)> = vec![
+            ("1,299.00", &en, Some("USD"), "1299", PriceKind::Exact, None, "USD"),
+            ("1,299", &en, Some("USD"), "1299", PriceKind::Exact, None, "USD"),
+            ("1,234,567.891", &en, Some("USD"), "1234567.891", PriceKind::Exact, None, "USD"),
+            ("1.299,00", &de, Some("EUR"), "1299", PriceKind::Exact, None, "EUR"),
+            ("1.299", &de, Some("EUR"), "1299", PriceKind::Exact, None, "EUR"),
             ("€1.299", &de, None, "1299", PriceKind::Exact, None, "EUR"),
-            (
-                "1 299,00",
-                &fr,
-                Some("EUR"),
-                "1299",
-                PriceKind::Exact,
-                None,
-                "EUR",
-            ),
-            (
-                "1\u{a0}299,00\u{a0}€",
-                &fr,
-                None,
-                "1299",
-                PriceKind::Exact,
-                None,
-                "EUR",
-            ),
-            (
-                "1\u{202f}299,50 €",
-                &fr,
-                None,
-                "1299.5",
-                PriceKind::Exact,
-                None,
-                "EUR",
-            ),
+            ("1 299,00", &fr, Some("EUR"), "1299", PriceKind::Exact, None, "EUR"),
+            ("1\u{a0}299,00\u{a0}€", &fr, None, "1299", PriceKind::Exact, None, "EUR"),
+            ("1\u{202f}299,50 €", &fr, None, "1299.5", PriceKind::Exact, None, "EUR"),
             ("$15", &en, None, "15", PriceKind::Exact, None, "USD"),
             ("£3.50", &en, None, "3.5", PriceKind::Exact, None, "GBP"),
             ("¥1,500", &en, None, "1500", PriceKind::Exact, None, "JPY"),
             ("USD 15", &en, None, "15", PriceKind::Exact, None, "USD"),
             ("15.00 USD", &en, None, "15", PriceKind::Exact, None, "USD"),
-            (
-                "EUR 12,50",
-                &de,
-                None,
-                "12.5",
-                PriceKind::Exact,
-                None,
-                "EUR",
-            ),
-            (
-                "12,50 EUR",
-                &fr,
-                None,
-                "12.5",
-                PriceKind::Exact,
-                None,
-                "EUR",
-            ),
-            (
-                "CHF 49.90",
-                &en,
-                None,
-                "49.9",
-                PriceKind::Exact,
-                None,
-                "CHF",
-            ),
+            ("EUR 12,50", &de, None, "12.5", PriceKind::Exact, None, "EUR"),
+            ("12,50 EUR", &fr, None, "12.5", PriceKind::Exact, None, "EUR"),
+            ("CHF 49.90", &en, None, "49.9", PriceKind::Exact, None, "CHF"),
             ("$15 USD", &en, None, "15", PriceKind::Exact, None, "USD"),
             ("US$ 9.99", &en, None, "9.99", PriceKind::Exact, None, "USD"),
-            (
-                "$12.00",
-                &en,
-                Some("CAD"),
-                "12",
-                PriceKind::Exact,
-                None,
-                "CAD",
-            ),
+            ("$12.00", &en, Some("CAD"), "12", PriceKind::Exact, None, "CAD"),
             ("¥88", &en, Some("CNY"), "88", PriceKind::Exact, None, "CNY"),
-            (
-                "199 kr",
-                &en,
-                Some("SEK"),
-                "199",
-                PriceKind::Exact,
-                None,
-                "SEK",
-            ),
-            (
-                "0.99",
-                &en,
-                Some("EUR"),
-                "0.99",
-                PriceKind::Exact,
-                None,
-                "EUR",
-            ),
-            (
-                ".99",
-                &en,
-                Some("EUR"),
-                "0.99",
-                PriceKind::Exact,
-                None,
-                "EUR",
-            ),
-            (
-                "2879.2",
-                &en,
-                Some("EUR"),
-                "2879.2",
-                PriceKind::Exact,
-                None,
-                "EUR",
-            ),
-            (
-                "2879.20",
-                &en,
-                Some("eur"),
-                "2879.2",
-                PriceKind::Exact,
-                None,
-                "EUR",
-            ),
-            (
-                "  42  ",
-                &en,
-                Some("EUR"),
-                "42",
-                PriceKind::Exact,
-                None,
-                "EUR",
-            ),
-            (
-                "10.00 - 20.00",
-                &en,
-                Some("USD"),
-                "10",
-                PriceKind::Range,
-                Some("20"),
-                "USD",
-            ),
-            (
-                "10–20 EUR",
-                &en,
-                None,
-                "10",
-                PriceKind::Range,
-                Some("20"),
-                "EUR",
-            ),
-            (
-                "€10,50 — €20,00",
-                &de,
-                None,
-                "10.5",
-                PriceKind::Range,
-                Some("20"),
-                "EUR",
-            ),
-            (
-                "$5 to $7.5",
-                &en,
-                None,
-                "5",
-                PriceKind::Range,
-                Some("7.5"),
-                "USD",
-            ),
-            (
-                "10 bis 20 €",
-                &de,
-                None,
-                "10",
-                PriceKind::Range,
-                Some("20"),
-                "EUR",
-            ),
-            (
-                "15 - 15 USD",
-                &en,
-                None,
-                "15",
-                PriceKind::Exact,
-                None,
-                "USD",
-            ),
-            (
-                "from 9.99",
-                &en,
-                Some("USD"),
-                "9.99",
-                PriceKind::From,
-                None,
-                "USD",
-            ),
-            (
-                "From $9.99",
-                &en,
-                None,
-                "9.99",
-                PriceKind::From,
-                None,
-                "USD",
-            ),
+            ("199 kr", &en, Some("SEK"), "199", PriceKind::Exact, None, "SEK"),
+            ("0.99", &en, Some("EUR"), "0.99", PriceKind::Exact, None, "EUR"),
+            (".99", &en, Some("EUR"), "0.99", PriceKind::Exact, None, "EUR"),
+            ("2879.2", &en, Some("EUR"), "2879.2", PriceKind::Exact, None, "EUR"),
+            ("2879.20", &en, Some("eur"), "2879.2", PriceKind::Exact, None, "EUR"),
+            ("  42  ", &en, Some("EUR"), "42", PriceKind::Exact, None, "EUR"),
+            ("10.00 - 20.00", &en, Some("USD"), "10", PriceKind::Range, Some("20"), "USD"),
+            ("10–20 EUR", &en, None, "10", PriceKind::Range, Some("20"), "EUR"),
+            ("€10,50 — €20,00", &de, None, "10.5", PriceKind::Range, Some("20"), "EUR"),
+            ("$5 to $7.5", &en, None, "5", PriceKind::Range, Some("7.5"), "USD"),
+            ("10 bis 20 €", &de, None, "10", PriceKind::Range, Some("20"), "EUR"),
+            ("15 - 15 USD", &en, None, "15", PriceKind::Exact, None, "USD"),
+            ("from 9.99", &en, Some("USD"), "9.99", PriceKind::From, None, "USD"),
+            ("From $9.99", &en, None, "9.99", PriceKind::From, None, "USD"),
             ("ab 9,99 €", &de, None, "9.99", PriceKind::From, None, "EUR"),
-            (
-                "Ab 1.299,00 €",
-                &de,
-                None,
-                "1299",
-                PriceKind::From,
-                None,
-                "EUR",
-            ),
-            (
-                "à partir de 9,99 €",
-                &fr,
-                None,
-                "9.99",
-                PriceKind::From,
-                None,
-                "EUR",
-            ),
-            (
-                "À partir de 9,99 €",
-                &fr,
-                None,
-                "9.99",
-                PriceKind::From,
-                None,
-                "EUR",
-            ),
+            ("Ab 1.299,00 €", &de, None, "1299", PriceKind::From, None, "EUR"),
+            ("à partir de 9,99 €", &fr, None, "9.99", PriceKind::From, None, "EUR"),
+            ("À partir de 9,99 €", &fr, None, "9.99", PriceKind::From, None, "EUR"),
             ("dès 5,00 €", &fr, None, "5", PriceKind::From, None, "EUR"),
-            (
-                "starting at $5",
-                &en,
-                None,
-                "5",
-                PriceKind::From,
-                None,
-                "USD",
-            ),
-            (
-                "Starting from 5 GBP",
-                &en,
-                None,
-                "5",
-                PriceKind::From,
-                None,
-                "GBP",
-            ),
+            ("starting at $5", &en, None, "5", PriceKind::From, None, "USD"),
+            ("Starting from 5 GBP", &en, None, "5", PriceKind::From, None, "GBP"),
         ];
         for (text, loc, def, amount, kind, max, cur) in cases {
-            let (p, c) =
-                parse_price(text, loc, def).unwrap_or_else(|e| panic!("{text:?} failed: {e}"));
+            let (p, c) = parse_price(text, loc, def).unwrap_or_else(|e| panic!("{text:?} failed: {e}"));
             assert_eq!(p.amount, d(amount), "{text:?}");
             assert_eq!(p.amount.to_string(), amount, "{text:?} scale");
             assert_eq!(p.kind, kind, "{text:?}");
@@ -1029,21 +675,14 @@ mod tests {
             ("15 % off", &en, Some("USD"), UnparseablePrice),
             ("--5", &en, Some("USD"), UnparseablePrice),
             ("5-", &en, Some("USD"), UnparseablePrice),
-            (
-                "99999999999999999999999999999999",
-                &en,
-                Some("USD"),
-                UnparseablePrice,
-            ),
+            ("99999999999999999999999999999999", &en, Some("USD"), UnparseablePrice),
             ("15.00 XYZ", &en, None, UnknownCurrency),
             ("15.00", &en, None, UnknownCurrency),
             ("15.00", &en, Some("EURO"), UnknownCurrency),
             ("199 kr", &en, None, UnknownCurrency),
         ];
         for (text, loc, def, reason) in cases {
-            let err = parse_price(text, loc, def)
-                .err()
-                .unwrap_or_else(|| panic!("{text:?} should fail"));
+            let err = parse_price(text, loc, def).err().unwrap_or_else(|| panic!("{text:?} should fail"));
             assert_eq!(err.reason, reason, "{text:?}: {}", err.message);
             assert!(err.to_string().starts_with(reason.code()), "{err}");
         }
@@ -1059,22 +698,9 @@ mod tests {
         // Not a plain decimal: locale rules apply.
         let (p, _) = parse_machine_price("1.299,50 €", &de, None).unwrap();
         assert_eq!(p.amount, d("1299.5"));
-        assert_eq!(
-            parse_machine_price("-3", &de, Some("EUR"))
-                .unwrap_err()
-                .reason,
-            RejectReason::NegativePrice
-        );
-        assert_eq!(
-            parse_machine_price("0.0", &de, Some("EUR"))
-                .unwrap_err()
-                .reason,
-            RejectReason::ZeroPrice
-        );
-        assert_eq!(
-            parse_machine_price("12", &de, None).unwrap_err().reason,
-            RejectReason::UnknownCurrency
-        );
+        assert_eq!(parse_machine_price("-3", &de, Some("EUR")).unwrap_err().reason, RejectReason::NegativePrice);
+        assert_eq!(parse_machine_price("0.0", &de, Some("EUR")).unwrap_err().reason, RejectReason::ZeroPrice);
+        assert_eq!(parse_machine_price("12", &de, None).unwrap_err().reason, RejectReason::UnknownCurrency);
     }
 
     #[test]
@@ -1083,25 +709,14 @@ mod tests {
         assert_eq!((p.amount, c.as_str()), (d("19.99"), "USD"));
         let (p, _) = parse_json_number_price("1e3", Some("USD")).unwrap();
         assert_eq!(p.amount, d("1000"));
-        assert_eq!(
-            parse_json_number_price("-1", Some("USD"))
-                .unwrap_err()
-                .reason,
-            RejectReason::NegativePrice
-        );
-        assert_eq!(
-            parse_json_number_price("1e400", Some("USD"))
-                .unwrap_err()
-                .reason,
-            RejectReason::UnparseablePrice
-        );
+        assert_eq!(parse_json_number_price("-1", Some("USD")).unwrap_err().reason, RejectReason::NegativePrice);
+        assert_eq!(parse_json_number_price("1e400", Some("USD")).unwrap_err().reason, RejectReason::UnparseablePrice);
     }
 
     #[test]
     fn currency_field_combination() {
         let en = NumberLocale::en();
-        let (p, c) =
-            parse_price_with_currency_field("12.50", Some("gbp"), &en, Some("USD")).unwrap();
+        let (p, c) = parse_price_with_currency_field("12.50", Some("gbp"), &en, Some("USD")).unwrap();
         assert_eq!((p.amount, c.as_str()), (d("12.5"), "GBP"));
         let (_, c) = parse_price_with_currency_field("£12.50", Some("GBP"), &en, None).unwrap();
         assert_eq!(c, "GBP");
@@ -1110,31 +725,20 @@ mod tests {
         let (_, c) = parse_price_with_currency_field("12.50", None, &en, Some("USD")).unwrap();
         assert_eq!(c, "USD");
         assert_eq!(
-            parse_price_with_currency_field("€12.50", Some("GBP"), &en, None)
-                .unwrap_err()
-                .reason,
+            parse_price_with_currency_field("€12.50", Some("GBP"), &en, None).unwrap_err().reason,
             RejectReason::UnparseablePrice
         );
         assert_eq!(
-            parse_price_with_currency_field("12.50", Some("EURO"), &en, None)
-                .unwrap_err()
-                .reason,
+            parse_price_with_currency_field("12.50", Some("EURO"), &en, None).unwrap_err().reason,
             RejectReason::UnknownCurrency
         );
     }
 
     #[test]
     fn json_number_extremes_do_not_panic() {
-        for t in [
-            "1e-400",
-            "1e99999999999999999999",
-            "-1e-30",
-            "1E+5",
-            "1e",
-            "e5",
-            "",
-            "0.0000000000000000000000000001",
-        ] {
+        for t in
+            ["1e-400", "1e99999999999999999999", "-1e-30", "1E+5", "1e", "e5", "", "0.0000000000000000000000000001"]
+        {
             let _ = parse_json_number_price(t, Some("USD"));
         }
         let (p, _) = parse_json_number_price("1E+5", Some("USD")).unwrap();
@@ -1143,9 +747,7 @@ mod tests {
 
     #[test]
     fn pseudo_random_inputs_do_not_panic() {
-        let alphabet: Vec<char> = "0123456789.,- \u{a0}\u{202f}€$£¥–abUSDEURkr$:%àÀ"
-            .chars()
-            .collect();
+        let alphabet: Vec<char> = "0123456789.,- \u{a0}\u{202f}€$£¥–abUSDEURkr$:%àÀ".chars().collect();
         let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
         let locales = [NumberLocale::en(), NumberLocale::de(), NumberLocale::fr()];
         for _ in 0..20_000 {
@@ -1153,9 +755,7 @@ mod tests {
             seed ^= seed >> 7;
             seed ^= seed << 17;
             let len = (seed % 12) as usize;
-            let s: String = (0..len)
-                .map(|i| alphabet[((seed >> (i * 5)) as usize) % alphabet.len()])
-                .collect();
+            let s: String = (0..len).map(|i| alphabet[((seed >> (i * 5)) as usize) % alphabet.len()]).collect();
             for loc in &locales {
                 if let Ok((p, c)) = parse_price(&s, loc, Some("EUR")) {
                     assert!(p.amount > Decimal::ZERO, "{s:?}");
@@ -1200,9 +800,7 @@ mod tests {
             }
         }
         assert_eq!(
-            parse_price("abc9", &NumberLocale::en(), Some("EUR"))
-                .unwrap_err()
-                .reason,
+            parse_price("abc9", &NumberLocale::en(), Some("EUR")).unwrap_err().reason,
             RejectReason::UnparseablePrice
         );
     }

@@ -39,29 +39,17 @@ pub struct Price {
 impl Price {
     /// An exact price.
     pub fn exact(amount: Decimal) -> Self {
-        Price {
-            amount,
-            kind: PriceKind::Exact,
-            max_amount: None,
-        }
+        Price { amount, kind: PriceKind::Exact, max_amount: None }
     }
 
     /// A "from" price.
     pub fn from_amount(amount: Decimal) -> Self {
-        Price {
-            amount,
-            kind: PriceKind::From,
-            max_amount: None,
-        }
+        Price { amount, kind: PriceKind::From, max_amount: None }
     }
 
     /// A price range `low..=high`.
     pub fn range(low: Decimal, high: Decimal) -> Self {
-        Price {
-            amount: low,
-            kind: PriceKind::Range,
-            max_amount: Some(high),
-        }
+        Price { amount: low, kind: PriceKind::Range, max_amount: Some(high) }
     }
 }
 
@@ -76,28 +64,14 @@ pub struct RecordReject {
 
 impl RecordReject {
     /// Convenience constructor.
-    pub fn new(
-        locator: impl Into<String>,
-        reason: RejectReason,
-        detail: impl Into<String>,
-    ) -> Self {
-        RecordReject {
-            locator: locator.into(),
-            reason,
-            detail: detail.into(),
-        }
+    pub fn new(locator: impl Into<String>, reason: RejectReason, detail: impl Into<String>) -> Self {
+        RecordReject { locator: locator.into(), reason, detail: detail.into() }
     }
 }
 
 impl std::fmt::Display for RecordReject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: {} ({})",
-            self.locator,
-            self.reason.code(),
-            self.detail
-        )
+        write!(f, "{}: {} ({})", self.locator, self.reason.code(), self.detail)
     }
 }
 
@@ -134,10 +108,7 @@ pub fn normalize_availability(raw: &str) -> Option<String> {
         .iter()
         .find_map(|p| lower.strip_prefix(p))
         .unwrap_or(&lower);
-    let key: String = stripped
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '_' | '-'))
-        .collect();
+    let key: String = stripped.chars().filter(|c| !matches!(c, ' ' | '_' | '-')).collect();
     let norm = match key.as_str() {
         "instock" | "available" | "limitedavailability" | "onlineonly" => "in_stock",
         "outofstock" | "soldout" | "unavailable" => "out_of_stock",
@@ -178,10 +149,7 @@ mod tests {
             brand: None,
             gtin: Some("4006381333931".into()),
             mpn: None,
-            price: Price::range(
-                Decimal::from_str("10").unwrap(),
-                Decimal::from_str("20.5").unwrap(),
-            ),
+            price: Price::range(Decimal::from_str("10").unwrap(), Decimal::from_str("20.5").unwrap()),
             currency: "EUR".into(),
             availability: Some("in_stock".into()),
             url: None,

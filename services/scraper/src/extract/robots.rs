@@ -71,10 +71,7 @@ impl Robots {
                     last_was_agent = false;
                     if let Some(g) = cur.as_mut() {
                         if !value.is_empty() {
-                            g.rules.push(Rule {
-                                allow: key == "allow",
-                                pattern: value.to_string(),
-                            });
+                            g.rules.push(Rule { allow: key == "allow", pattern: value.to_string() });
                         }
                     }
                 }
@@ -104,12 +101,8 @@ impl Robots {
         let mut specific: Vec<&Group> = Vec::new();
         if !token.is_empty() {
             for g in &self.groups {
-                let len = g
-                    .agents
-                    .iter()
-                    .filter(|a| a.as_str() != "*" && token.contains(a.as_str()))
-                    .map(|a| a.len())
-                    .max();
+                let len =
+                    g.agents.iter().filter(|a| a.as_str() != "*" && token.contains(a.as_str())).map(|a| a.len()).max();
                 if let Some(len) = len {
                     if len > best_len {
                         best_len = len;
@@ -124,10 +117,7 @@ impl Robots {
         if !specific.is_empty() {
             return specific;
         }
-        self.groups
-            .iter()
-            .filter(|g| g.agents.iter().any(|a| a == "*"))
-            .collect()
+        self.groups.iter().filter(|g| g.agents.iter().any(|a| a == "*")).collect()
     }
 
     /// Whether `user_agent_token` may fetch `path` (path plus optional query, e.g. `/a?b=1`).
@@ -258,12 +248,7 @@ Sitemap: https://shop.example.com/sitemap.xml
     #[test]
     fn specific_group_case_insensitive_substring() {
         let r = Robots::parse(TXT);
-        for ua in [
-            "PPMTBot",
-            "ppmtbot",
-            "Mozilla/5.0 (compatible; PPMTBot/1.2)",
-            "OtherBot",
-        ] {
+        for ua in ["PPMTBot", "ppmtbot", "Mozilla/5.0 (compatible; PPMTBot/1.2)", "OtherBot"] {
             assert!(!r.is_allowed(ua, "/cart"), "{ua}");
             assert!(!r.is_allowed(ua, "/about"), "{ua}");
             assert!(r.is_allowed(ua, "/products/123"), "{ua}");
@@ -281,7 +266,9 @@ Sitemap: https://shop.example.com/sitemap.xml
 
     #[test]
     fn longest_match_and_tie_goes_to_allow() {
-        let r = Robots::parse("User-agent: *\nDisallow: /a\nAllow: /a\nDisallow: /b/\nAllow: /b/c\nAllow: /d\nDisallow: /d/e");
+        let r = Robots::parse(
+            "User-agent: *\nDisallow: /a\nAllow: /a\nDisallow: /b/\nAllow: /b/c\nAllow: /d\nDisallow: /d/e",
+        );
         assert!(r.is_allowed("x", "/a/1"));
         assert!(!r.is_allowed("x", "/b/x"));
         assert!(r.is_allowed("x", "/b/c/1"));
@@ -293,15 +280,9 @@ Sitemap: https://shop.example.com/sitemap.xml
     fn empty_and_odd_files() {
         assert!(Robots::parse("").is_allowed("bot", "/x"));
         let r = Robots::parse("Disallow: /orphan\nUser-agent: *\nDisallow:\n");
-        assert!(
-            r.is_allowed("bot", "/orphan"),
-            "rules before any user-agent are ignored"
-        );
+        assert!(r.is_allowed("bot", "/orphan"), "rules before any user-agent are ignored");
         let r = Robots::parse("User-agent: googlebot\nDisallow: /\n");
-        assert!(
-            r.is_allowed("ppmtbot", "/x"),
-            "no group for us and no * group"
-        );
+        assert!(r.is_allowed("ppmtbot", "/x"), "no group for us and no * group");
         assert!(!r.is_allowed("Googlebot", "/x"));
         let r = Robots::parse("User-agent: *\nCrawl-delay: -1\nCrawl-delay: abc\nDisallow: /*$\n");
         assert_eq!(r.crawl_delay("bot"), None);
@@ -332,9 +313,6 @@ Sitemap: https://shop.example.com/sitemap.xml
         }
         // Pathological pattern terminates quickly.
         let long = "a".repeat(5000);
-        assert!(!pattern_matches(
-            &format!("/{}b", "*a".repeat(50)),
-            &format!("/{long}")
-        ));
+        assert!(!pattern_matches(&format!("/{}b", "*a".repeat(50)), &format!("/{long}")));
     }
 }

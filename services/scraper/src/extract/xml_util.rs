@@ -24,10 +24,7 @@ pub enum FeedError {
     Malformed { position: u64, message: String },
     /// The root element is not what this parser expects.
     #[error("unexpected root element <{found}>, expected {expected}")]
-    UnexpectedRoot {
-        found: String,
-        expected: &'static str,
-    },
+    UnexpectedRoot { found: String, expected: &'static str },
     /// Well-formed XML whose content is invalid for this feed.
     #[error("invalid feed data near byte {position}: {message}")]
     InvalidData { position: u64, message: String },
@@ -43,15 +40,10 @@ pub(crate) fn resolve_general_ref(r: &BytesRef<'_>, position: u64) -> Result<Str
             Err(e) => Err(malformed(format!("invalid character reference: {e}"))),
         };
     }
-    let name = r
-        .decode()
-        .map_err(|e| malformed(format!("invalid entity name: {e}")))?;
+    let name = r.decode().map_err(|e| malformed(format!("invalid entity name: {e}")))?;
     match resolve_predefined_entity(&name) {
         Some(s) => Ok(s.to_string()),
-        None => Err(FeedError::UnknownEntity {
-            name: name.into_owned(),
-            position,
-        }),
+        None => Err(FeedError::UnknownEntity { name: name.into_owned(), position }),
     }
 }
 
@@ -63,17 +55,12 @@ pub(crate) fn attr_value(
     position: u64,
 ) -> Result<Option<String>, FeedError> {
     for a in e.attributes() {
-        let a: Attribute<'_> = a.map_err(|err| FeedError::Malformed {
-            position,
-            message: format!("bad attribute: {err}"),
-        })?;
+        let a: Attribute<'_> =
+            a.map_err(|err| FeedError::Malformed { position, message: format!("bad attribute: {err}") })?;
         if a.key.local_name().as_ref() == local {
             let v = a
                 .decode_and_unescape_value(decoder)
-                .map_err(|err| FeedError::Malformed {
-                    position,
-                    message: format!("bad attribute value: {err}"),
-                })?;
+                .map_err(|err| FeedError::Malformed { position, message: format!("bad attribute value: {err}") })?;
             return Ok(Some(v.into_owned()));
         }
     }

@@ -37,10 +37,7 @@ pub fn price_item(p: &CurrentPrice) -> Item {
         ("price_kind".to_owned(), s(p.price_kind.as_str())),
         ("currency".to_owned(), s(&p.currency)),
         ("price_usd".to_owned(), n(p.price_usd.normalize())),
-        (
-            "market_price_usd".to_owned(),
-            n(p.market_price_usd.normalize()),
-        ),
+        ("market_price_usd".to_owned(), n(p.market_price_usd.normalize())),
         ("market_sources".to_owned(), n(p.market_sources)),
         ("price_date".to_owned(), s(p.price_date.to_string())),
         ("observed_at".to_owned(), s(p.observed_at.to_rfc3339())),
@@ -67,10 +64,7 @@ pub fn plan_batch_writes(prices: &[CurrentPrice]) -> Vec<Vec<Item>> {
             }
         }
     }
-    latest
-        .chunks(MAX_BATCH_WRITE)
-        .map(|chunk| chunk.iter().map(|p| price_item(p)).collect())
-        .collect()
+    latest.chunks(MAX_BATCH_WRITE).map(|chunk| chunk.iter().map(|p| price_item(p)).collect()).collect()
 }
 
 /// Full-jitter exponential backoff: a random delay up to `base * 2^attempt`, capped.
@@ -107,19 +101,11 @@ impl PriceStore for DynamoPriceStore {
                 if round == MAX_WRITE_ROUNDS {
                     return Err(PortError::transient(
                         format!("batch-write {}", self.table),
-                        format!(
-                            "{} items still unprocessed after {MAX_WRITE_ROUNDS} rounds",
-                            pending.len()
-                        ),
+                        format!("{} items still unprocessed after {MAX_WRITE_ROUNDS} rounds", pending.len()),
                     ));
                 }
                 if round > 0 {
-                    tokio::time::sleep(backoff_delay(
-                        round,
-                        Duration::from_millis(50),
-                        Duration::from_secs(5),
-                    ))
-                    .await;
+                    tokio::time::sleep(backoff_delay(round, Duration::from_millis(50), Duration::from_secs(5))).await;
                 }
                 let output = self
                     .client
@@ -128,10 +114,7 @@ impl PriceStore for DynamoPriceStore {
                     .send()
                     .await
                     .map_err(|e| aws_error(format!("batch-write {}", self.table), e))?;
-                pending = output
-                    .unprocessed_items
-                    .and_then(|mut m| m.remove(&self.table))
-                    .unwrap_or_default();
+                pending = output.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
                 round += 1;
             }
             written += size;
@@ -155,21 +138,15 @@ fn batch_key(batch_id: &BatchId, stage: Stage) -> Item {
 }
 
 fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
 fn get_n(item: &Item, name: &str) -> Option<u64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|t| t.parse().ok())
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|t| t.parse().ok())
 }
 
 fn get_time(item: &Item, name: &str) -> Option<DateTime<Utc>> {
-    get_s(item, name)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
+    get_s(item, name).and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
 }
 
 fn status_name(status: &RunStatus) -> &'static str {
@@ -197,9 +174,7 @@ fn parse_run(item: &Item) -> Option<StageRun> {
         attempts: get_n(item, "attempts").unwrap_or(0) as u32,
         started_at: get_time(item, "started_at"),
         finished_at: get_time(item, "finished_at"),
-        counts: get_s(item, "counts")
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default(),
+        counts: get_s(item, "counts").and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default(),
         error: get_s(item, "error").map(str::to_owned),
     })
 }
@@ -226,7 +201,12 @@ impl RunLedger for DynamoLedger {
             .expression_attribute_values(":one", n(1))
             .send()
             .await
-            .map_err(|e| aws_error(format!("record {} started for batch {} in {}", stage.as_str(), batch.batch_id, self.table), e))?;
+            .map_err(|e| {
+                aws_error(
+                    format!("record {} started for batch {} in {}", stage.as_str(), batch.batch_id, self.table),
+                    e,
+                )
+            })?;
         Ok(())
     }
 
@@ -245,8 +225,7 @@ impl RunLedger for DynamoLedger {
             batch.batch_id,
             self.table
         );
-        let counts = serde_json::to_string(counts)
-            .map_err(|e| PortError::permanent(operation.clone(), e))?;
+        let counts = serde_json::to_string(counts).map_err(|e| PortError::permanent(operation.clone(), e))?;
         let mut update = self
             .client
             .update_item()
@@ -262,9 +241,9 @@ impl RunLedger for DynamoLedger {
             .expression_attribute_values(":c", s(counts));
         let set = "SET batch_id = :b, batch_date = :d, stage = :s, #status = :st, finished_at = :now, counts = :c";
         update = match error {
-            Some(text) => update
-                .update_expression(format!("{set}, #error = :e"))
-                .expression_attribute_values(":e", s(text)),
+            Some(text) => {
+                update.update_expression(format!("{set}, #error = :e")).expression_attribute_values(":e", s(text))
+            }
             None => update.update_expression(format!("{set} REMOVE #error")),
         };
         update.send().await.map_err(|e| aws_error(operation, e))?;
@@ -288,7 +267,7 @@ impl RunLedger for DynamoLedger {
             let item = item.map_err(|e| aws_error(operation.clone(), e))?;
             runs.extend(parse_run(&item));
         }
-        runs.sort_by(|a, b| (a.started_at, a.stage).cmp(&(b.started_at, b.stage)));
+        runs.sort_by_key(|r| (r.started_at, r.stage));
         Ok(runs)
     }
 
@@ -306,15 +285,7 @@ impl RunLedger for DynamoLedger {
             .item("failed_at", s(failure.failed_at.to_rfc3339()))
             .send()
             .await
-            .map_err(|e| {
-                aws_error(
-                    format!(
-                        "record failure of message {} in {}",
-                        failure.message_id, self.table
-                    ),
-                    e,
-                )
-            })?;
+            .map_err(|e| aws_error(format!("record failure of message {} in {}", failure.message_id, self.table), e))?;
         Ok(())
     }
 
@@ -327,23 +298,14 @@ impl RunLedger for DynamoLedger {
             .key("sk", s("failure"))
             .send()
             .await
-            .map_err(|e| {
-                aws_error(
-                    format!("read failure of message {message_id} from {}", self.table),
-                    e,
-                )
-            })?;
+            .map_err(|e| aws_error(format!("read failure of message {message_id} from {}", self.table), e))?;
         Ok(output.item.and_then(|item| {
             Some(MessageFailure {
                 consumer: get_s(&item, "consumer")?.to_owned(),
                 message_id: get_s(&item, "message_id")?.to_owned(),
                 receive_count: get_n(&item, "receive_count").unwrap_or(0) as u32,
                 error: get_s(&item, "error")?.to_owned(),
-                retryable: item
-                    .get("retryable")
-                    .and_then(|v| v.as_bool().ok())
-                    .copied()
-                    .unwrap_or(false),
+                retryable: item.get("retryable").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
                 failed_at: get_time(&item, "failed_at")?,
             })
         }))
@@ -369,9 +331,7 @@ mod tests {
             market_price_usd: Decimal::from_str(amount).unwrap(),
             market_sources: 1,
             price_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
-            observed_at: DateTime::parse_from_rfc3339("2026-11-25T02:00:00Z")
-                .unwrap()
-                .with_timezone(&Utc),
+            observed_at: DateTime::parse_from_rfc3339("2026-11-25T02:00:00Z").unwrap().with_timezone(&Utc),
             fx_rate_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
             batch_id: "b".into(),
         }
@@ -379,20 +339,11 @@ mod tests {
 
     #[test]
     fn plans_requests_of_at_most_25_without_repeated_keys() {
-        let mut prices: Vec<CurrentPrice> = (0..60)
-            .map(|i| price(&format!("p{i}"), "s", "1.50"))
-            .collect();
+        let mut prices: Vec<CurrentPrice> = (0..60).map(|i| price(&format!("p{i}"), "s", "1.50")).collect();
         prices.push(price("p3", "s", "9.99"));
         let plan = plan_batch_writes(&prices);
-        assert_eq!(
-            plan.iter().map(Vec::len).collect::<Vec<_>>(),
-            vec![25, 25, 10]
-        );
-        let p3 = plan
-            .iter()
-            .flatten()
-            .filter(|i| i["product_id"] == s("p3"))
-            .collect::<Vec<_>>();
+        assert_eq!(plan.iter().map(Vec::len).collect::<Vec<_>>(), vec![25, 25, 10]);
+        let p3 = plan.iter().flatten().filter(|i| i["product_id"] == s("p3")).collect::<Vec<_>>();
         assert_eq!(p3.len(), 1);
         assert_eq!(p3[0]["price"], n("9.99"));
     }

@@ -10,9 +10,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Transaction};
 
 use crate::error::PortError;
-use crate::ports::{
-    CurrentPrice, SqlStep, StagedBatch, TransformCounts, TransformOutcome, Warehouse,
-};
+use crate::ports::{CurrentPrice, SqlStep, StagedBatch, TransformCounts, TransformOutcome, Warehouse};
 use crate::sql;
 
 /// A PostgreSQL database reached by URL. Each operation opens its own connection, so a
@@ -54,45 +52,29 @@ fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, PortError> {
 
 /// Encodes rows as CSV for `COPY ... WITH (FORMAT csv)`; `None` becomes an unquoted
 /// empty field, which COPY reads as NULL.
-fn csv_bytes<const N: usize>(
-    rows: impl Iterator<Item = [Option<String>; N]>,
-) -> Result<Bytes, csv::Error> {
-    let mut writer = csv::WriterBuilder::new()
-        .quote_style(csv::QuoteStyle::Necessary)
-        .from_writer(Vec::new());
+fn csv_bytes<const N: usize>(rows: impl Iterator<Item = [Option<String>; N]>) -> Result<Bytes, csv::Error> {
+    let mut writer = csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Necessary).from_writer(Vec::new());
     for row in rows {
         writer.write_record(row.iter().map(|f| f.as_deref().unwrap_or("")))?;
     }
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))?;
+    let bytes = writer.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
     Ok(Bytes::from(bytes))
 }
 
-async fn copy_in(
-    tx: &Transaction<'_>,
-    table_and_columns: &str,
-    data: Bytes,
-) -> Result<u64, PortError> {
+async fn copy_in(tx: &Transaction<'_>, table_and_columns: &str, data: Bytes) -> Result<u64, PortError> {
     let operation = format!("copy into {table_and_columns}");
     let statement = format!("COPY {table_and_columns} FROM STDIN WITH (FORMAT csv)");
-    let sink = tx
-        .copy_in(statement.as_str())
-        .await
-        .map_err(|e| pg_error(operation.clone(), e))?;
+    let sink = tx.copy_in(statement.as_str()).await.map_err(|e| pg_error(operation.clone(), e))?;
     futures::pin_mut!(sink);
-    sink.send(data)
-        .await
-        .map_err(|e| pg_error(operation.clone(), e))?;
+    sink.send(data).await.map_err(|e| pg_error(operation.clone(), e))?;
     sink.finish().await.map_err(|e| pg_error(operation, e))
 }
 
 impl PostgresWarehouse {
     /// Opens a connection; its driver task ends with the client.
     pub async fn connect(&self) -> Result<Client, PortError> {
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
-            .await
-            .map_err(|e| pg_error("connect to the warehouse", e))?;
+        let (client, connection) =
+            tokio_postgres::connect(&self.url, NoTls).await.map_err(|e| pg_error("connect to the warehouse", e))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %e, "warehouse connection ended with an error");
@@ -105,19 +87,13 @@ impl PostgresWarehouse {
     pub async fn apply_schema(&self) -> Result<(), PortError> {
         let client = self.connect().await?;
         for step in sql::SCHEMA.iter().chain(sql::POSTGRES_SCHEMA) {
-            client
-                .batch_execute(step.sql)
-                .await
-                .map_err(|e| pg_error(format!("apply {}", step.name), e))?;
+            client.batch_execute(step.sql).await.map_err(|e| pg_error(format!("apply {}", step.name), e))?;
         }
         Ok(())
     }
 }
 
-async fn current_batch(
-    tx: &Transaction<'_>,
-    batch: &BatchRef,
-) -> Result<Option<BatchId>, PortError> {
+async fn current_batch(tx: &Transaction<'_>, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {
     let sql = render(&sql::CURRENT_BATCH, batch)?;
     let rows = tx
         .query(sql.as_str(), &[])
@@ -132,23 +108,15 @@ impl Warehouse for PostgresWarehouse {
         let batch = &staged.batch;
         let ctx = |what: &str| format!("{what} for batch {}", batch.batch_id);
         let mut client = self.connect().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| pg_error(ctx("begin staging"), e))?;
+        let tx = client.transaction().await.map_err(|e| pg_error(ctx("begin staging"), e))?;
         // One loader at a time per warehouse: two deliveries of the same manifest must not
         // interleave their delete-and-insert.
-        tx.batch_execute("LOCK TABLE batches IN EXCLUSIVE MODE")
-            .await
-            .map_err(|e| pg_error(ctx("lock batches"), e))?;
+        tx.batch_execute("LOCK TABLE batches IN EXCLUSIVE MODE").await.map_err(|e| pg_error(ctx("lock batches"), e))?;
         let day = batch.batch_date;
         for table in ["staging_prices", "rejected_rows", "batches"] {
-            tx.execute(
-                format!("DELETE FROM {table} WHERE batch_date = $1").as_str(),
-                &[&day],
-            )
-            .await
-            .map_err(|e| pg_error(ctx(&format!("clear {table} of {day}")), e))?;
+            tx.execute(format!("DELETE FROM {table} WHERE batch_date = $1").as_str(), &[&day])
+                .await
+                .map_err(|e| pg_error(ctx(&format!("clear {table} of {day}")), e))?;
         }
         tx.execute(
             "INSERT INTO batches (batch_id, batch_date, bucket, manifest_key, rows_staged, rows_rejected, loaded_at) \
@@ -235,16 +203,10 @@ impl Warehouse for PostgresWarehouse {
             .await
             .map_err(|e| pg_error(ctx("store fx rates"), e))?;
         }
-        tx.commit()
-            .await
-            .map_err(|e| pg_error(ctx("commit staging"), e))
+        tx.commit().await.map_err(|e| pg_error(ctx("commit staging"), e))
     }
 
-    async fn run_transform(
-        &self,
-        batch: &BatchRef,
-        steps: &[SqlStep],
-    ) -> Result<TransformOutcome, PortError> {
+    async fn run_transform(&self, batch: &BatchRef, steps: &[SqlStep]) -> Result<TransformOutcome, PortError> {
         let mut client = self.connect().await?;
         let tx = client
             .transaction()
@@ -261,9 +223,9 @@ impl Warehouse for PostgresWarehouse {
         }
         for step in steps {
             let sql = render(step, batch)?;
-            tx.batch_execute(&sql).await.map_err(|e| {
-                pg_error(format!("run {} for batch {}", step.name, batch.batch_id), e)
-            })?;
+            tx.batch_execute(&sql)
+                .await
+                .map_err(|e| pg_error(format!("run {} for batch {}", step.name, batch.batch_id), e))?;
         }
         let sql = render(&sql::BATCH_COUNTS, batch)?;
         let row = tx
@@ -271,15 +233,8 @@ impl Warehouse for PostgresWarehouse {
             .await
             .map_err(|e| pg_error(format!("count rows of batch {}", batch.batch_id), e))?;
         let count = |i: usize| row.get::<_, i64>(i) as u64;
-        let counts = TransformCounts {
-            staged: count(0),
-            facts: count(1),
-            quarantined: count(2),
-            duplicates: count(3),
-        };
-        tx.commit()
-            .await
-            .map_err(|e| pg_error(format!("commit transform of batch {}", batch.batch_id), e))?;
+        let counts = TransformCounts { staged: count(0), facts: count(1), quarantined: count(2), duplicates: count(3) };
+        tx.commit().await.map_err(|e| pg_error(format!("commit transform of batch {}", batch.batch_id), e))?;
         Ok(TransformOutcome::Done(counts))
     }
 
@@ -287,18 +242,12 @@ impl Warehouse for PostgresWarehouse {
         let client = self.connect().await?;
         let sql = render(&sql::CURRENT_PRICES, batch)?;
         let operation = format!("read current prices of batch {}", batch.batch_id);
-        let rows = client
-            .query(sql.as_str(), &[])
-            .await
-            .map_err(|e| pg_error(operation.clone(), e))?;
+        let rows = client.query(sql.as_str(), &[]).await.map_err(|e| pg_error(operation.clone(), e))?;
         rows.iter()
             .map(|r| {
-                let kind: String = r
-                    .try_get("price_kind")
-                    .map_err(|e| pg_error(operation.clone(), e))?;
-                let price_kind = PriceKind::parse(&kind).ok_or_else(|| {
-                    PortError::permanent(operation.clone(), format!("unknown price_kind `{kind}`"))
-                })?;
+                let kind: String = r.try_get("price_kind").map_err(|e| pg_error(operation.clone(), e))?;
+                let price_kind = PriceKind::parse(&kind)
+                    .ok_or_else(|| PortError::permanent(operation.clone(), format!("unknown price_kind `{kind}`")))?;
                 let get = || -> Result<CurrentPrice, tokio_postgres::Error> {
                     Ok(CurrentPrice {
                         product_id: r.try_get("product_id")?,

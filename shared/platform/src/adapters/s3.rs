@@ -16,14 +16,7 @@ pub struct S3Store {
 impl ObjectStore for S3Store {
     async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, PortError> {
         let operation = format!("get s3://{bucket}/{key}");
-        let output = match self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-        {
+        let output = match self.client.get_object().bucket(bucket).key(key).send().await {
             Ok(output) => output,
             Err(err) => {
                 let missing = err.as_service_error().is_some_and(|e| e.is_no_such_key());
@@ -34,20 +27,15 @@ impl ObjectStore for S3Store {
                 });
             }
         };
-        let body =
-            output.body.collect().await.map_err(|e| {
-                PortError::transient(format!("read body of s3://{bucket}/{key}"), e)
-            })?;
+        let body = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| PortError::transient(format!("read body of s3://{bucket}/{key}"), e))?;
         Ok(body.into_bytes())
     }
 
-    async fn put(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-    ) -> Result<(), PortError> {
+    async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<(), PortError> {
         self.client
             .put_object()
             .bucket(bucket)

@@ -18,14 +18,9 @@ pub struct SnsNotifier {
 #[async_trait]
 impl Notifier for SnsNotifier {
     async fn publish(&self, event: &StageEvent) -> Result<(), PortError> {
-        let operation = format!(
-            "publish {} event of batch {} to {}",
-            event.stage.as_str(),
-            event.batch_id,
-            self.topic_arn
-        );
-        let body =
-            serde_json::to_string(event).map_err(|e| PortError::permanent(operation.clone(), e))?;
+        let operation =
+            format!("publish {} event of batch {} to {}", event.stage.as_str(), event.batch_id, self.topic_arn);
+        let body = serde_json::to_string(event).map_err(|e| PortError::permanent(operation.clone(), e))?;
         let stage = MessageAttributeValue::builder()
             .data_type("String")
             .string_value(event.stage.as_str())
