@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     ppmt_platform::telemetry::init("loader", "info");
     let config = ServiceConfig::from_env(Needs { warehouse: true, queue: true })?;
     let clients = AwsClients::from_env().await;
-    let ports = Ports::build(&config, &clients)?;
+    let ports = Ports::build(&config, &clients);
     let loader = Loader {
         store: ports.store,
         warehouse: ports.warehouse.context("loader needs a warehouse")?,

@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     ppmt_platform::telemetry::init("syncer", "info");
     let config = ServiceConfig::from_env(Needs { warehouse: true, queue: true })?;
     let clients = AwsClients::from_env().await;
-    let ports = Ports::build(&config, &clients)?;
+    let ports = Ports::build(&config, &clients);
     let syncer = Syncer {
         warehouse: ports.warehouse.context("syncer needs a warehouse")?,
         prices: ports.prices,

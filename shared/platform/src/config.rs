@@ -15,6 +15,7 @@ pub mod vars {
     pub const REDSHIFT_WORKGROUP: &str = "PPMT_REDSHIFT_WORKGROUP";
     pub const REDSHIFT_DATABASE: &str = "PPMT_REDSHIFT_DATABASE";
     pub const REDSHIFT_SECRET_ARN: &str = "PPMT_REDSHIFT_SECRET_ARN";
+    pub const REDSHIFT_COPY_ROLE_ARN: &str = "PPMT_REDSHIFT_COPY_ROLE_ARN";
     pub const VISIBILITY_TIMEOUT_SECS: &str = "PPMT_VISIBILITY_TIMEOUT_SECS";
     pub const WAIT_TIME_SECS: &str = "PPMT_WAIT_TIME_SECS";
     pub const RETRY_BASE_DELAY_SECS: &str = "PPMT_RETRY_BASE_DELAY_SECS";
@@ -115,7 +116,7 @@ pub enum WarehouseSettings {
     /// PostgreSQL (local and CI stand-in for Redshift): a `postgres://` URL.
     Postgres { url: String },
     /// Amazon Redshift Serverless through the Data API.
-    Redshift { workgroup: String, database: String, secret_arn: Option<String> },
+    Redshift { workgroup: String, database: String, secret_arn: Option<String>, copy_role_arn: String },
 }
 
 impl WarehouseSettings {
@@ -128,6 +129,7 @@ impl WarehouseSettings {
                 workgroup: env.required(vars::REDSHIFT_WORKGROUP),
                 database: env.required(vars::REDSHIFT_DATABASE),
                 secret_arn: env.optional(vars::REDSHIFT_SECRET_ARN),
+                copy_role_arn: env.required(vars::REDSHIFT_COPY_ROLE_ARN),
             };
         }
         env.problems.push(format!(
@@ -258,6 +260,7 @@ mod tests {
         pairs.push((vars::LAMBDA_RUNTIME_API, "127.0.0.1:9001"));
         pairs.push((vars::REDSHIFT_WORKGROUP, "wg"));
         pairs.push((vars::REDSHIFT_DATABASE, "dev"));
+        pairs.push((vars::REDSHIFT_COPY_ROLE_ARN, "arn:aws:iam::123456789012:role/copy"));
         let cfg = ServiceConfig::read(env(&pairs), Needs { warehouse: true, queue: true }).unwrap();
         assert_eq!(cfg.mode, RunMode::Lambda);
         assert!(matches!(cfg.warehouse, Some(WarehouseSettings::Redshift { .. })));

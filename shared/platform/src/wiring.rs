@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use crate::adapters::dynamodb::{DynamoLedger, DynamoPriceStore};
 use crate::adapters::postgres::PostgresWarehouse;
+use crate::adapters::redshift::RedshiftWarehouse;
 use crate::adapters::s3::S3Store;
 use crate::adapters::sns::SnsNotifier;
 use crate::aws::AwsClients;
-use crate::config::{ConfigError, ServiceConfig, WarehouseSettings};
+use crate::config::{Resources, ServiceConfig, WarehouseSettings};
 use crate::ports::{Notifier, ObjectStore, PriceStore, RunLedger, Warehouse};
 
 /// Every port, ready to hand to a service.
@@ -23,24 +24,30 @@ pub struct Ports {
 
 impl Ports {
     /// The AWS adapters for `config`'s resources, and its warehouse.
-    pub fn build(config: &ServiceConfig, clients: &AwsClients) -> Result<Ports, ConfigError> {
+    pub fn build(config: &ServiceConfig, clients: &AwsClients) -> Ports {
         let r = &config.resources;
-        let warehouse = config.warehouse.as_ref().map(|w| warehouse(w, clients)).transpose()?;
-        Ok(Ports {
+        let warehouse = config.warehouse.as_ref().map(|w| warehouse(w, clients, r));
+        Ports {
             store: Arc::new(S3Store { client: clients.s3.clone() }),
             notifier: Arc::new(SnsNotifier { client: clients.sns.clone(), topic_arn: r.stage_topic_arn.clone() }),
             ledger: Arc::new(DynamoLedger { client: clients.dynamodb.clone(), table: r.ledger_table.clone() }),
             prices: Arc::new(DynamoPriceStore { client: clients.dynamodb.clone(), table: r.prices_table.clone() }),
             warehouse,
-        })
+        }
     }
 }
 
-fn warehouse(settings: &WarehouseSettings, _clients: &AwsClients) -> Result<Arc<dyn Warehouse>, ConfigError> {
+fn warehouse(settings: &WarehouseSettings, clients: &AwsClients, resources: &Resources) -> Arc<dyn Warehouse> {
     match settings {
-        WarehouseSettings::Postgres { url } => Ok(Arc::new(PostgresWarehouse { url: url.clone() })),
-        WarehouseSettings::Redshift { .. } => Err(ConfigError {
-            problems: vec!["the Redshift Data API warehouse adapter is not available in this build".into()],
+        WarehouseSettings::Postgres { url } => Arc::new(PostgresWarehouse { url: url.clone() }),
+        WarehouseSettings::Redshift { workgroup, database, secret_arn, copy_role_arn } => Arc::new(RedshiftWarehouse {
+            client: clients.redshift_data.clone(),
+            workgroup: workgroup.clone(),
+            database: database.clone(),
+            secret_arn: secret_arn.clone(),
+            copy_role_arn: copy_role_arn.clone(),
+            store: Arc::new(S3Store { client: clients.s3.clone() }),
+            staging_bucket: resources.raw_bucket.clone(),
         }),
     }
 }

@@ -2,5 +2,7 @@
 
 pub mod dynamodb;
 pub mod postgres;
+pub mod redshift;
 pub mod s3;
 pub mod sns;
+pub mod staging;

@@ -9,6 +9,7 @@ use ppmt_domain::{BatchId, BatchRef};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Transaction};
 
+use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLUMNS, STAGING_COLUMNS};
 use crate::error::PortError;
 use crate::ports::{CurrentPrice, SqlStep, StagedBatch, TransformCounts, TransformOutcome, Warehouse};
 use crate::sql;
@@ -48,17 +49,6 @@ pub fn pg_error(operation: impl Into<String>, err: tokio_postgres::Error) -> Por
 
 fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, PortError> {
     sql::render(step, batch).map_err(|e| PortError::permanent(format!("render {}", step.name), e))
-}
-
-/// Encodes rows as CSV for `COPY ... WITH (FORMAT csv)`; `None` becomes an unquoted
-/// empty field, which COPY reads as NULL.
-fn csv_bytes<const N: usize>(rows: impl Iterator<Item = [Option<String>; N]>) -> Result<Bytes, csv::Error> {
-    let mut writer = csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Necessary).from_writer(Vec::new());
-    for row in rows {
-        writer.write_record(row.iter().map(|f| f.as_deref().unwrap_or("")))?;
-    }
-    let bytes = writer.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
-    Ok(Bytes::from(bytes))
 }
 
 async fn copy_in(tx: &Transaction<'_>, table_and_columns: &str, data: Bytes) -> Result<u64, PortError> {
@@ -133,57 +123,10 @@ impl Warehouse for PostgresWarehouse {
         .await
         .map_err(|e| pg_error(ctx("record batch"), e))?;
 
-        let id = batch.batch_id.as_str().to_owned();
-        let day_text = day.to_string();
-        let rows = csv_bytes(staged.rows.iter().map(|r| {
-            let v = &r.record;
-            [
-                Some(id.clone()),
-                Some(day_text.clone()),
-                Some(r.source_id.clone()),
-                Some(r.file_key.clone()),
-                Some(r.line_no.to_string()),
-                Some(v.product_id.clone()),
-                v.name.clone(),
-                v.brand.clone(),
-                v.gtin.clone(),
-                Some(v.price.to_string()),
-                Some(v.price_kind.as_str().to_owned()),
-                v.price_max.map(|m| m.to_string()),
-                Some(v.currency.to_string()),
-                v.availability.clone(),
-                v.url.clone(),
-                Some(v.observed_at.to_rfc3339()),
-            ]
-        }))
-        .map_err(|e| PortError::permanent(ctx("encode staged rows"), e))?;
-        copy_in(
-            &tx,
-            "staging_prices (batch_id, batch_date, source_id, file_key, line_no, product_id, name, brand, gtin, \
-             price, price_kind, price_max, currency, availability, url, observed_at)",
-            rows,
-        )
-        .await?;
-
-        let rejects = csv_bytes(staged.rejects.iter().map(|r| {
-            [
-                Some(id.clone()),
-                Some(day_text.clone()),
-                Some(r.source_id.clone()),
-                Some(r.file_key.clone()),
-                Some(r.line_no.to_string()),
-                Some(r.reason.code().to_owned()),
-                Some(r.detail.clone()),
-                Some(r.raw.clone()),
-            ]
-        }))
-        .map_err(|e| PortError::permanent(ctx("encode rejected rows"), e))?;
-        copy_in(
-            &tx,
-            "rejected_rows (batch_id, batch_date, source_id, file_key, line_no, reason_code, detail, raw_row)",
-            rejects,
-        )
-        .await?;
+        let rows = staged_rows_csv(staged).map_err(|e| PortError::permanent(ctx("encode staged rows"), e))?;
+        copy_in(&tx, STAGING_COLUMNS, rows).await?;
+        let rejects = rejected_rows_csv(staged).map_err(|e| PortError::permanent(ctx("encode rejected rows"), e))?;
+        copy_in(&tx, REJECTED_COLUMNS, rejects).await?;
 
         for rate in &staged.fx_rates {
             tx.execute(

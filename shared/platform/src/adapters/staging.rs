@@ -1,0 +1,125 @@
+//! The staged rows of a batch as CSV, in the column order both warehouse adapters load
+//! (PostgreSQL `COPY ... FROM STDIN`, Redshift `COPY ... FROM 's3://...'`). `None` is an
+//! unquoted empty field, which both read as NULL.
+
+use bytes::Bytes;
+
+use crate::ports::StagedBatch;
+
+/// `staging_prices` columns, in CSV order.
+pub const STAGING_COLUMNS: &str = "staging_prices (batch_id, batch_date, source_id, file_key, line_no, product_id, \
+     name, brand, gtin, price, price_kind, price_max, currency, availability, url, observed_at)";
+
+/// `rejected_rows` columns, in CSV order.
+pub const REJECTED_COLUMNS: &str =
+    "rejected_rows (batch_id, batch_date, source_id, file_key, line_no, reason_code, detail, raw_row)";
+
+fn csv_bytes<const N: usize>(rows: impl Iterator<Item = [Option<String>; N]>) -> Result<Bytes, csv::Error> {
+    let mut writer = csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Necessary).from_writer(Vec::new());
+    for row in rows {
+        writer.write_record(row.iter().map(|f| f.as_deref().unwrap_or("")))?;
+    }
+    let bytes = writer.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
+    Ok(Bytes::from(bytes))
+}
+
+/// The valid rows, for [`STAGING_COLUMNS`].
+pub fn staged_rows_csv(staged: &StagedBatch) -> Result<Bytes, csv::Error> {
+    let id = staged.batch.batch_id.to_string();
+    let day = staged.batch.batch_date.to_string();
+    csv_bytes(staged.rows.iter().map(|r| {
+        let v = &r.record;
+        [
+            Some(id.clone()),
+            Some(day.clone()),
+            Some(r.source_id.clone()),
+            Some(r.file_key.clone()),
+            Some(r.line_no.to_string()),
+            Some(v.product_id.clone()),
+            v.name.clone(),
+            v.brand.clone(),
+            v.gtin.clone(),
+            Some(v.price.to_string()),
+            Some(v.price_kind.as_str().to_owned()),
+            v.price_max.map(|m| m.to_string()),
+            Some(v.currency.to_string()),
+            v.availability.clone(),
+            v.url.clone(),
+            Some(v.observed_at.to_rfc3339()),
+        ]
+    }))
+}
+
+/// The rejected rows, for [`REJECTED_COLUMNS`].
+pub fn rejected_rows_csv(staged: &StagedBatch) -> Result<Bytes, csv::Error> {
+    let id = staged.batch.batch_id.to_string();
+    let day = staged.batch.batch_date.to_string();
+    csv_bytes(staged.rejects.iter().map(|r| {
+        [
+            Some(id.clone()),
+            Some(day.clone()),
+            Some(r.source_id.clone()),
+            Some(r.file_key.clone()),
+            Some(r.line_no.to_string()),
+            Some(r.reason.code().to_owned()),
+            Some(r.detail.clone()),
+            Some(r.raw.clone()),
+        ]
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{RejectedRow, StagedRow};
+    use chrono::{NaiveDate, TimeZone, Utc};
+    use ppmt_domain::record::{PriceKind, ValidRecord};
+    use ppmt_domain::{BatchId, BatchRef, Currency, RejectReason};
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn optional_fields_become_unquoted_empties_and_text_is_quoted_when_needed() {
+        let staged = StagedBatch {
+            batch: BatchRef {
+                batch_id: BatchId("b1".into()),
+                batch_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+                bucket: "raw".into(),
+                manifest_key: "raw/2026-11-25/manifest.json".into(),
+            },
+            rows: vec![StagedRow {
+                file_key: "raw/2026-11-25/a.csv".into(),
+                source_id: "a".into(),
+                line_no: 2,
+                record: ValidRecord {
+                    product_id: "p1".into(),
+                    name: Some("Widget, large".into()),
+                    brand: None,
+                    gtin: None,
+                    price: Decimal::new(1050, 2),
+                    price_kind: PriceKind::Exact,
+                    price_max: None,
+                    currency: Currency::EUR,
+                    availability: None,
+                    url: None,
+                    observed_at: Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0).unwrap(),
+                },
+            }],
+            rejects: vec![RejectedRow {
+                file_key: "raw/2026-11-25/a.csv".into(),
+                source_id: "a".into(),
+                line_no: 3,
+                reason: RejectReason::ZeroPrice,
+                detail: "price is zero".into(),
+                raw: "p2,\"x\",0".into(),
+            }],
+            fx_rates: vec![],
+        };
+        let rows = String::from_utf8(staged_rows_csv(&staged).unwrap().to_vec()).unwrap();
+        assert_eq!(
+            rows,
+            "b1,2026-11-25,a,raw/2026-11-25/a.csv,2,p1,\"Widget, large\",,,10.50,exact,,EUR,,,2026-11-25T02:00:00+00:00\n"
+        );
+        let rejects = String::from_utf8(rejected_rows_csv(&staged).unwrap().to_vec()).unwrap();
+        assert_eq!(rejects, "b1,2026-11-25,a,raw/2026-11-25/a.csv,3,ZERO_PRICE,price is zero,\"p2,\"\"x\"\",0\"\n");
+    }
+}
