@@ -7,7 +7,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 local_dir="$root/.local"
-moto_port="${PPMT_MOTO_PORT:-5055}"
+moto_port="${PPMT_EMULATOR_PORT:-5055}"
 pg_port="${PPMT_PG_PORT:-54329}"
 # Outside the work tree: the postgres user must be able to reach it.
 pg_dir="${PPMT_PG_DIR:-/tmp/ppmt-amp-pg-$pg_port}"

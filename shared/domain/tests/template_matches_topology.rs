@@ -1,6 +1,7 @@
 //! `infra/template.yaml` deploys the topology `ppmt provision` creates locally. This
 //! keeps the two from drifting: every name and setting that `Topology` defines must
 //! appear in the template, spelled with the template's `${StackName}`.
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
 use ppmt_domain::topology::{
     filter_policy, QueueFeed, Topology, DLQ_RETENTION_SECS, LEDGER_BY_DATE_INDEX, MAX_RECEIVE_COUNT,
