@@ -38,5 +38,9 @@ unit:
 e2e: build up
 	$(LOAD_ENV); cargo test -p ppmt-e2e -- --test-threads=1
 
+## Loader throughput against a baseline run at the same time (release build).
+bench:
+	cargo bench -p ppmt-loader --bench parse
+
 clean-local: down
 	rm -rf .local
