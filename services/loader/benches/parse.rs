@@ -30,7 +30,7 @@ fn time(mut f: impl FnMut() -> usize) -> (Duration, usize) {
 fn report(name: &str, measured: (Duration, usize), baseline: (Duration, usize)) {
     let rate = |(d, n): (Duration, usize)| n as f64 / d.as_secs_f64();
     println!(
-        "{name:<28} {:>10.0} rows/s  (baseline {:>10.0} rows/s)  ratio {:.2}x of baseline  [median of {RUNS}, {ROWS} rows]",
+        "{name:<28} {:>10.0} rows/s  (baseline {:>10.0} rows/s)  {:.2}x the baseline's time  [median of {RUNS}, {ROWS} rows]",
         rate(measured),
         rate(baseline),
         measured.0.as_secs_f64() / baseline.0.as_secs_f64(),

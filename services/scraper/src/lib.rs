@@ -85,6 +85,8 @@ pub struct ScrapeMetadata {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub sources: Vec<SourceReport>,
+    /// Files of sources not scraped this time, kept from the day's previous manifest.
+    pub carried_over: Vec<String>,
 }
 
 /// A scrape that could not produce a batch.
@@ -94,6 +96,8 @@ pub enum ScrapeError {
     SourcesFile { path: String, message: String },
     #[error(transparent)]
     Sources(#[from] sources::SourcesError),
+    #[error("the day's manifest {key} cannot be read, so the other sources' files cannot be kept: {message}")]
+    PreviousManifest { key: String, message: String },
     #[error("no source `{id}` in {path}")]
     UnknownSource { id: String, path: String },
     #[error(transparent)]
@@ -192,12 +196,17 @@ fn status_of(output: &SourceOutput, wrote_file: bool) -> SourceStatus {
 
 /// Scrapes `sources` for `date` into `bucket`: raw files, `metadata.json`, then
 /// `manifest.json`. `env` resolves secrets locally.
+///
+/// `previous` is the day's current manifest when only some sources are scraped again:
+/// the files of the other sources are carried into the new manifest, so the day's batch
+/// stays complete (the loader replaces the whole day).
 pub async fn scrape_day(
     store: &dyn ObjectStore,
     bucket: &str,
     sources: &[Source],
     date: NaiveDate,
     env: &BTreeMap<String, String>,
+    previous: Option<&Manifest>,
 ) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
     let started_at = Utc::now();
     let batch_id = BatchId::new_for(date);
@@ -252,18 +261,26 @@ pub async fn scrape_day(
             error: output.error,
         });
     }
-    let metadata = ScrapeMetadata {
+    let mut metadata = ScrapeMetadata {
         batch_id: batch_id.clone(),
         batch_date: date,
         started_at,
         finished_at: Utc::now(),
         sources: reports,
+        carried_over: Vec::new(),
     };
+    let scraped_anything = !files.is_empty();
+    let carried: Vec<ManifestFile> = previous
+        .filter(|_| scraped_anything)
+        .map(|p| p.files.iter().filter(|f| !sources.iter().any(|s| s.id() == f.source_id)).cloned().collect())
+        .unwrap_or_default();
+    metadata.carried_over = carried.iter().map(|f| f.key.clone()).collect();
     let body = serde_json::to_vec_pretty(&metadata).map_err(|e| encode_error("metadata.json", e))?;
     store.put(bucket, &metadata_key(date), Bytes::from(body), "application/json").await?;
-    if files.is_empty() {
+    if !scraped_anything {
         return Err(ScrapeError::NothingScraped { date });
     }
+    files.extend(carried);
     let manifest = Manifest {
         schema_version: MANIFEST_SCHEMA_VERSION,
         batch_id,
@@ -277,7 +294,8 @@ pub async fn scrape_day(
     Ok((manifest, metadata))
 }
 
-/// Reads the sources file at `path` and scrapes `date` (only source `only`, if given).
+/// Reads the sources file at `path` and scrapes `date`. With `only`, just that source is
+/// scraped and the other sources' files are kept from the day's manifest.
 pub async fn scrape_from_file(
     store: &dyn ObjectStore,
     bucket: &str,
@@ -295,7 +313,18 @@ pub async fn scrape_from_file(
             return Err(ScrapeError::UnknownSource { id: only.to_owned(), path: path.to_owned() });
         }
     }
-    scrape_day(store, bucket, &sources, date, env).await
+    let previous = match only {
+        None => None,
+        Some(_) => match store.get(bucket, &manifest_key(date)).await {
+            Ok(bytes) => Some(
+                Manifest::parse(&bytes, date)
+                    .map_err(|e| ScrapeError::PreviousManifest { key: manifest_key(date), message: e.to_string() })?,
+            ),
+            Err(e) if e.not_found => None,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    scrape_day(store, bucket, &sources, date, env, previous.as_ref()).await
 }
 
 async fn run_source(source: &Source, env: &BTreeMap<String, String>) -> (SourceOutput, HttpStats, u64, DateTime<Utc>) {

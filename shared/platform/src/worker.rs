@@ -358,6 +358,69 @@ async fn settle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::MemoryLedger;
+
+    /// An `SqsEvent` as Lambda delivers it (AWS's documented shape): an S3 notification
+    /// wrapped in an SNS envelope, a raw stage-like body, S3's test event, and garbage.
+    const SQS_EVENT: &str = r#"{"Records": [
+      {"messageId": "m-s3", "receiptHandle": "r1", "body": "{\"Type\":\"Notification\",\"MessageId\":\"x\",\"TopicArn\":\"arn:aws:sns:us-east-1:123456789012:t\",\"Message\":\"{\\\"Records\\\":[{\\\"eventName\\\":\\\"ObjectCreated:Put\\\",\\\"s3\\\":{\\\"bucket\\\":{\\\"name\\\":\\\"raw\\\"},\\\"object\\\":{\\\"key\\\":\\\"raw%2F2026-11-25%2Fmanifest.json\\\"}}}]}\"}", "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1764036000000"}, "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:loader", "awsRegion": "us-east-1"},
+      {"messageId": "m-test", "receiptHandle": "r2", "body": "{\"Service\":\"Amazon S3\",\"Event\":\"s3:TestEvent\",\"Bucket\":\"raw\"}", "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:loader", "awsRegion": "us-east-1"},
+      {"messageId": "m-bad", "receiptHandle": "r3", "body": "not json at all", "attributes": {"ApproximateReceiveCount": "3"}, "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:loader", "awsRegion": "us-east-1"},
+      {"messageId": "m-flaky", "receiptHandle": "r4", "body": "flaky", "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:loader", "awsRegion": "us-east-1"}
+    ]}"#;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Failure(String, bool);
+
+    impl Retryable for Failure {
+        fn is_retryable(&self) -> bool {
+            self.1
+        }
+    }
+
+    /// Accepts S3 notifications of manifests; `flaky` fails retryably, anything else
+    /// permanently. Records what it saw.
+    #[derive(Default)]
+    struct Recorder {
+        seen: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl MessageHandler for Recorder {
+        type Error = Failure;
+
+        fn consumer(&self) -> &'static str {
+            "loader"
+        }
+
+        async fn handle(&self, message: &Message) -> Result<(), Failure> {
+            self.seen.lock().unwrap().push(message.message_id.clone());
+            match &message.body {
+                Body::S3Objects(objects) if objects[0].key == "raw/2026-11-25/manifest.json" => Ok(()),
+                Body::Other(text) if text == "flaky" => Err(Failure("warehouse unreachable".into(), true)),
+                other => Err(Failure(format!("cannot use {other:?}"), false)),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn each_record_succeeds_or_fails_on_its_own() {
+        let event: SqsEvent = serde_json::from_str(SQS_EVENT).unwrap();
+        let (handler, ledger) = (Recorder::default(), MemoryLedger::default());
+        let outcome = handle_batch(&handler, &ledger, event).await;
+        assert_eq!(outcome.failures, vec![("m-bad".to_string(), false), ("m-flaky".to_string(), true)]);
+        // The test event never reaches the handler.
+        assert!(!handler.seen.lock().unwrap().contains(&"m-test".to_string()));
+        let response = serde_json::to_value(outcome.into_response()).unwrap();
+        assert_eq!(
+            response,
+            serde_json::json!({"batchItemFailures": [{"itemIdentifier": "m-bad"}, {"itemIdentifier": "m-flaky"}]})
+        );
+        let bad = ledger.message_failure("m-bad").await.unwrap().unwrap();
+        assert_eq!((bad.receive_count, bad.retryable, bad.consumer.as_str()), (3, false, "loader"));
+        assert!(bad.error.contains("not json at all"));
+    }
 
     #[test]
     fn retryable_failures_back_off_and_others_return_at_once() {
