@@ -75,7 +75,7 @@ pub async fn fetch_source(source: &Source, fetcher: &Fetcher) -> SourceOutput {
             let Some(url) = single(&mut out) else {
                 return out;
             };
-            let Some(mapping) = source.csv.as_ref() else {
+            let Some(mapping) = source.config.csv.as_ref() else {
                 return out;
             };
             match fetcher.get(&url).await {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::extract::csv_feed::{CsvEncoding, CsvMapping};
+use crate::extract::csv_feed::CsvMapping;
 use crate::extract::html_product::CssFallback;
 use crate::extract::json_fields::JsonMapping;
 use crate::extract::price::{is_iso4217, NumberLocale};
@@ -75,38 +75,6 @@ pub struct CssConfig {
     pub availability: Option<String>,
 }
 
-/// How a CSV feed is laid out: column names of each field, and the dialect.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CsvConfig {
-    #[serde(default = "default_delimiter")]
-    pub delimiter: char,
-    #[serde(default = "default_quote")]
-    pub quote: char,
-    /// `utf8` (a BOM is fine) or `latin1`.
-    #[serde(default = "default_encoding")]
-    pub encoding: CsvEncoding,
-    pub product_id: String,
-    pub price: String,
-    pub name: Option<String>,
-    pub currency: Option<String>,
-    pub brand: Option<String>,
-    pub gtin: Option<String>,
-    pub mpn: Option<String>,
-    pub availability: Option<String>,
-    pub url: Option<String>,
-    pub category: Option<String>,
-}
-
-const fn default_delimiter() -> char {
-    ','
-}
-const fn default_quote() -> char {
-    '"'
-}
-const fn default_encoding() -> CsvEncoding {
-    CsvEncoding::Utf8
-}
 fn default_locale() -> String {
     "en".into()
 }
@@ -171,8 +139,8 @@ pub struct SourceConfig {
     pub max_pages: u32,
     /// Field pointers of a `json_api` source.
     pub mapping: Option<JsonMapping>,
-    /// Columns of a `csv_feed` source.
-    pub csv: Option<CsvConfig>,
+    /// Dialect and columns of a `csv_feed` source.
+    pub csv: Option<CsvMapping>,
     /// CSS fallback of an `html_pages` source.
     pub css: Option<CssConfig>,
 }
@@ -183,7 +151,6 @@ pub struct Source {
     pub config: SourceConfig,
     pub locale: NumberLocale,
     pub css: Option<CssFallback>,
-    pub csv: Option<CsvMapping>,
 }
 
 impl Source {
@@ -321,35 +288,9 @@ pub fn parse_sources(path: &str, text: &str, vars: &BTreeMap<String, String>) ->
                 .map_err(|e| problem("css", e.to_string()))
                 .ok()
         });
-        let csv = config.csv.as_ref().and_then(|c| {
-            let byte = |ch: char, field: &str, problem: &mut dyn FnMut(&str, String)| {
-                u8::try_from(ch).ok().filter(u8::is_ascii).or_else(|| {
-                    problem(field, format!("`{ch}` must be one ASCII character"));
-                    None
-                })
-            };
-            let delimiter = byte(c.delimiter, "csv.delimiter", &mut problem)?;
-            let quote = byte(c.quote, "csv.quote", &mut problem)?;
-            Some(CsvMapping {
-                delimiter,
-                quote,
-                has_headers: true,
-                encoding: c.encoding,
-                product_id: c.product_id.clone(),
-                name: c.name.clone(),
-                price: c.price.clone(),
-                currency: c.currency.clone(),
-                brand: c.brand.clone(),
-                gtin: c.gtin.clone(),
-                mpn: c.mpn.clone(),
-                availability: c.availability.clone(),
-                url: c.url.clone(),
-                category: c.category.clone(),
-            })
-        });
         if problems.len() == before {
             if let Some(locale) = locale {
-                sources.push(Source { config, locale, css, csv });
+                sources.push(Source { config, locale, css });
             }
         }
     }
@@ -409,7 +350,7 @@ url = "${BASE}/eurofxref-daily.xml"
         assert_eq!(sources[0].config.max_retries, 3);
         assert_eq!(sources[0].config.auth.as_ref().map(|a| a.header.as_str()), Some("Authorization"));
         assert_eq!(sources[1].locale, NumberLocale::de());
-        assert_eq!(sources[2].csv.as_ref().map(|c| c.delimiter), Some(b';'));
+        assert_eq!(sources[2].config.csv.as_ref().map(|c| c.delimiter), Some(b';'));
     }
 
     #[test]

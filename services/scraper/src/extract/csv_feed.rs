@@ -23,24 +23,69 @@ pub enum CsvEncoding {
     Latin1,
 }
 
-/// How to read a CSV feed.
+/// How to read a CSV feed: the dialect, and the column holding each field. This is the
+/// `csv = { ... }` table of a `csv_feed` source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CsvMapping {
+    /// One ASCII character, `,` unless set.
+    #[serde(default = "default_delimiter", with = "ascii_char")]
     pub delimiter: u8,
+    /// One ASCII character, `"` unless set.
+    #[serde(default = "default_quote", with = "ascii_char")]
     pub quote: u8,
+    #[serde(default = "default_has_headers")]
     pub has_headers: bool,
+    #[serde(default = "default_encoding")]
     pub encoding: CsvEncoding,
     pub product_id: String,
+    #[serde(default)]
     pub name: Option<String>,
     pub price: String,
+    #[serde(default)]
     pub currency: Option<String>,
+    #[serde(default)]
     pub brand: Option<String>,
+    #[serde(default)]
     pub gtin: Option<String>,
+    #[serde(default)]
     pub mpn: Option<String>,
+    #[serde(default)]
     pub availability: Option<String>,
+    #[serde(default)]
     pub url: Option<String>,
     #[serde(default)]
     pub category: Option<String>,
+}
+
+const fn default_delimiter() -> u8 {
+    b','
+}
+const fn default_quote() -> u8 {
+    b'"'
+}
+const fn default_has_headers() -> bool {
+    true
+}
+const fn default_encoding() -> CsvEncoding {
+    CsvEncoding::Utf8
+}
+
+/// A single ASCII character in configuration, a byte in code.
+mod ascii_char {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &u8, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_char(char::from(*b))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+        let c = char::deserialize(d)?;
+        u8::try_from(c)
+            .ok()
+            .filter(u8::is_ascii)
+            .ok_or_else(|| D::Error::custom(format!("`{c}` must be one ASCII character")))
+    }
 }
 
 impl CsvMapping {
