@@ -4,7 +4,7 @@
 //! text; only a file that cannot be read at all (wrong header) fails the batch.
 
 use ppmt_domain::manifest::{FileFormat, FileKind, ManifestFile};
-use ppmt_domain::record::{FxRateRecord, RawRecord, FX_CSV_HEADER, PRICE_CSV_HEADER};
+use ppmt_domain::record::{clip, FxRateRecord, RawRecord, FX_CSV_HEADER, PRICE_CSV_HEADER};
 use ppmt_domain::{RejectReason, RowReject};
 use ppmt_platform::ports::{RejectedRow, StagedRow};
 
@@ -43,14 +43,18 @@ pub fn parse_file(file: &ManifestFile, content: &[u8]) -> Result<ParsedFile, Fil
     }
 }
 
+/// Sizes of `rejected_rows.detail` and `rejected_rows.raw_row`: a reject always fits.
+const MAX_DETAIL_BYTES: usize = 1024;
+const MAX_RAW_BYTES: usize = 65_535;
+
 fn reject(file: &ManifestFile, line_no: u64, why: RowReject, raw: String) -> RejectedRow {
     RejectedRow {
         file_key: file.key.clone(),
         source_id: file.source_id.clone(),
         line_no,
         reason: why.reason,
-        detail: why.detail,
-        raw,
+        detail: clip(&why.detail, MAX_DETAIL_BYTES),
+        raw: clip(&raw, MAX_RAW_BYTES),
     }
 }
 
@@ -85,7 +89,10 @@ fn read_csv(
             Ok(false) => break,
             Ok(true) => {
                 let line_no = record.position().map(|p| p.line()).unwrap_or(line_no);
-                let raw = record.iter().map(String::from_utf8_lossy).collect::<Vec<_>>().join(",");
+                // The row exactly as it is in the file, quotes and all.
+                let start = record.position().map(|p| p.byte() as usize).unwrap_or(0);
+                let end = (reader.position().byte() as usize).min(content.len());
+                let raw = String::from_utf8_lossy(content.get(start..end).unwrap_or_default()).trim_end().to_owned();
                 let fields = if record.len() != expected.len() {
                     Err(RowReject::new(
                         RejectReason::MalformedRecord,
@@ -204,6 +211,7 @@ mod tests {
         let reasons: Vec<_> = parsed.rejects.iter().map(|r| (r.line_no, r.reason)).collect();
         assert_eq!(reasons, vec![(3, RejectReason::NegativePrice), (4, RejectReason::MalformedRecord)]);
         assert_eq!(parsed.rejects[1].raw, "p3,short,row");
+        assert_eq!(parsed.rejects[0].raw, "p2,Bad,,,,-1,,,USD,,,2026-11-25T02:00:00Z");
         assert_eq!(parsed.records(), 3);
     }
 

@@ -188,6 +188,21 @@ pub fn parse_plain_decimal(text: &str) -> Option<Decimal> {
 
 /// Most decimal places a price may have; the warehouse keeps six.
 pub const MAX_PRICE_SCALE: u32 = 6;
+/// Prices must be below this: the warehouse keeps 12 digits before the decimal point.
+const PRICE_LIMIT: i64 = 1_000_000_000_000;
+
+/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut, so a
+/// reject's detail or raw row always fits its column.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
 
 fn parse_price(field: &str, text: Option<&str>) -> Result<Decimal, RowReject> {
     let text = text.ok_or_else(|| RowReject::new(RejectReason::EmptyPrice, format!("{field} is empty")))?;
@@ -199,6 +214,12 @@ fn parse_price(field: &str, text: Option<&str>) -> Result<Decimal, RowReject> {
     }
     if value.is_sign_negative() {
         return Err(RowReject::new(RejectReason::NegativePrice, format!("{field} `{text}` is negative")));
+    }
+    if value >= Decimal::from(PRICE_LIMIT) {
+        return Err(RowReject::new(
+            RejectReason::UnparseablePrice,
+            format!("{field} `{}` is too large", clip(text, 40)),
+        ));
     }
     if value.normalize().scale() > MAX_PRICE_SCALE {
         return Err(RowReject::new(
@@ -222,11 +243,11 @@ impl RawRecord {
         ];
         for (field, value, limit) in limited {
             if let Some(text) = present(value) {
-                let chars = text.chars().count();
-                if chars > limit {
+                // Bytes, not characters: Redshift's VARCHAR(n) counts bytes.
+                if text.len() > limit {
                     return Err(RowReject::new(
                         RejectReason::FieldTooLong,
-                        format!("{field} has {chars} characters, at most {limit} are kept"),
+                        format!("{field} is {} bytes long, at most {limit} are kept", text.len()),
                     ));
                 }
             }
@@ -370,7 +391,10 @@ impl FxRateRecord {
             base_currency: currency(base)?,
             quote_currency: currency(quote)?,
             rate: parse_price("rate", Some(rate.trim()).filter(|s| !s.is_empty()))?,
-            source: source.trim().to_owned(),
+            source: match source.trim() {
+                s if s.len() <= 64 => s.to_owned(),
+                _ => return Err(RowReject::new(RejectReason::FieldTooLong, "source is longer than 64 bytes")),
+            },
         })
     }
 
@@ -429,6 +453,8 @@ mod tests {
         assert_eq!(reason(&raw("1-2", "USD")), RejectReason::UnparseablePrice);
         assert_eq!(reason(&raw("NaN", "USD")), RejectReason::UnparseablePrice);
         assert_eq!(reason(&raw("1.0000001", "USD")), RejectReason::UnparseablePrice);
+        assert_eq!(reason(&raw("1000000000000", "USD")), RejectReason::UnparseablePrice);
+        assert!(raw("999999999999.99", "USD").validate().is_ok());
         assert!(raw("1.1234560", "USD").validate().is_ok());
     }
 
@@ -445,6 +471,16 @@ mod tests {
         assert_eq!(reason(&r), RejectReason::MissingField);
         r.product_id = Some("p".repeat(257));
         assert_eq!(reason(&r), RejectReason::FieldTooLong);
+        // 100 three-byte characters: 300 bytes, too long for product_id in Redshift.
+        r.product_id = Some("価".repeat(100));
+        assert_eq!(reason(&r), RejectReason::FieldTooLong);
+    }
+
+    #[test]
+    fn clip_cuts_on_character_boundaries() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("abcdefghij", 8), "abcde...");
+        assert_eq!(clip("ééééé", 6), "é...");
     }
 
     #[test]
