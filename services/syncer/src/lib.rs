@@ -36,6 +36,11 @@ impl MessageHandler for Syncer {
         };
         let batch = event.batch();
         let work = async {
+            let staged = self.warehouse.current_batch(&batch).await?;
+            if staged.as_ref() != Some(&batch.batch_id) {
+                let by = staged.map(|b| b.0).unwrap_or_else(|| "nothing".into());
+                return Ok(StageResult::Skipped(format!("batch was replaced by {by} for {}", batch.batch_date)));
+            }
             let current = self.warehouse.current_prices(&batch).await?;
             let written = self.prices.put_prices(&current).await?;
             Ok(StageResult::Completed(StageCounts { items_written: Some(written), ..StageCounts::default() }))
@@ -94,5 +99,31 @@ mod tests {
         let events = notifier.events.lock().unwrap();
         assert_eq!(events[0].stage, Stage::Synced);
         assert_eq!(events[0].counts.items_written, Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_replaced_batch_is_skipped_and_writes_nothing() {
+        let batch = BatchRef {
+            batch_id: BatchId("2026-11-25-old".into()),
+            batch_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            bucket: "raw".into(),
+            manifest_key: "raw/2026-11-25/manifest.json".into(),
+        };
+        let warehouse = Arc::new(MemoryWarehouse::default());
+        *warehouse.current_batch.lock().unwrap() = Some(BatchId("2026-11-25-new".into()));
+        let (prices, notifier, ledger) = (
+            Arc::new(MemoryPriceStore::default()),
+            Arc::new(MemoryNotifier::default()),
+            Arc::new(MemoryLedger::default()),
+        );
+        let syncer = Syncer { warehouse, prices: prices.clone(), notifier: notifier.clone(), ledger: ledger.clone() };
+        let event = StageEvent::new(&batch, Stage::Transformed, StageCounts::default(), "t".into());
+        let body = ppmt_domain::s3_event::classify(&serde_json::to_string(&event).unwrap());
+        syncer.handle(&Message { message_id: "m".into(), body, receive_count: 1 }).await.unwrap();
+        assert!(prices.items.lock().unwrap().is_empty());
+        assert!(notifier.events.lock().unwrap().is_empty());
+        let run = ledger.run("2026-11-25-old", Stage::Synced).unwrap();
+        assert_eq!(run.status, ppmt_platform::ports::RunStatus::Skipped);
+        assert!(run.error.unwrap().contains("2026-11-25-new"));
     }
 }

@@ -22,15 +22,9 @@ pub struct Transformer {
     pub ledger: Arc<dyn RunLedger>,
 }
 
-/// Checks that every staged row is accounted for.
-pub fn check_accounting(counts: &TransformCounts) -> Result<StageCounts, String> {
-    let accounted = counts.facts + counts.quarantined + counts.duplicates;
-    if accounted != counts.staged {
-        return Err(format!(
-            "row accounting broken: {} staged but {} facts + {} quarantined + {} duplicates = {accounted}",
-            counts.staged, counts.facts, counts.quarantined, counts.duplicates
-        ));
-    }
+/// The event counts of a transform whose row accounting holds.
+pub fn transformed_counts(counts: &TransformCounts) -> Result<StageCounts, String> {
+    counts.check()?;
     Ok(StageCounts {
         rows_staged: Some(counts.staged),
         facts: Some(counts.facts),
@@ -60,7 +54,7 @@ impl MessageHandler for Transformer {
                     current.map(|c| c.0).unwrap_or_else(|| "nothing".into()),
                     batch.batch_date
                 ))),
-                TransformOutcome::Done(counts) => check_accounting(&counts)
+                TransformOutcome::Done(counts) => transformed_counts(&counts)
                     .map(StageResult::Completed)
                     .map_err(|e| StageError::invalid(format!("batch {}", batch.batch_id), e)),
             }

@@ -67,6 +67,22 @@ pub struct TransformCounts {
     pub duplicates: u64,
 }
 
+impl TransformCounts {
+    /// The row accounting contract: every staged row is a fact, quarantined, or a
+    /// removed duplicate.
+    pub fn check(&self) -> Result<(), String> {
+        let accounted = self.facts + self.quarantined + self.duplicates;
+        if accounted == self.staged {
+            Ok(())
+        } else {
+            Err(format!(
+                "row accounting broken: {} staged but {} facts + {} quarantined + {} duplicates = {accounted}",
+                self.staged, self.facts, self.quarantined, self.duplicates
+            ))
+        }
+    }
+}
+
 /// What a transform run found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransformOutcome {
@@ -111,6 +127,9 @@ pub struct CurrentPrice {
 pub trait Warehouse: Send + Sync {
     /// Replaces what is staged for the batch's day with this batch, atomically.
     async fn stage_batch(&self, staged: &StagedBatch) -> Result<(), PortError>;
+    /// The batch currently staged for `batch`'s day, if any; events of other batches of
+    /// that day are stale.
+    async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError>;
     /// Runs the transform steps for the batch in one transaction and counts its rows.
     async fn run_transform(&self, batch: &BatchRef, steps: &[SqlStep]) -> Result<TransformOutcome, PortError>;
     /// Current prices of every product the batch touched.

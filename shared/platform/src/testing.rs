@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
-use ppmt_domain::{BatchRef, Stage, StageCounts, StageEvent};
+use ppmt_domain::{BatchId, BatchRef, Stage, StageCounts, StageEvent};
 
 use crate::error::PortError;
 use crate::ports::{
@@ -64,6 +64,8 @@ impl Notifier for MemoryNotifier {
 pub struct MemoryWarehouse {
     pub staged: Mutex<Vec<StagedBatch>>,
     pub transform_outcome: Mutex<Option<TransformOutcome>>,
+    /// What `current_batch` answers; `None` means "the asked batch is current".
+    pub current_batch: Mutex<Option<BatchId>>,
     pub current: Mutex<Vec<CurrentPrice>>,
 }
 
@@ -72,6 +74,10 @@ impl Warehouse for MemoryWarehouse {
     async fn stage_batch(&self, staged: &StagedBatch) -> Result<(), PortError> {
         lock(&self.staged).push(staged.clone());
         Ok(())
+    }
+
+    async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {
+        Ok(Some(lock(&self.current_batch).clone().unwrap_or_else(|| batch.batch_id.clone())))
     }
 
     async fn run_transform(&self, batch: &BatchRef, _steps: &[SqlStep]) -> Result<TransformOutcome, PortError> {

@@ -149,6 +149,12 @@ impl Warehouse for PostgresWarehouse {
         tx.commit().await.map_err(|e| pg_error(ctx("commit staging"), e))
     }
 
+    async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {
+        let mut client = self.connect().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error("begin a read", e))?;
+        current_batch(&tx, batch).await
+    }
+
     async fn run_transform(&self, batch: &BatchRef, steps: &[SqlStep]) -> Result<TransformOutcome, PortError> {
         let mut client = self.connect().await?;
         let tx = client
@@ -177,6 +183,8 @@ impl Warehouse for PostgresWarehouse {
             .map_err(|e| pg_error(format!("count rows of batch {}", batch.batch_id), e))?;
         let count = |i: usize| row.get::<_, i64>(i) as u64;
         let counts = TransformCounts { staged: count(0), facts: count(1), quarantined: count(2), duplicates: count(3) };
+        // Checked before committing: a broken transform changes nothing.
+        counts.check().map_err(|e| PortError::permanent(format!("transform of batch {}", batch.batch_id), e))?;
         tx.commit().await.map_err(|e| pg_error(format!("commit transform of batch {}", batch.batch_id), e))?;
         Ok(TransformOutcome::Done(counts))
     }

@@ -277,12 +277,17 @@ impl Warehouse for RedshiftWarehouse {
         self.run_batch(statements, &format!("staging of batch {id}")).await
     }
 
+    async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {
+        let what = format!("staged batch of {}", batch.batch_date);
+        let rows = self.query(Self::render(&sql::CURRENT_BATCH, batch)?, &what).await?;
+        Ok(rows.first().and_then(|row| row.first()).and_then(text).map(BatchId))
+    }
+
     async fn run_transform(&self, batch: &BatchRef, steps: &[SqlStep]) -> Result<TransformOutcome, PortError> {
         let id = &batch.batch_id;
-        let current = self
-            .query(Self::render(&sql::CURRENT_BATCH, batch)?, &format!("staged batch of {}", batch.batch_date))
-            .await?;
-        let current = current.first().and_then(|row| row.first()).and_then(text).map(BatchId);
+        // Checked before the transaction; if a newer load lands in between, the guarded
+        // day reset (010) deletes nothing and this batch has no staged rows to insert.
+        let current = self.current_batch(batch).await?;
         if current.as_ref() != Some(id) {
             return Ok(TransformOutcome::Superseded { current });
         }
@@ -294,6 +299,8 @@ impl Warehouse for RedshiftWarehouse {
         let rows = self.query(Self::render(&sql::BATCH_COUNTS, batch)?, &format!("row counts of batch {id}")).await?;
         let row = rows.first().ok_or_else(|| PortError::permanent(format!("row counts of batch {id}"), "no row"))?;
         let count = |i: usize| row.get(i).and_then(text).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+        // The Data API commits the batch before it can be counted; the transformer still
+        // refuses to announce a batch whose accounting is broken.
         Ok(TransformOutcome::Done(TransformCounts {
             staged: count(0),
             facts: count(1),
