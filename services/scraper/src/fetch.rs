@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashSet};
 
 use ppmt_domain::manifest::sha256_hex;
 use ppmt_domain::record::FxRateRecord;
-use ppmt_domain::Currency;
 use url::Url;
 
 use crate::extract::csv_feed::parse_csv_feed;
@@ -116,22 +115,10 @@ pub async fn fetch_source(source: &Source, fetcher: &Fetcher) -> SourceOutput {
                 Ok(doc) => {
                     out.pages += 1;
                     match parse_ecb_daily(&doc.body[..]) {
-                        Ok(rates) => {
-                            for r in rates {
-                                match (r.base.parse::<Currency>(), r.quote.parse::<Currency>()) {
-                                    (Ok(base), Ok(quote)) => out.fx_rates.push(FxRateRecord {
-                                        rate_date: r.rate_date,
-                                        base_currency: base,
-                                        quote_currency: quote,
-                                        rate: r.rate,
-                                        source: "ECB".into(),
-                                    }),
-                                    _ => out.rejects.push(RecordReject::new(
-                                        format!("rate {}/{}", r.base, r.quote),
-                                        RejectReason::UnknownCurrency,
-                                        "not an ISO 4217 pair",
-                                    )),
-                                }
+                        Ok(parsed) => {
+                            out.fx_rates = parsed.rates;
+                            for why in parsed.skipped {
+                                out.rejects.push(RecordReject::new(url.as_str(), RejectReason::UnknownCurrency, why));
                             }
                         }
                         Err(e) => out.fail(format!("rates {url}: {e}")),
@@ -224,6 +211,7 @@ async fn robots_for(fetcher: &Fetcher, origin: &Url, cache: &mut BTreeMap<String
 async fn fetch_pages(source: &Source, fetcher: &Fetcher, out: &mut SourceOutput) {
     let mut robots_cache = BTreeMap::new();
     let mut allowed = Vec::new();
+    let mut crawl_delay: Option<std::time::Duration> = None;
     for text in &source.config.urls {
         let url = match parse_url(text) {
             Ok(u) => u,
@@ -233,11 +221,28 @@ async fn fetch_pages(source: &Source, fetcher: &Fetcher, out: &mut SourceOutput)
             }
         };
         match robots_for(fetcher, &url, &mut robots_cache).await {
-            Some(robots) if robots.is_allowed(ROBOTS_TOKEN, url.path()) => allowed.push(url),
+            // Rules apply to the path with its query (`Disallow: /search?`).
+            Some(robots) if robots.is_allowed(ROBOTS_TOKEN, &url[url::Position::BeforePath..]) => {
+                crawl_delay = crawl_delay.max(robots.crawl_delay(ROBOTS_TOKEN));
+                allowed.push(url);
+            }
             _ => out.disallowed_by_robots.push(url.to_string()),
         }
     }
-    let pages = futures::future::join_all(allowed.iter().map(|url| fetcher.get(url))).await;
+    // A site that asks for a crawl delay gets its pages one at a time, that far apart.
+    let pages = match crawl_delay {
+        None => futures::future::join_all(allowed.iter().map(|url| fetcher.get(url))).await,
+        Some(delay) => {
+            let mut pages = Vec::with_capacity(allowed.len());
+            for (i, url) in allowed.iter().enumerate() {
+                if i > 0 {
+                    tokio::time::sleep(delay).await;
+                }
+                pages.push(fetcher.get(url).await);
+            }
+            pages
+        }
+    };
     for (url, page) in allowed.iter().zip(pages) {
         match page {
             Ok(doc) => {

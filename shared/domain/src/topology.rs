@@ -7,8 +7,11 @@ use crate::event::Stage;
 
 /// Tries before SQS moves a message to its dead-letter queue.
 pub const MAX_RECEIVE_COUNT: u32 = 3;
-/// Default queue visibility timeout: six times the Lambda timeout, as AWS advises.
-pub const VISIBILITY_TIMEOUT_SECS: u32 = 180;
+/// Timeout of the consumer Lambdas: a Redshift transform can take minutes.
+pub const LAMBDA_TIMEOUT_SECS: u32 = 900;
+/// Queue visibility timeout: six times the Lambda timeout, as AWS advises. Workers ask
+/// for a shorter one per receive and keep extending it.
+pub const VISIBILITY_TIMEOUT_SECS: u32 = 6 * LAMBDA_TIMEOUT_SECS;
 /// Dead-letter queues keep messages for the maximum SQS allows, 14 days.
 pub const DLQ_RETENTION_SECS: u32 = 1_209_600;
 

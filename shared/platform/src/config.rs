@@ -151,14 +151,18 @@ pub enum RunMode {
     Worker(WorkerSettings),
 }
 
+/// Visibility timeout a worker asks for when not told otherwise.
+pub const DEFAULT_WORKER_VISIBILITY_SECS: i32 = 60;
+
 /// Worker-mode polling settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerSettings {
     /// The queue to poll.
     pub queue_url: String,
-    /// Visibility timeout asked for on each receive, and kept extended while a message
-    /// is in work; `None` keeps the queue's own.
-    pub visibility_timeout_secs: Option<i32>,
+    /// Visibility timeout asked for on each receive, and extended every half of it
+    /// while a message is in work: short, so a crashed worker's messages come back soon,
+    /// yet never expiring under a slow batch.
+    pub visibility_timeout_secs: i32,
     /// Long-poll wait per receive.
     pub wait_time_secs: i32,
     /// First retry delay of a message that failed retryably; doubles per receive.
@@ -193,10 +197,14 @@ impl ServiceConfig {
         let mode = if !needs.queue || env.optional(vars::LAMBDA_RUNTIME_API).is_some() {
             RunMode::Lambda
         } else {
-            let visibility: i32 = env.parsed(vars::VISIBILITY_TIMEOUT_SECS, 0);
+            let visibility: i32 = env.parsed(vars::VISIBILITY_TIMEOUT_SECS, DEFAULT_WORKER_VISIBILITY_SECS);
+            if !(2..=43_200).contains(&visibility) {
+                env.problems
+                    .push(format!("{}={visibility} must be from 2 to 43200 seconds", vars::VISIBILITY_TIMEOUT_SECS));
+            }
             RunMode::Worker(WorkerSettings {
                 queue_url: env.required(vars::QUEUE_URL),
-                visibility_timeout_secs: (visibility > 0).then_some(visibility),
+                visibility_timeout_secs: visibility,
                 wait_time_secs: env.parsed(vars::WAIT_TIME_SECS, 10),
                 retry_base_delay_secs: env.parsed(vars::RETRY_BASE_DELAY_SECS, 5),
             })
@@ -249,7 +257,7 @@ mod tests {
         let cfg = ServiceConfig::read(env(&ALL), Needs { warehouse: true, queue: true }).unwrap();
         let RunMode::Worker(w) = cfg.mode else { panic!("worker expected") };
         assert_eq!(w.queue_url, "http://q");
-        assert_eq!(w.visibility_timeout_secs, None);
+        assert_eq!(w.visibility_timeout_secs, DEFAULT_WORKER_VISIBILITY_SECS);
         assert_eq!(w.wait_time_secs, 10);
         assert_eq!(cfg.warehouse, Some(WarehouseSettings::Postgres { url: "postgres://localhost/db".into() }));
     }

@@ -226,15 +226,13 @@ pub async fn run_worker<H: MessageHandler>(
         if *stop_rx.borrow() {
             break;
         }
-        let mut receive = sqs
+        let receive = sqs
             .receive_message()
             .queue_url(&settings.queue_url)
             .max_number_of_messages(10)
             .wait_time_seconds(settings.wait_time_secs)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount);
-        if let Some(vt) = settings.visibility_timeout_secs {
-            receive = receive.visibility_timeout(vt);
-        }
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .visibility_timeout(settings.visibility_timeout_secs);
         let received = tokio::select! {
             _ = stop_rx.changed() => break,
             r = receive.send() => r,
@@ -267,9 +265,7 @@ async fn keep_invisible_while(
     settings: &WorkerSettings,
     messages: &[aws_sdk_sqs::types::Message],
 ) -> BatchOutcome {
-    let Some(vt) = settings.visibility_timeout_secs else {
-        return work.await;
-    };
+    let vt = settings.visibility_timeout_secs;
     let mut ticker = tokio::time::interval(Duration::from_secs((vt as u64 / 2).max(1)));
     ticker.tick().await;
     tokio::pin!(work);

@@ -4,18 +4,20 @@
 //! Rates are quoted as 1 EUR = `rate` `quote`. `Cube` elements are matched by the
 //! eurofxref namespace URI. The document fails as a whole ([`FeedError`]) when it
 //! has a DOCTYPE, a custom entity, a rate outside a dated `Cube`, an invalid date,
-//! an unknown currency, a non-positive or non-decimal rate, a duplicate currency
-//! for a date, or no rates at all.
+//! a rate for EUR itself, a non-positive or non-decimal rate, a duplicate currency
+//! for a date, or no rates at all. A currency that is not an active ISO 4217 code is
+//! left out and reported in [`EcbRates::skipped`].
 
 use crate::extract::price::is_iso4217;
 pub use crate::extract::xml_util::FeedError;
 use crate::extract::xml_util::{attr_value, resolve_general_ref};
 use chrono::NaiveDate;
+use ppmt_domain::record::FxRateRecord;
+use ppmt_domain::Currency;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::io::BufRead;
 use std::str::FromStr;
@@ -23,38 +25,22 @@ use std::str::FromStr;
 /// The eurofxref vocabulary namespace URI.
 pub const ECB_NS: &[u8] = b"http://www.ecb.int/vocabulary/2002-08-01/eurofxref";
 
-/// One reference rate: 1 `base` = `rate` `quote` on `rate_date`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FxRate {
-    /// Serialized as `"YYYY-MM-DD"`.
-    #[serde(with = "iso_date")]
-    pub rate_date: NaiveDate,
-    /// Always `"EUR"` for ECB data.
-    pub base: String,
-    pub quote: String,
-    pub rate: Decimal,
-}
-
-/// Serde adapter for `NaiveDate` as `YYYY-MM-DD` (chrono's serde feature is not enabled).
-mod iso_date {
-    use chrono::NaiveDate;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&d.format("%Y-%m-%d"))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
-        let s = String::deserialize(d)?;
-        NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(serde::de::Error::custom)
-    }
+/// What a rates document yielded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EcbRates {
+    /// 1 EUR = `rate` `quote_currency` on `rate_date`, source `ECB`.
+    pub rates: Vec<FxRateRecord>,
+    /// Rates left out, with why: currencies that are not active ISO 4217 codes (the
+    /// `-hist` files still list withdrawn ones such as HRK).
+    pub skipped: Vec<String>,
 }
 
 /// Parse ECB reference rates from a streaming reader.
-pub fn parse_ecb_daily<R: BufRead>(r: R) -> Result<Vec<FxRate>, FeedError> {
+pub fn parse_ecb_daily<R: BufRead>(r: R) -> Result<EcbRates, FeedError> {
     let mut reader = NsReader::from_reader(r);
     let mut buf = Vec::new();
     let mut rates = Vec::new();
+    let mut skipped = Vec::new();
     let mut depth = 0usize;
     let mut seen_root = false;
     // (date, depth of the dated Cube)
@@ -102,8 +88,8 @@ pub fn parse_ecb_daily<R: BufRead>(r: R) -> Result<Vec<FxRate>, FeedError> {
                         let quote = currency
                             .map(|c| c.trim().to_string())
                             .ok_or_else(|| invalid("rate Cube without currency".into()))?;
-                        if !is_iso4217(&quote) || quote == "EUR" {
-                            return Err(invalid(format!("invalid currency {quote:?}")));
+                        if quote == "EUR" {
+                            return Err(invalid("a rate for EUR itself".into()));
                         }
                         let rate_text = rate.ok_or_else(|| invalid(format!("no rate for {quote}")))?;
                         let rate = parse_rate(rate_text.trim())
@@ -111,7 +97,16 @@ pub fn parse_ecb_daily<R: BufRead>(r: R) -> Result<Vec<FxRate>, FeedError> {
                         if !seen.insert((date, quote.clone())) {
                             return Err(invalid(format!("duplicate rate for {quote} on {date}")));
                         }
-                        rates.push(FxRate { rate_date: date, base: "EUR".into(), quote, rate });
+                        match quote.parse::<Currency>() {
+                            Ok(quote_currency) if is_iso4217(&quote) => rates.push(FxRateRecord {
+                                rate_date: date,
+                                base_currency: Currency::EUR,
+                                quote_currency,
+                                rate,
+                                source: "ECB".into(),
+                            }),
+                            _ => skipped.push(format!("{date} {quote:?}: not an active ISO 4217 code")),
+                        }
                     }
                 }
                 if is_empty {
@@ -140,7 +135,7 @@ pub fn parse_ecb_daily<R: BufRead>(r: R) -> Result<Vec<FxRate>, FeedError> {
                         message: "no exchange rates found".into(),
                     });
                 }
-                return Ok(rates);
+                return Ok(EcbRates { rates, skipped });
             }
             Event::Text(_) | Event::CData(_) | Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
         }
@@ -211,8 +206,8 @@ mod tests {
 	</Cube>
 </gesmes:Envelope>"#;
 
-    fn parse(s: &str) -> Result<Vec<FxRate>, FeedError> {
-        parse_ecb_daily(s.as_bytes())
+    fn parse(s: &str) -> Result<Vec<FxRateRecord>, FeedError> {
+        parse_ecb_daily(s.as_bytes()).map(|r| r.rates)
     }
 
     fn d(s: &str) -> Decimal {
@@ -224,22 +219,33 @@ mod tests {
         let rates = parse(DAILY).unwrap();
         assert_eq!(rates.len(), 30);
         let date = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
-        assert!(rates.iter().all(|r| r.rate_date == date && r.base == "EUR"));
-        assert_eq!(rates[0], FxRate { rate_date: date, base: "EUR".into(), quote: "USD".into(), rate: d("1.0412") });
-        let czk = rates.iter().find(|r| r.quote == "CZK").unwrap();
+        assert!(rates.iter().all(|r| r.rate_date == date && r.base_currency == Currency::EUR));
+        assert_eq!(
+            rates[0],
+            FxRateRecord {
+                rate_date: date,
+                base_currency: Currency::EUR,
+                quote_currency: Currency::USD,
+                rate: d("1.0412"),
+                source: "ECB".into()
+            }
+        );
+        let czk = rates.iter().find(|r| r.quote_currency.as_str() == "CZK").unwrap();
         assert_eq!(czk.rate, d("25.18"));
         assert_eq!(czk.rate.to_string(), "25.18");
-        let idr = rates.iter().find(|r| r.quote == "IDR").unwrap();
+        let idr = rates.iter().find(|r| r.quote_currency.as_str() == "IDR").unwrap();
         assert_eq!(idr.rate, d("16577.41"));
     }
 
     #[test]
-    fn fx_rate_serde_round_trip() {
-        let r = parse(DAILY).unwrap().remove(0);
-        let json = serde_json::to_string(&r).unwrap();
-        assert!(json.contains("\"rate_date\":\"2026-11-25\""), "{json}");
-        let back: FxRate = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, r);
+    fn withdrawn_or_unknown_currencies_are_skipped_not_fatal() {
+        let xml = wrap(
+            r#"<Cube time="2026-11-25"><Cube currency="USD" rate="1.05"/><Cube currency="HRK" rate="7.5"/><Cube currency="usd" rate="1.1"/></Cube>"#,
+        );
+        let out = parse_ecb_daily(xml.as_bytes()).unwrap();
+        assert_eq!(out.rates.len(), 1);
+        assert_eq!(out.skipped.len(), 2, "{:?}", out.skipped);
+        assert!(out.skipped[0].contains("HRK"));
     }
 
     #[test]
@@ -269,7 +275,7 @@ mod tests {
             r#"<Cube time="2026-11-25"><Cube currency="USD" rate=""/></Cube>"#,
             r#"<Cube time="2026-11-25"><Cube currency="USD"/></Cube>"#,
             r#"<Cube time="2026-11-25"><Cube currency="XYZ" rate="1.1"/></Cube>"#,
-            r#"<Cube time="2026-11-25"><Cube currency="usd" rate="1.1"/></Cube>"#,
+            r#"<Cube time="2026-11-25"><Cube currency="EUR" rate="1"/></Cube>"#,
             r#"<Cube time="2026-11-25"><Cube rate="1.1"/></Cube>"#,
             r#"<Cube time="2026-13-45"><Cube currency="USD" rate="1.1"/></Cube>"#,
             r#"<Cube><Cube currency="USD" rate="1.1"/></Cube>"#,

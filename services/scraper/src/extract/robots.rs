@@ -30,7 +30,6 @@ struct Group {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Robots {
     groups: Vec<Group>,
-    sitemaps: Vec<String>,
 }
 
 impl Robots {
@@ -83,9 +82,6 @@ impl Robots {
                         }
                     }
                 }
-                "sitemap" if !value.is_empty() => {
-                    robots.sitemaps.push(value.to_string());
-                }
                 _ => {}
             }
         }
@@ -95,25 +91,11 @@ impl Robots {
         robots
     }
 
+    /// The groups of our product token (matched case-insensitively and exactly, as
+    /// RFC 9309 asks), else the `*` groups.
     fn groups_for(&self, user_agent_token: &str) -> Vec<&Group> {
         let token = user_agent_token.trim().to_lowercase();
-        let mut best_len = 0usize;
-        let mut specific: Vec<&Group> = Vec::new();
-        if !token.is_empty() {
-            for g in &self.groups {
-                let len =
-                    g.agents.iter().filter(|a| a.as_str() != "*" && token.contains(a.as_str())).map(|a| a.len()).max();
-                if let Some(len) = len {
-                    if len > best_len {
-                        best_len = len;
-                        specific.clear();
-                    }
-                    if len == best_len {
-                        specific.push(g);
-                    }
-                }
-            }
-        }
+        let specific: Vec<&Group> = self.groups.iter().filter(|g| g.agents.iter().any(|a| *a == token)).collect();
         if !specific.is_empty() {
             return specific;
         }
@@ -150,11 +132,6 @@ impl Robots {
             .iter()
             .find_map(|g| g.crawl_delay)
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
-    }
-
-    /// `Sitemap:` URLs listed in the file.
-    pub fn sitemaps(&self) -> &[String] {
-        &self.sitemaps
     }
 }
 
@@ -246,9 +223,9 @@ Sitemap: https://shop.example.com/sitemap.xml
     }
 
     #[test]
-    fn specific_group_case_insensitive_substring() {
+    fn the_product_token_matches_its_group_exactly_and_case_insensitively() {
         let r = Robots::parse(TXT);
-        for ua in ["PPMTBot", "ppmtbot", "Mozilla/5.0 (compatible; PPMTBot/1.2)", "OtherBot"] {
+        for ua in ["PPMTBot", "ppmtbot"] {
             assert!(!r.is_allowed(ua, "/cart"), "{ua}");
             assert!(!r.is_allowed(ua, "/about"), "{ua}");
             assert!(r.is_allowed(ua, "/products/123"), "{ua}");
@@ -257,11 +234,11 @@ Sitemap: https://shop.example.com/sitemap.xml
             assert!(r.is_allowed(ua, "/robots.txt"), "{ua}");
             assert_eq!(r.crawl_delay(ua), Some(Duration::from_secs(10)), "{ua}");
         }
-        // The longest matching agent wins: ppmtbot-news only has its own group.
+        // ppmtbot-news has only its own group; a token merely containing "ppmtbot" is not ours.
         assert!(!r.is_allowed("PPMTBot-News", "/products/news/1"));
         assert!(r.is_allowed("PPMTBot-News", "/about"));
         assert_eq!(r.crawl_delay("PPMTBot-News"), None);
-        assert_eq!(r.sitemaps(), ["https://shop.example.com/sitemap.xml"]);
+        assert_eq!(r.crawl_delay("XPPMTBotX"), Some(Duration::from_millis(2500)), "falls back to *");
     }
 
     #[test]

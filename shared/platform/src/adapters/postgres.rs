@@ -6,7 +6,6 @@ use bytes::Bytes;
 use futures::SinkExt;
 use ppmt_domain::record::PriceKind;
 use ppmt_domain::{BatchId, BatchRef};
-use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Transaction};
 
 use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLUMNS, STAGING_COLUMNS};
@@ -21,19 +20,22 @@ pub struct PostgresWarehouse {
     pub url: String,
 }
 
-/// Maps a database error: lost connections, serialization failures, deadlocks and
-/// shutdowns are retryable; errors in the statement or the data are not.
+/// Maps a database error: lost connections, exhausted resources, shutdowns,
+/// serialization failures and deadlocks are retryable; errors in the statement or the
+/// data are not.
 pub fn pg_error(operation: impl Into<String>, err: tokio_postgres::Error) -> PortError {
     let retryable = match err.code() {
-        None => true,
+        // Connection exceptions (08), insufficient resources (53), operator intervention
+        // such as a shutdown (57), serialization failures, deadlocks, lock timeouts.
         Some(code) => {
-            *code == SqlState::T_R_SERIALIZATION_FAILURE
-                || *code == SqlState::T_R_DEADLOCK_DETECTED
-                || *code == SqlState::ADMIN_SHUTDOWN
-                || *code == SqlState::CANNOT_CONNECT_NOW
-                || *code == SqlState::TOO_MANY_CONNECTIONS
-                || *code == SqlState::LOCK_NOT_AVAILABLE
+            let c = code.code();
+            c.starts_with("08")
+                || c.starts_with("53")
+                || c.starts_with("57")
+                || ["40001", "40P01", "55P03"].contains(&c)
         }
+        // No SQLSTATE: the connection itself failed, or a row could not be decoded.
+        None => err.is_closed() || std::error::Error::source(&err).is_some_and(|s| s.is::<std::io::Error>()),
     };
     let detail = match err.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),

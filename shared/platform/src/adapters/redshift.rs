@@ -23,8 +23,9 @@ use crate::sql;
 
 /// The Data API takes at most this many statements in one batch.
 const MAX_BATCH_STATEMENTS: usize = 40;
-/// How long a statement may run before we stop waiting (it is then cancelled).
-const STATEMENT_TIMEOUT: Duration = Duration::from_secs(900);
+/// How long a statement may run before we stop waiting (it is then cancelled): within
+/// the consumer Lambda's 900 s, so the function can still report the failure.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(840);
 
 /// A Redshift Serverless workgroup.
 #[derive(Clone)]
