@@ -37,9 +37,18 @@ impl SourceOutput {
         self.error.get_or_insert(error.to_string());
     }
 
-    fn absorb(&mut self, extracted: crate::extract::record::Extracted) {
+    /// Keeps a document's records and rejects; a document that could not be read at all
+    /// (a missing column, a wrong items pointer, bad encoding) ends the source with that
+    /// reason. Returns the items the document had.
+    fn absorb(&mut self, extracted: crate::extract::record::Extracted) -> usize {
+        let items = extracted.records.len()
+            + extracted.rejects.iter().filter(|r| r.reason != RejectReason::MalformedDocument).count();
+        if let Some(broken) = extracted.rejects.iter().find(|r| r.reason == RejectReason::MalformedDocument) {
+            self.fail(broken);
+        }
         self.records.extend(extracted.records);
         self.rejects.extend(extracted.rejects);
+        items
     }
 }
 
@@ -93,7 +102,9 @@ pub async fn fetch_source(source: &Source, fetcher: &Fetcher) -> SourceOutput {
                 Ok(doc) => {
                     out.pages += 1;
                     match parse_merchant_feed(&doc.body[..], &source.locale, currency) {
-                        Ok(extracted) => out.absorb(extracted),
+                        Ok(extracted) => {
+                            out.absorb(extracted);
+                        }
                         Err(e) => {
                             out.rejects.push(RecordReject::new(
                                 url.as_str(),
@@ -169,8 +180,10 @@ async fn fetch_json_api(source: &Source, fetcher: &Fetcher, base: Url, out: &mut
         previous_digest = Some(digest);
         let extracted =
             extract_json_page(&body, mapping, &source.locale, source.config.default_currency.as_deref(), &locator);
-        let items = extracted.records.len() + extracted.rejects.len();
-        out.absorb(extracted);
+        let items = out.absorb(extracted);
+        if out.error.is_some() {
+            return;
+        }
         let Some(pagination) = pagination else { return };
         let view = PageView { url: &page.url, body: &body, link_header: page.link.as_deref(), items };
         match pagination.next_url(out.pages - 1, &view) {
@@ -255,7 +268,11 @@ async fn fetch_pages(source: &Source, fetcher: &Fetcher, out: &mut SourceOutput)
                     source.config.default_currency.as_deref(),
                     source.css.as_ref(),
                 ) {
-                    Ok(extracted) => out.absorb(extracted),
+                    // One page's problems are that page's rejects, not the source's error.
+                    Ok(extracted) => {
+                        out.records.extend(extracted.records);
+                        out.rejects.extend(extracted.rejects);
+                    }
                     Err(reject) => out.rejects.push(reject),
                 }
             }

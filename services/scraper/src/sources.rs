@@ -166,7 +166,11 @@ impl Source {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SourcesFile {
-    source: Vec<SourceConfig>,
+    source: Vec<toml::Table>,
+}
+
+fn one_line(e: &toml::de::Error) -> String {
+    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A sources file that cannot be used; lists every problem.
@@ -211,10 +215,19 @@ pub fn parse_sources(path: &str, text: &str, vars: &BTreeMap<String, String>) ->
     if !problems.is_empty() {
         return Err(fail(problems));
     }
-    let file: SourcesFile = toml::from_str(&text).map_err(|e| fail(vec![e.to_string().trim().replace('\n', " ")]))?;
+    let file: SourcesFile = toml::from_str(&text).map_err(|e| fail(vec![one_line(&e)]))?;
+    // Each source on its own, so a mistake in one does not hide those in the others.
+    let mut configs = Vec::new();
+    for (i, table) in file.source.into_iter().enumerate() {
+        let name = table.get("id").and_then(|v| v.as_str()).map_or_else(|| format!("#{}", i + 1), |id| format!("`{id}`"));
+        match SourceConfig::deserialize(table) {
+            Ok(config) => configs.push(config),
+            Err(e) => problems.push(format!("source {name}: {}", one_line(&e))),
+        }
+    }
     let mut sources = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    for config in file.source {
+    for config in configs {
         let before = problems.len();
         let mut problem =
             |field: &str, why: String| problems.push(format!("source `{}`, field `{field}`: {why}", config.id));
@@ -375,6 +388,14 @@ csv = { product_id = "a", price = "b" }
         ] {
             assert!(text.contains(needle), "{needle} missing in {text}");
         }
+    }
+
+    #[test]
+    fn a_mistake_in_one_source_does_not_hide_another() {
+        let two = "[[source]]\nid = \"a\"\nkind = \"ftp\"\nurl = \"http://x\"\n\n[[source]]\nid = \"b\"\nkind = \"json_api\"\nurl = \"http://x\"\nmapping = { items = \"\", product_id = \"/id\", price = \"/p\", prise = \"/q\" }\n";
+        let text = parse_sources("s.toml", two, &vars()).unwrap_err().to_string();
+        assert!(text.contains("source `a`") && text.contains("ftp"), "{text}");
+        assert!(text.contains("source `b`") && text.contains("prise"), "{text}");
     }
 
     #[test]

@@ -254,6 +254,27 @@ async fn malformed_json_and_html_are_rejected_with_reasons_not_panics() {
 }
 
 #[tokio::test]
+async fn an_unreadable_document_fails_its_source_with_the_reason() {
+    let routes = BTreeMap::from([
+        ("/feed.csv".into(), vec![Reply::ok("text/csv", "sku;amount\n1;2,00\n")]),
+        ("/api?page=1".into(), vec![json(serde_json::json!({"data": items(&["a"])}))]),
+    ]);
+    let server = FixtureServer::start(0, routes).await.unwrap();
+    let sources = format!(
+        "[[source]]\nid = \"csv\"\nkind = \"csv_feed\"\nurl = \"${{BASE}}/feed.csv\"\ncsv = {{ delimiter = \";\", product_id = \"sku\", price = \"preis\" }}\n{}",
+        api_source("pagination = { style = \"page_number\" }", "/api")
+    );
+    let (manifest, metadata, _) = scrape(&server, &sources).await;
+    let csv = report(&metadata, "csv");
+    assert_eq!(csv["status"], "failed");
+    assert!(csv["error"].as_str().unwrap().contains("preis"), "names the missing column: {csv}");
+    // A wrong items pointer is one broken page, not an empty page to paginate past.
+    let api = report(&metadata, "api");
+    assert_eq!((api["status"].as_str(), api["pages"].as_u64()), (Some("failed"), Some(1)), "{api}");
+    assert!(manifest.is_err());
+}
+
+#[tokio::test]
 async fn an_entity_bomb_feed_is_refused_quickly() {
     let bomb = r#"<?xml version="1.0"?>
 <!DOCTYPE lolz [

@@ -17,6 +17,7 @@ use std::borrow::Cow;
 
 /// JSON pointers describing where the fields are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JsonMapping {
     /// Pointer to the array of items in a page; `""` = the page is the array.
     pub items: String,
