@@ -178,12 +178,13 @@ async fn replaying_an_older_day_keeps_the_newer_latest_price() -> anyhow::Result
 #[tokio::test]
 async fn an_undecodable_message_fails_alone_and_ends_in_the_dlq_with_its_reason() -> anyhow::Result<()> {
     let mut h = Harness::new("poison").await?;
-    h.start_all()?;
     let loader_queue = h.queue_url("loader", false)?;
     let poison =
         h.clients.sqs.send_message().queue_url(&loader_queue).message_body("this is not an event {").send().await?;
     let poison_id = poison.message_id.unwrap_or_default();
+    // Both are queued before the loader starts, so they arrive in the same receive.
     let manifest = h.drop_batch(day(24), &golden_files("40.00")).await?;
+    h.start_all()?;
     h.wait_synced(day(24), &manifest.batch_id).await?;
     assert_eq!(items_as_expected(&h).await?, golden_items());
 

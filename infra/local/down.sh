@@ -3,6 +3,8 @@
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 local_dir="$root/.local"
+# The data directory up.sh chose, if it recorded one.
+[ -f "$local_dir/local.env" ] && eval "$(grep '^PPMT_PG_DIR=' "$local_dir/local.env")"
 moto_port="${PPMT_EMULATOR_PORT:-5055}"
 pg_port="${PPMT_PG_PORT:-54329}"
 pg_dir="${PPMT_PG_DIR:-/tmp/ppmt-amp-pg-$pg_port}"

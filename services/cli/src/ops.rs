@@ -170,7 +170,9 @@ async fn receive_dead_letters(
         let mut new = 0;
         for m in messages {
             let id = m.message_id.unwrap_or_default();
-            if letters.iter().any(|l| l.message_id == id) {
+            if let Some(known) = letters.iter_mut().find(|l| l.message_id == id) {
+                // Received again: only the newest receipt handle can delete it.
+                known.receipt_handle = m.receipt_handle.unwrap_or_default();
                 continue;
             }
             new += 1;

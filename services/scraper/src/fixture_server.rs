@@ -92,8 +92,8 @@ impl FixtureServer {
         Ok(FixtureServer { addr, routes, task })
     }
 
-    /// Serves every file under `dir` at `/<relative path>`, with `*.query` companions
-    /// ignored. `name@page=2.json` is served at `/name?page=2`.
+    /// Serves every file under `dir` at `/<relative path>`; a file named
+    /// `name@page=2.json` is served at `/name?page=2`.
     pub async fn serve_dir(port: u16, dir: &Path) -> std::io::Result<FixtureServer> {
         let mut routes = BTreeMap::new();
         let mut stack = vec![dir.to_path_buf()];

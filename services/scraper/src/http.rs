@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ppmt_platform::error::backoff_delay;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LINK, RETRY_AFTER, USER_AGENT};
 use tokio::sync::Semaphore;
 
@@ -98,8 +99,7 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
 
 /// Full-jitter backoff for retry `retry` (1-based): random in `[0, min(cap, base * 2^(retry-1))]`.
 pub fn backoff(retry: u32) -> Duration {
-    let ceiling = BASE_BACKOFF.saturating_mul(2u32.saturating_pow(retry.saturating_sub(1))).min(MAX_BACKOFF);
-    ceiling.mul_f64(fastrand::f64())
+    backoff_delay(retry.saturating_sub(1), BASE_BACKOFF, MAX_BACKOFF)
 }
 
 /// Whether a response status is worth retrying: 429 and 5xx are; other codes are final.

@@ -219,7 +219,8 @@ pub fn parse_sources(path: &str, text: &str, vars: &BTreeMap<String, String>) ->
     // Each source on its own, so a mistake in one does not hide those in the others.
     let mut configs = Vec::new();
     for (i, table) in file.source.into_iter().enumerate() {
-        let name = table.get("id").and_then(|v| v.as_str()).map_or_else(|| format!("#{}", i + 1), |id| format!("`{id}`"));
+        let name =
+            table.get("id").and_then(|v| v.as_str()).map_or_else(|| format!("#{}", i + 1), |id| format!("`{id}`"));
         match SourceConfig::deserialize(table) {
             Ok(config) => configs.push(config),
             Err(e) => problems.push(format!("source {name}: {}", one_line(&e))),

@@ -50,6 +50,13 @@ impl Retryable for PortError {
     }
 }
 
+/// Full-jitter exponential backoff: a random delay up to `base * 2^attempt`, capped.
+/// Retries of many clients then spread out instead of arriving together.
+pub fn backoff_delay(attempt: u32, base: std::time::Duration, cap: std::time::Duration) -> std::time::Duration {
+    let ceiling = base.saturating_mul(2u32.saturating_pow(attempt)).min(cap);
+    ceiling.mul_f64(fastrand::f64())
+}
+
 /// Classifies an AWS SDK error: throttling, timeouts, dispatch failures and 5xx are
 /// retryable; everything else (validation, access denied, 4xx) is not.
 pub fn aws_error<E>(operation: impl Into<String>, err: aws_sdk_s3::error::SdkError<E, HttpResponse>) -> PortError
@@ -71,4 +78,20 @@ where
     };
     let detail = aws_sdk_s3::error::DisplayErrorContext(&err).to_string();
     PortError { operation, retryable, not_found: false, source: detail.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_stays_under_its_cap_and_grows() {
+        for attempt in 0..40 {
+            assert!(
+                backoff_delay(attempt, Duration::from_millis(50), Duration::from_secs(5)) <= Duration::from_secs(5)
+            );
+        }
+        assert!(backoff_delay(0, Duration::from_millis(50), Duration::from_secs(5)) <= Duration::from_millis(50));
+    }
 }

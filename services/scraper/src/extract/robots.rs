@@ -95,7 +95,7 @@ impl Robots {
     /// RFC 9309 asks), else the `*` groups.
     fn groups_for(&self, user_agent_token: &str) -> Vec<&Group> {
         let token = user_agent_token.trim().to_lowercase();
-        let specific: Vec<&Group> = self.groups.iter().filter(|g| g.agents.iter().any(|a| *a == token)).collect();
+        let specific: Vec<&Group> = self.groups.iter().filter(|g| g.agents.contains(&token)).collect();
         if !specific.is_empty() {
             return specific;
         }

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use ppmt_domain::topology::LEDGER_BY_DATE_INDEX;
 use ppmt_domain::{BatchId, BatchRef, Stage, StageCounts};
 
-use crate::error::{aws_error, PortError};
+use crate::error::{aws_error, backoff_delay, PortError};
 use crate::ports::{CurrentPrice, MessageFailure, PriceStore, RunLedger, RunStatus, StageRun};
 
 /// DynamoDB's limit of items per `BatchWriteItem`.
@@ -65,12 +65,6 @@ pub fn plan_batch_writes(prices: &[CurrentPrice]) -> Vec<Vec<Item>> {
         }
     }
     latest.chunks(MAX_BATCH_WRITE).map(|chunk| chunk.iter().map(|p| price_item(p)).collect()).collect()
-}
-
-/// Full-jitter exponential backoff: a random delay up to `base * 2^attempt`, capped.
-pub fn backoff_delay(attempt: u32, base: Duration, cap: Duration) -> Duration {
-    let ceiling = base.saturating_mul(2u32.saturating_pow(attempt)).min(cap);
-    ceiling.mul_f64(fastrand::f64())
 }
 
 /// The prices table.
@@ -354,13 +348,5 @@ mod tests {
         assert_eq!(item["price"], n("2879.2"));
         assert_eq!(item["price_date"], s("2026-11-25"));
         assert!(!item.contains_key("name"));
-    }
-
-    #[test]
-    fn backoff_stays_under_its_cap() {
-        for attempt in 0..40 {
-            let d = backoff_delay(attempt, Duration::from_millis(50), Duration::from_secs(5));
-            assert!(d <= Duration::from_secs(5));
-        }
     }
 }
