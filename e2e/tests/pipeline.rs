@@ -28,10 +28,10 @@ fn header() -> String {
 fn golden_files(kettle_eur: &str) -> Vec<RawFile<'static>> {
     let shop_a = format!(
         "{}\n\
-         kettle,Kettle,,,,{kettle_eur},,,EUR,,,2026-11-24T02:00:00Z\n\
-         toaster,Toaster,,,,25.50,,,EUR,,,2026-11-24T02:00:00Z\n\
-         toaster,Toaster,,,,24.00,,,EUR,,,2026-11-24T02:05:00Z\n\
-         blender,Blender,,,,-3.00,,,EUR,,,2026-11-24T02:00:00Z\n",
+         kettle,Kettle,,,,{kettle_eur},,,EUR,,,2026-11-24T02:00:00Z,,\n\
+         toaster,Toaster,,,,25.50,,,EUR,,,2026-11-24T02:00:00Z,,\n\
+         toaster,Toaster,,,,24.00,,,EUR,,,2026-11-24T02:05:00Z,,\n\
+         blender,Blender,,,,-3.00,,,EUR,,,2026-11-24T02:00:00Z,,\n",
         header()
     );
     let shop_b = [
@@ -233,7 +233,7 @@ fn big_batch() -> Vec<RawFile<'static>> {
         for product in 0..300u32 {
             let cents = if second == 199 { 99 } else { second % 99 };
             csv.push_str(&format!(
-                "p{product:03},Product {product},,,,{}.{cents:02},,,EUR,,,2026-11-24T02:{:02}:{:02}Z\n",
+                "p{product:03},Product {product},,,,{}.{cents:02},,,EUR,,,2026-11-24T02:{:02}:{:02}Z,,\n",
                 10 + product,
                 second / 60,
                 second % 60

@@ -43,7 +43,7 @@ fn main() {
     let mut json = String::new();
     for i in 0..ROWS {
         csv.push_str(&format!(
-            "p{i},Product {i},Acme,,,{}.{:02},,,EUR,in_stock,,2026-11-25T02:00:00Z\n",
+            "p{i},Product {i},Acme,,,{}.{:02},,,EUR,in_stock,,2026-11-25T02:00:00Z,,\n",
             10 + i % 500,
             i % 100
         ));

@@ -132,9 +132,9 @@ mod tests {
 
     const BUCKET: &str = "ppmt-raw";
     const PRICES: &str =
-        "product_id,name,brand,gtin,mpn,price,price_kind,price_max,currency,availability,url,observed_at\n\
-p1,Widget,,,,10.00,,,EUR,,,2026-11-25T02:00:00Z\n\
-p2,Gadget,,,,0,,,EUR,,,2026-11-25T02:00:00Z\n";
+        "product_id,name,brand,gtin,mpn,price,price_kind,price_max,currency,availability,url,observed_at,reject_reason,reject_detail\n\
+p1,Widget,,,,10.00,,,EUR,,,2026-11-25T02:00:00Z,,\n\
+p2,Gadget,,,,0,,,EUR,,,2026-11-25T02:00:00Z,,\n";
 
     struct Fixture {
         store: Arc<MemoryStore>,

@@ -134,6 +134,8 @@ fn parse_price_csv(file: &ManifestFile, content: &[u8]) -> Result<ParsedFile, Fi
                 availability: next(),
                 url: next(),
                 observed_at: next(),
+                reject_reason: next(),
+                reject_detail: next(),
             }
         });
         match record.and_then(|r| r.validate()) {
@@ -195,13 +197,13 @@ mod tests {
     }
 
     const HEADER: &str =
-        "product_id,name,brand,gtin,mpn,price,price_kind,price_max,currency,availability,url,observed_at\n";
+        "product_id,name,brand,gtin,mpn,price,price_kind,price_max,currency,availability,url,observed_at,reject_reason,reject_detail\n";
 
     #[test]
     fn csv_rows_are_validated_and_bad_ones_kept_with_line_numbers() {
         let content = format!(
-            "{HEADER}p1,\"Widget, large\",,,,10.50,,,USD,in_stock,,2026-11-25T02:00:00Z\n\
-             p2,Bad,,,,-1,,,USD,,,2026-11-25T02:00:00Z\n\
+            "{HEADER}p1,\"Widget, large\",,,,10.50,,,USD,in_stock,,2026-11-25T02:00:00Z,,\n\
+             p2,Bad,,,,-1,,,USD,,,2026-11-25T02:00:00Z,,\n\
              p3,short,row\n"
         );
         let parsed = parse_file(&file(FileKind::Prices, FileFormat::Csv), content.as_bytes()).unwrap();
@@ -211,7 +213,7 @@ mod tests {
         let reasons: Vec<_> = parsed.rejects.iter().map(|r| (r.line_no, r.reason)).collect();
         assert_eq!(reasons, vec![(3, RejectReason::NegativePrice), (4, RejectReason::MalformedRecord)]);
         assert_eq!(parsed.rejects[1].raw, "p3,short,row");
-        assert_eq!(parsed.rejects[0].raw, "p2,Bad,,,,-1,,,USD,,,2026-11-25T02:00:00Z");
+        assert_eq!(parsed.rejects[0].raw, "p2,Bad,,,,-1,,,USD,,,2026-11-25T02:00:00Z,,");
         assert_eq!(parsed.records(), 3);
     }
 

@@ -6,6 +6,8 @@
 //! Raw files hold the canonical record (see `ppmt_domain::record`) in the source's
 //! family of format: CSV for CSV feeds and FX rates, JSON Lines for JSON APIs, product
 //! pages and merchant feeds. Prices are already decimals; the loader validates them.
+//! Records the scraper could not use are written too, with their reason, so the loader
+//! keeps them as rejected rows and every record a source sent is accounted for.
 //!
 //! - [`sources`]: the sources file; [`http`]: rate-limited, retrying HTTP;
 //! - [`pagination`]: JSON API paging; [`fetch`]: one source of each kind;
@@ -34,7 +36,7 @@ use ppmt_platform::PortError;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::extract::record::{RecordReject, ScrapedRecord};
+use crate::extract::record::{RecordReject, RejectReason, ScrapedRecord};
 use crate::fetch::{fetch_source, SourceOutput};
 use crate::http::{Fetcher, HttpStats};
 use crate::sources::{Source, SourceKind};
@@ -123,6 +125,25 @@ pub fn to_raw(record: &ScrapedRecord, observed_at: DateTime<Utc>) -> RawRecord {
         availability: record.availability.clone(),
         url: record.url.clone(),
         observed_at: Some(observed_at.to_rfc3339()),
+        reject_reason: None,
+        reject_detail: None,
+    }
+}
+
+/// Whether a reject stands for one record the source sent (kept in the raw file and so
+/// in the warehouse), rather than for a whole document that could not be fetched or read
+/// (reported in `metadata.json`).
+pub fn is_record_reject(reject: &RecordReject) -> bool {
+    !matches!(reject.reason, RejectReason::MalformedDocument | RejectReason::FetchFailed)
+}
+
+/// A rejected record as a raw record that carries its reason.
+pub fn reject_to_raw(reject: &RecordReject, observed_at: DateTime<Utc>) -> RawRecord {
+    RawRecord {
+        observed_at: Some(observed_at.to_rfc3339()),
+        reject_reason: Some(reject.reason.code().to_owned()),
+        reject_detail: Some(format!("{}: {}", reject.locator, reject.detail)),
+        ..RawRecord::default()
     }
 }
 
@@ -162,31 +183,40 @@ pub fn render_file(
             records: output.fx_rates.len() as u64,
         }));
     }
-    if output.records.is_empty() {
+    // Records first, then the record-level rejects, so the loader keeps every record the
+    // source sent: as a staged row, or as a rejected row with the scraper's reason.
+    let rows: Vec<RawRecord> = output
+        .records
+        .iter()
+        .map(|r| to_raw(r, observed_at))
+        .chain(output.rejects.iter().filter(|r| is_record_reject(r)).map(|r| reject_to_raw(r, observed_at)))
+        .collect();
+    if rows.is_empty() {
         return Ok(None);
     }
-    let count = output.records.len() as u64;
     let bytes = if kind == SourceKind::CsvFeed {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(PRICE_CSV_HEADER).map_err(|e| encode_error("price csv", e))?;
-        for r in &output.records {
-            w.write_record(to_raw(r, observed_at).csv_fields()).map_err(|e| encode_error("price csv", e))?;
+        for r in &rows {
+            w.write_record(r.csv_fields()).map_err(|e| encode_error("price csv", e))?;
         }
         w.into_inner().map_err(|e| encode_error("price csv", e))?
     } else {
         let mut lines = Vec::new();
-        for r in &output.records {
-            serde_json::to_writer(&mut lines, &to_raw(r, observed_at)).map_err(|e| encode_error("json lines", e))?;
+        for r in &rows {
+            serde_json::to_writer(&mut lines, r).map_err(|e| encode_error("json lines", e))?;
             lines.push(b'\n');
         }
         lines
     };
+    let count = rows.len() as u64;
     let format = if kind == SourceKind::CsvFeed { FileFormat::Csv } else { FileFormat::Json };
     Ok(Some(RenderedFile { format, kind: FileKind::Prices, bytes, records: count }))
 }
 
-fn status_of(output: &SourceOutput, wrote_file: bool) -> SourceStatus {
-    match (wrote_file, output.error.is_some()) {
+fn status_of(output: &SourceOutput) -> SourceStatus {
+    let has_data = !output.records.is_empty() || !output.fx_rates.is_empty();
+    match (has_data, output.error.is_some()) {
         (true, false) => SourceStatus::Ok,
         (true, true) => SourceStatus::Partial,
         (false, false) => SourceStatus::Empty,
@@ -232,8 +262,8 @@ pub async fn scrape_day(
             store.put(bucket, &key, Bytes::from(file.bytes), content_type).await?;
             file_key = Some(key);
         }
-        let status = status_of(&output, file_key.is_some());
-        if file_key.is_none() {
+        let status = status_of(&output);
+        if matches!(status, SourceStatus::Empty | SourceStatus::Failed) {
             quiet.push(SourceNote {
                 source_id: source.id().to_owned(),
                 reason: output.error.clone().unwrap_or_else(|| "returned no records".into()),

@@ -54,9 +54,19 @@ fn report<'a>(metadata: &'a serde_json::Value, id: &str) -> &'a serde_json::Valu
     metadata["sources"].as_array().unwrap().iter().find(|s| s["source_id"] == id).unwrap()
 }
 
+/// Product ids of the records in a JSON Lines raw file (rejected records have none).
 fn ids(file: &str) -> Vec<String> {
+    field_values(file, "product_id")
+}
+
+/// Reject reasons carried by the rejected records of a JSON Lines raw file.
+fn rejected(file: &str) -> Vec<String> {
+    field_values(file, "reject_reason")
+}
+
+fn field_values(file: &str, field: &str) -> Vec<String> {
     file.lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["product_id"].as_str().unwrap().to_owned())
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()[field].as_str().map(str::to_owned))
         .collect()
 }
 
@@ -246,7 +256,8 @@ async fn malformed_json_and_html_are_rejected_with_reasons_not_panics() {
     let pages = report(&metadata, "pages");
     assert_eq!(pages["records"], 1, "the OpenGraph price survives broken JSON-LD: {pages}");
     assert_eq!(pages["rejected"], 1);
-    let line: serde_json::Value = serde_json::from_str(files["pages"].trim()).unwrap();
+    assert_eq!(rejected(&files["pages"]), vec!["MISSING_FIELD"], "the page without a price is kept as a reject");
+    let line: serde_json::Value = serde_json::from_str(files["pages"].lines().next().unwrap()).unwrap();
     assert_eq!(
         (line["price"].as_str(), line["currency"].as_str(), line["name"].as_str()),
         (Some("12"), Some("EUR"), Some("Mug"))
@@ -335,8 +346,12 @@ async fn one_source_of_each_kind_with_prices_in_every_format() {
     assert_eq!(price_of("shop_pages", "0012345678905"), "999 GBP");
     let pages = report(&metadata, "shop_pages");
     assert_eq!(pages["disallowed_by_robots"].as_array().unwrap().len(), 1);
-    // A zero price is rejected with its reason, never recorded as 0.
+    // A zero price is rejected with its reason, never recorded as 0, and travels on to
+    // the loader as a rejected record.
     assert_eq!(report(&metadata, "acme_api")["rejected_by_reason"], serde_json::json!({"ZERO_PRICE": 1}));
+    assert_eq!(rejected(&files["acme_api"]), vec!["ZERO_PRICE"]);
+    let api_file = manifest.files.iter().find(|f| f.source_id == "acme_api").unwrap();
+    assert_eq!(api_file.record_count, 4, "3 records and 1 rejected record");
     assert!(files["ecb"].contains("2026-11-25,EUR,GBP,0.84,ECB"), "{}", files["ecb"]);
     // The manifest describes each file exactly.
     for f in &manifest.files {

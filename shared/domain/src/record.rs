@@ -1,8 +1,9 @@
 //! The canonical raw record: what the scraper writes for every source and the loader
 //! validates, whatever the source's own format was.
 //!
-//! Raw files hold text exactly as extracted, so that validation happens in one place
-//! ([`RawRecord::validate`]) and a rejected row keeps the value that was wrong.
+//! Raw files hold every field as text, so that validation happens in one place
+//! ([`RawRecord::validate`]) and a rejected row keeps the value that was wrong. A record
+//! the scraper already refused carries its reason and is rejected with it.
 
 use std::str::FromStr;
 
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::money::Currency;
 
 /// Column order of price CSV files.
-pub const PRICE_CSV_HEADER: [&str; 12] = [
+pub const PRICE_CSV_HEADER: [&str; 14] = [
     "product_id",
     "name",
     "brand",
@@ -26,6 +27,8 @@ pub const PRICE_CSV_HEADER: [&str; 12] = [
     "availability",
     "url",
     "observed_at",
+    "reject_reason",
+    "reject_detail",
 ];
 
 /// One price observation as text. Every field is optional here so that a bad row can be
@@ -48,6 +51,12 @@ pub struct RawRecord {
     pub url: Option<String>,
     /// RFC 3339 time the price was seen.
     pub observed_at: Option<String>,
+    /// Set when the scraper could not use what the source sent: the reason code. The
+    /// loader keeps such a record as a rejected row, so every record a source sent is
+    /// accounted for in the warehouse.
+    pub reject_reason: Option<String>,
+    /// Where in the source and why, for a rejected record.
+    pub reject_detail: Option<String>,
 }
 
 /// How a price was stated by the source.
@@ -125,6 +134,27 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every reason.
+    pub const ALL: [RejectReason; 12] = [
+        RejectReason::MissingField,
+        RejectReason::EmptyPrice,
+        RejectReason::ZeroPrice,
+        RejectReason::NegativePrice,
+        RejectReason::UnparseablePrice,
+        RejectReason::BadPriceRange,
+        RejectReason::UnknownCurrency,
+        RejectReason::BadTimestamp,
+        RejectReason::MalformedRecord,
+        RejectReason::MalformedDocument,
+        RejectReason::FieldTooLong,
+        RejectReason::FetchFailed,
+    ];
+
+    /// The reason of a stored code.
+    pub fn parse(code: &str) -> Option<RejectReason> {
+        RejectReason::ALL.into_iter().find(|r| r.code() == code)
+    }
+
     /// The code stored in the warehouse, e.g. `NEGATIVE_PRICE`.
     pub fn code(self) -> &'static str {
         match self {
@@ -233,6 +263,15 @@ fn parse_price(field: &str, text: Option<&str>) -> Result<Decimal, RowReject> {
 impl RawRecord {
     /// Validates the record; the first problem found is the reason.
     pub fn validate(&self) -> Result<ValidRecord, RowReject> {
+        if let Some(code) = present(&self.reject_reason) {
+            let detail = present(&self.reject_detail).unwrap_or("no detail");
+            return Err(match RejectReason::parse(code) {
+                Some(reason) => RowReject::new(reason, format!("rejected by the scraper: {detail}")),
+                None => {
+                    RowReject::new(RejectReason::MalformedRecord, format!("unknown reject_reason `{code}`: {detail}"))
+                }
+            });
+        }
         let limited = [
             ("product_id", &self.product_id, 256),
             ("name", &self.name, 1024),
@@ -308,7 +347,7 @@ impl RawRecord {
     }
 
     /// The record as CSV fields in [`PRICE_CSV_HEADER`] order.
-    pub fn csv_fields(&self) -> [&str; 12] {
+    pub fn csv_fields(&self) -> [&str; 14] {
         fn f(v: &Option<String>) -> &str {
             v.as_deref().unwrap_or("")
         }
@@ -325,6 +364,8 @@ impl RawRecord {
             f(&self.availability),
             f(&self.url),
             f(&self.observed_at),
+            f(&self.reject_reason),
+            f(&self.reject_detail),
         ]
     }
 
@@ -354,6 +395,8 @@ impl RawRecord {
             availability: text("availability"),
             url: text("url"),
             observed_at: text("observed_at"),
+            reject_reason: text("reject_reason"),
+            reject_detail: text("reject_detail"),
         })
     }
 }
@@ -506,6 +549,21 @@ mod tests {
         assert_eq!(rec.observed_at.to_rfc3339(), "2026-11-24T23:00:00+00:00");
         let not_object = RawRecord::from_json(&serde_json::json!([1]));
         assert_eq!(not_object.unwrap_err().reason, RejectReason::MalformedRecord);
+    }
+
+    #[test]
+    fn scraper_rejects_stay_rejects_with_their_reason() {
+        let mut r = raw("1", "USD");
+        r.reject_reason = Some("ZERO_PRICE".into());
+        r.reject_detail = Some("page 2 item 1: price is zero".into());
+        let why = r.validate().unwrap_err();
+        assert_eq!(why.reason, RejectReason::ZeroPrice);
+        assert_eq!(why.detail, "rejected by the scraper: page 2 item 1: price is zero");
+        r.reject_reason = Some("NOPE".into());
+        assert_eq!(reason(&r), RejectReason::MalformedRecord);
+        for code in RejectReason::ALL {
+            assert_eq!(RejectReason::parse(code.code()), Some(code));
+        }
     }
 
     #[test]
