@@ -111,6 +111,33 @@ impl Harness {
         worker.stop().await
     }
 
+    /// Runs the `scraper` binary once for `date` on `sources` (a sources file), with
+    /// `extra` environment, and waits for it to succeed.
+    pub async fn scrape(
+        &self,
+        date: NaiveDate,
+        sources: &std::path::Path,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<String> {
+        let output = tokio::process::Command::new(ppmt_cli::demo::binary("scraper")?)
+            .envs(&self.env)
+            .envs(extra.iter().copied())
+            .args(["--date", &date.to_string(), "--sources", &sources.to_string_lossy()])
+            .output()
+            .await?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            bail!("scraper failed ({}): {}{}", output.status, stdout, String::from_utf8_lossy(&output.stderr));
+        }
+        Ok(stdout)
+    }
+
+    /// The day's manifest as the scraper wrote it.
+    pub async fn manifest(&self, date: NaiveDate) -> anyhow::Result<Manifest> {
+        let store = ppmt_platform::adapters::s3::S3Store { client: self.clients.s3.clone() };
+        Ok(Manifest::parse(&store.get(self.bucket(), &manifest_key(date)).await?, date)?)
+    }
+
     pub fn bucket(&self) -> &str {
         &self.provisioned.topology.raw_bucket
     }

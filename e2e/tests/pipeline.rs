@@ -296,3 +296,51 @@ async fn sigterm_finishes_the_batch_in_hand_before_exiting() -> anyhow::Result<(
     assert_eq!(loaded.attempts, 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_demo_sources_scraped_by_the_real_scraper_reach_dynamodb() -> anyhow::Result<()> {
+    let mut h = Harness::new("scraped").await?;
+    h.start_all()?;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+    let site = ppmt_scraper::fixture_server::FixtureServer::serve_dir(0, &fixtures.join("site")).await?;
+    let out = h.scrape(day(25), &fixtures.join("sources.toml"), &[("PPMT_DEMO_BASE_URL", &site.base_url())]).await?;
+    assert!(out.contains("5 files"), "{out}");
+    let manifest = h.manifest(day(25)).await?;
+    h.wait_synced(day(25), &manifest.batch_id).await?;
+
+    // Rates of 2026-11-25 (ECB, base EUR): USD 1.05, GBP 0.84, so 1 EUR = 1.05 USD and
+    // 1 GBP = 1.25 USD. (product, source) → USD price; market = mean over the sources.
+    let items = h.price_items().await?;
+    let usd: BTreeMap<(String, String), (String, String)> =
+        items.iter().map(|(k, v)| (k.clone(), (v["price_usd"].clone(), v["market_price_usd"].clone()))).collect();
+    let k = |p: &str, s: &str| (p.to_owned(), s.to_owned());
+    let v = |price: &str, market: &str| (price.to_owned(), market.to_owned());
+    let expected = BTreeMap::from([
+        // Widget Pro: 19.99 USD; 17.50 EUR × 1.05 = 18.375 → 18.38; sale price 18.50 USD;
+        // 15.20 GBP × 1.25 = 19.00. Market (19.99 + 18.38 + 18.50 + 19.00) / 4 = 18.9675 → 18.97.
+        (k("4006381333931", "acme_api"), v("19.99", "18.97")),
+        (k("4006381333931", "partner_csv"), v("18.38", "18.97")),
+        (k("4006381333931", "merchant_feed"), v("18.5", "18.97")),
+        (k("4006381333931", "shop_pages"), v("19", "18.97")),
+        // Gadget Mini: "1,299.00" USD; "1.199,00" EUR × 1.05 = 1258.95; 999 GBP × 1.25 = 1248.75.
+        // Market 3806.70 / 3 = 1268.90.
+        (k("0012345678905", "acme_api"), v("1299", "1268.9")),
+        (k("0012345678905", "partner_csv"), v("1258.95", "1268.9")),
+        (k("0012345678905", "shop_pages"), v("1248.75", "1268.9")),
+        // Doohickey: 7.50 USD; "6,90" EUR × 1.05 = 7.245 → 7.25. Market 14.75 / 2 = 7.375 → 7.38.
+        (k("4012345123456", "acme_api"), v("7.5", "7.38")),
+        (k("4012345123456", "partner_csv"), v("7.25", "7.38")),
+        // Gizmo: the API's zero price is rejected; the feed's 12.00 USD stands alone.
+        (k("5901234123457", "merchant_feed"), v("12", "12")),
+    ]);
+    assert_eq!(usd, expected);
+    // The zero price reached the warehouse as a rejected row with the scraper's reason.
+    let rejected = h.query("SELECT source_id, reason_code FROM rejected_rows").await?;
+    assert_eq!(rejected, vec![vec![Some("acme_api".into()), Some("ZERO_PRICE".into())]]);
+    let loaded = h.run(day(25), &manifest.batch_id, Stage::Loaded).await?.unwrap();
+    // 10 price records, 1 rejected record and 4 rates: read = staged + rejected + fx = 15.
+    let c = &loaded.counts;
+    assert_eq!(c.rows_read, Some(c.rows_staged.unwrap() + c.rows_rejected.unwrap() + c.fx_rates.unwrap()));
+    assert_eq!((c.rows_staged, c.rows_rejected, c.fx_rates), (Some(10), Some(1), Some(4)));
+    Ok(())
+}
