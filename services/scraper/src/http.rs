@@ -78,6 +78,39 @@ pub enum FetchError {
     RetryAfterTooLong { url: String, secs: u64 },
 }
 
+/// Largest body we read; a bigger one is refused rather than exhausting memory.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+enum BodyError {
+    TooLarge(FetchError),
+    Interrupted(FetchError),
+}
+
+/// Reads a body up to [`MAX_BODY_BYTES`].
+async fn read_body(mut response: reqwest::Response, url: &str) -> Result<Bytes, BodyError> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(BodyError::TooLarge(FetchError::Transport {
+                        url: url.to_owned(),
+                        message: format!("body larger than {MAX_BODY_BYTES} bytes"),
+                    }));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(Bytes::from(body)),
+            Err(e) => {
+                return Err(BodyError::Interrupted(FetchError::Transport {
+                    url: url.to_owned(),
+                    message: format!("body cut off: {e}"),
+                }))
+            }
+        }
+    }
+}
+
 /// A successful response.
 #[derive(Debug, Clone)]
 pub struct Fetched {
@@ -188,30 +221,32 @@ impl Fetcher {
                     if (200..300).contains(&status) {
                         let link = response.headers().get(LINK).and_then(|v| v.to_str().ok()).map(str::to_owned);
                         let final_url = response.url().clone();
-                        let body = response
-                            .bytes()
-                            .await
-                            .map_err(|e| FetchError::Transport { url: text.clone(), message: e.to_string() })?;
-                        return Ok(Fetched { url: final_url, status, link, body });
-                    }
-                    let error = FetchError::Status { url: text.clone(), status };
-                    if !is_retryable_status(status) || !retries_left {
-                        return Err(error);
-                    }
-                    if let Some(wait) = response
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, chrono::Utc::now()))
-                    {
-                        if wait > MAX_RETRY_AFTER {
-                            return Err(FetchError::RetryAfterTooLong { url: text, secs: wait.as_secs() });
+                        match read_body(response, &text).await {
+                            Ok(body) => return Ok(Fetched { url: final_url, status, link, body }),
+                            Err(BodyError::TooLarge(e)) => return Err(e),
+                            // A body cut off mid-way is retried like a failed request.
+                            Err(BodyError::Interrupted(e)) => e,
                         }
-                        tracing::info!(url = %text, status, wait_ms = wait.as_millis() as u64, "honouring Retry-After");
-                        tokio::time::sleep(wait).await;
-                        continue;
+                    } else {
+                        let error = FetchError::Status { url: text.clone(), status };
+                        if !is_retryable_status(status) || !retries_left {
+                            return Err(error);
+                        }
+                        if let Some(wait) = response
+                            .headers()
+                            .get(RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| parse_retry_after(v, chrono::Utc::now()))
+                        {
+                            if wait > MAX_RETRY_AFTER {
+                                return Err(FetchError::RetryAfterTooLong { url: text, secs: wait.as_secs() });
+                            }
+                            tracing::info!(url = %text, status, wait_ms = wait.as_millis() as u64, "honouring Retry-After");
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                        error
                     }
-                    error
                 }
                 Err(e) if e.is_timeout() => {
                     self.count("timeout".into(), attempt > 1);
