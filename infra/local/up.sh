@@ -31,14 +31,31 @@ as_root() {
 }
 
 # --- moto -------------------------------------------------------------------------
-if ! python3 -c 'import moto.server, flask_cors' >/dev/null 2>&1; then
-  echo "installing moto[server] ..."
-  python3 -m pip install --quiet 'moto[server]>=5.1,<6'
+# moto goes into the python3 on PATH; where that Python refuses pip installs (PEP 668,
+# Debian's own), into a virtualenv under .local/venv.
+moto_python=python3
+has_moto() { "$1" -c 'import moto.server, flask_cors' >/dev/null 2>&1; }
+if ! has_moto python3; then
+  if [ -x "$local_dir/venv/bin/python" ] && has_moto "$local_dir/venv/bin/python"; then
+    moto_python="$local_dir/venv/bin/python"
+  else
+    echo "installing moto[server] ..."
+    if ! python3 -m pip install --quiet 'moto[server]>=5.1,<6' 2>"$local_dir/pip.log"; then
+      echo "pip refused ($(tail -n 1 "$local_dir/pip.log")); using a virtualenv"
+      python3 -m venv "$local_dir/venv" 2>/dev/null || {
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv "$local_dir/venv"
+      }
+      "$local_dir/venv/bin/python" -m pip install --quiet 'moto[server]>=5.1,<6'
+      moto_python="$local_dir/venv/bin/python"
+    fi
+  fi
 fi
 if listening "$moto_port"; then
   echo "moto already listening on $moto_port"
 else
-  nohup python3 -m moto.server -H 127.0.0.1 -p "$moto_port" >"$local_dir/moto.log" 2>&1 &
+  nohup "$moto_python" -m moto.server -H 127.0.0.1 -p "$moto_port" >"$local_dir/moto.log" 2>&1 &
   echo $! >"$local_dir/moto.pid"
   wait_for "$moto_port" "moto server"
   echo "moto started on $moto_port"
