@@ -11,9 +11,10 @@ pg_dir="${PPMT_PG_DIR:-/tmp/ppmt-amp-pg-$pg_port}"
 if [ -f "$local_dir/moto.pid" ]; then
   kill "$(cat "$local_dir/moto.pid")" 2>/dev/null && echo "moto stopped"
   rm -f "$local_dir/moto.pid"
+else
+  # A moto started from another checkout has its pid file there; find it by its arguments.
+  pkill -f "moto.server -H 127.0.0.1 -p $moto_port" 2>/dev/null && echo "moto (started elsewhere) stopped"
 fi
-# A moto started from another checkout has its pid file there; find it by its arguments.
-pkill -f "moto.server -H 127.0.0.1 -p $moto_port" 2>/dev/null && echo "moto (started elsewhere) stopped"
 pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
 if [ -n "$pg_bin" ] && [ -s "$pg_dir/PG_VERSION" ]; then
   if [ "$(id -u)" -eq 0 ]; then
