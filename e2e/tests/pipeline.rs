@@ -176,6 +176,24 @@ async fn replaying_an_older_day_keeps_the_newer_latest_price() -> anyhow::Result
 }
 
 #[tokio::test]
+async fn a_product_missing_from_a_new_scrape_of_the_day_leaves_the_app() -> anyhow::Result<()> {
+    let mut h = Harness::new("dropped").await?;
+    golden_day(&mut h).await?;
+    assert!(h.price_items().await?.contains_key(&("blender".to_string(), "shop_b".to_string())));
+    // The day is scraped again and shop_b no longer lists the blender.
+    let mut files = golden_files("40.00");
+    files[1].content = files[1].content.lines().filter(|l| !l.contains("blender")).map(|l| format!("{l}\n")).collect();
+    files[1].records = 2;
+    let again = h.drop_batch(day(24), &files).await?;
+    let synced = h.wait_synced(day(24), &again.batch_id).await?;
+    assert_eq!(synced.counts.items_deleted, Some(1));
+    let mut expected = golden_items();
+    expected.remove(&("blender".to_string(), "shop_b".to_string()));
+    assert_eq!(items_as_expected(&h).await?, expected);
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_undecodable_message_fails_alone_and_ends_in_the_dlq_with_its_reason() -> anyhow::Result<()> {
     let mut h = Harness::new("poison").await?;
     let loader_queue = h.queue_url("loader", false)?;

@@ -56,6 +56,14 @@ CREATE TABLE IF NOT EXISTS fx_rates (
     PRIMARY KEY (rate_date, base_currency, quote_currency)
 );
 
+-- The (product, source) keys the batch's day had before the batch replaced it, so the
+-- syncer can update or remove the app's items of keys the new batch no longer has.
+CREATE TABLE IF NOT EXISTS batch_keys (
+    batch_id        VARCHAR(128)  NOT NULL,
+    product_id      VARCHAR(256)  NOT NULL,
+    source_id       VARCHAR(128)  NOT NULL
+);
+
 -- The USD rate each currency of a batch was converted with (an audit of the conversion).
 CREATE TABLE IF NOT EXISTS batch_fx (
     batch_id        VARCHAR(128)  NOT NULL,

@@ -4,7 +4,8 @@
 //! request, `UnprocessedItems` retried), then emits `synced`.
 //!
 //! Idempotent: items are whole-item puts of the warehouse's current rows, so repeating
-//! the event, or replaying an older day, writes the same (newest) prices again.
+//! the event, or replaying an older day, writes the same (newest) prices again. Items of
+//! products a replaced day listed and no day lists any more are deleted.
 
 use std::sync::Arc;
 
@@ -43,7 +44,13 @@ impl MessageHandler for Syncer {
             }
             let current = self.warehouse.current_prices(&batch).await?;
             let written = self.prices.put_prices(&current).await?;
-            Ok(StageResult::Completed(StageCounts { items_written: Some(written), ..StageCounts::default() }))
+            let retired = self.warehouse.retired_keys(&batch).await?;
+            let deleted = self.prices.delete_prices(&retired).await?;
+            Ok(StageResult::Completed(StageCounts {
+                items_written: Some(written),
+                items_deleted: Some(deleted),
+                ..StageCounts::default()
+            }))
         };
         run_stage(&*self.ledger, &*self.notifier, &batch, Stage::Synced, &event.trace_id, work).await
     }
@@ -55,7 +62,7 @@ mod tests {
     use chrono::{NaiveDate, TimeZone, Utc};
     use ppmt_domain::record::PriceKind;
     use ppmt_domain::{BatchId, BatchRef, StageEvent};
-    use ppmt_platform::ports::CurrentPrice;
+    use ppmt_platform::ports::{CurrentPrice, PriceKey, PriceStore};
     use ppmt_platform::testing::{MemoryLedger, MemoryNotifier, MemoryPriceStore, MemoryWarehouse};
     use rust_decimal::Decimal;
 
@@ -84,7 +91,10 @@ mod tests {
         };
         let warehouse = Arc::new(MemoryWarehouse::default());
         warehouse.current.lock().unwrap().push(price.clone());
+        let gone = PriceKey { product_id: "p9".into(), source_id: "shop".into() };
+        warehouse.retired.lock().unwrap().push(gone.clone());
         let prices = Arc::new(MemoryPriceStore::default());
+        prices.put_prices(&[CurrentPrice { product_id: "p9".into(), ..price.clone() }]).await.unwrap();
         let notifier = Arc::new(MemoryNotifier::default());
         let syncer = Syncer {
             warehouse,
@@ -99,6 +109,8 @@ mod tests {
         let events = notifier.events.lock().unwrap();
         assert_eq!(events[0].stage, Stage::Synced);
         assert_eq!(events[0].counts.items_written, Some(1));
+        assert_eq!(events[0].counts.items_deleted, Some(1));
+        assert!(!prices.items.lock().unwrap().contains_key(&("p9".into(), "shop".into())), "retired item removed");
     }
 
     #[tokio::test]

@@ -69,6 +69,9 @@ pub struct StageCounts {
     pub duplicates: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items_written: Option<u64>,
+    /// Items removed because their product and source no longer have a price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_deleted: Option<u64>,
 }
 
 /// One stage's "done" message.

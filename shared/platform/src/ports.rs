@@ -122,6 +122,13 @@ pub struct CurrentPrice {
     pub batch_id: String,
 }
 
+/// Names one item of the prices table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PriceKey {
+    pub product_id: String,
+    pub source_id: String,
+}
+
 /// The warehouse: Redshift in production, PostgreSQL locally.
 #[async_trait]
 pub trait Warehouse: Send + Sync {
@@ -134,6 +141,9 @@ pub trait Warehouse: Send + Sync {
     async fn run_transform(&self, batch: &BatchRef, steps: &[SqlStep]) -> Result<TransformOutcome, PortError>;
     /// Current prices of every product the batch touched.
     async fn current_prices(&self, batch: &BatchRef) -> Result<Vec<CurrentPrice>, PortError>;
+    /// (product, source) keys the batch's day had before the batch replaced it that now
+    /// have no price at all.
+    async fn retired_keys(&self, batch: &BatchRef) -> Result<Vec<PriceKey>, PortError>;
 }
 
 /// The key-value store the app reads (DynamoDB).
@@ -141,6 +151,8 @@ pub trait Warehouse: Send + Sync {
 pub trait PriceStore: Send + Sync {
     /// Writes the items, retrying unprocessed ones; returns how many were written.
     async fn put_prices(&self, prices: &[CurrentPrice]) -> Result<u64, PortError>;
+    /// Removes the items of these keys; returns how many deletes were sent.
+    async fn delete_prices(&self, keys: &[PriceKey]) -> Result<u64, PortError>;
 }
 
 /// How a stage run ended.

@@ -37,6 +37,8 @@ pub const TRANSFORM_STEPS: &[SqlStep] = &[
 pub const BATCH_COUNTS: SqlStep = step!("queries", "batch_counts.sql");
 /// Current prices of the products of a batch.
 pub const CURRENT_PRICES: SqlStep = step!("queries", "current_prices.sql");
+/// Keys of the batch's day that no longer have any price.
+pub const RETIRED_KEYS: SqlStep = step!("queries", "retired_keys.sql");
 /// The batch currently staged for a day.
 pub const CURRENT_BATCH: SqlStep = step!("queries", "current_batch.sql");
 
@@ -201,6 +203,6 @@ mod tests {
         let text = "-- comment\nDELETE FROM a;\nINSERT INTO b\nSELECT 1;\n";
         assert_eq!(split_statements(text), vec!["DELETE FROM a", "INSERT INTO b\nSELECT 1"]);
         let reset = render(&TRANSFORM_STEPS[0], &batch("b")).unwrap();
-        assert_eq!(split_statements(&reset).len(), 4);
+        assert_eq!(split_statements(&reset).len(), 6);
     }
 }

@@ -10,7 +10,7 @@ use ppmt_domain::{BatchId, BatchRef, Stage, StageCounts, StageEvent};
 
 use crate::error::PortError;
 use crate::ports::{
-    CurrentPrice, MessageFailure, Notifier, ObjectStore, PriceStore, RunLedger, RunStatus, SqlStep, StageRun,
+    CurrentPrice, MessageFailure, Notifier, ObjectStore, PriceKey, PriceStore, RunLedger, RunStatus, SqlStep, StageRun,
     StagedBatch, TransformOutcome, Warehouse,
 };
 
@@ -67,6 +67,7 @@ pub struct MemoryWarehouse {
     /// What `current_batch` answers; `None` means "the asked batch is current".
     pub current_batch: Mutex<Option<BatchId>>,
     pub current: Mutex<Vec<CurrentPrice>>,
+    pub retired: Mutex<Vec<PriceKey>>,
 }
 
 #[async_trait]
@@ -89,6 +90,10 @@ impl Warehouse for MemoryWarehouse {
     async fn current_prices(&self, _batch: &BatchRef) -> Result<Vec<CurrentPrice>, PortError> {
         Ok(lock(&self.current).clone())
     }
+
+    async fn retired_keys(&self, _batch: &BatchRef) -> Result<Vec<PriceKey>, PortError> {
+        Ok(lock(&self.retired).clone())
+    }
 }
 
 /// Keeps written items by (product, source).
@@ -105,6 +110,14 @@ impl PriceStore for MemoryPriceStore {
             items.insert((p.product_id.clone(), p.source_id.clone()), p.clone());
         }
         Ok(prices.len() as u64)
+    }
+
+    async fn delete_prices(&self, keys: &[PriceKey]) -> Result<u64, PortError> {
+        let mut items = lock(&self.items);
+        for k in keys {
+            items.remove(&(k.product_id.clone(), k.source_id.clone()));
+        }
+        Ok(keys.len() as u64)
     }
 }
 

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use chrono::{DateTime, NaiveDate, Utc};
 use ppmt_domain::topology::LEDGER_BY_DATE_INDEX;
 use ppmt_domain::{BatchId, BatchRef, Stage, StageCounts};
 
 use crate::error::{aws_error, backoff_delay, PortError};
-use crate::ports::{CurrentPrice, MessageFailure, PriceStore, RunLedger, RunStatus, StageRun};
+use crate::ports::{CurrentPrice, MessageFailure, PriceKey, PriceStore, RunLedger, RunStatus, StageRun};
 
 /// DynamoDB's limit of items per `BatchWriteItem`.
 pub const MAX_BATCH_WRITE: usize = 25;
@@ -74,12 +74,41 @@ pub struct DynamoPriceStore {
     pub table: String,
 }
 
+impl DynamoPriceStore {
+    /// Sends one `BatchWriteItem` of at most 25 requests, retrying `UnprocessedItems`
+    /// with backoff until none is left.
+    async fn write_all(&self, mut pending: Vec<WriteRequest>) -> Result<(), PortError> {
+        let mut round = 0;
+        while !pending.is_empty() {
+            if round == MAX_WRITE_ROUNDS {
+                return Err(PortError::transient(
+                    format!("batch-write {}", self.table),
+                    format!("{} items still unprocessed after {MAX_WRITE_ROUNDS} rounds", pending.len()),
+                ));
+            }
+            if round > 0 {
+                tokio::time::sleep(backoff_delay(round, Duration::from_millis(50), Duration::from_secs(5))).await;
+            }
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(|e| aws_error(format!("batch-write {}", self.table), e))?;
+            pending = output.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+            round += 1;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl PriceStore for DynamoPriceStore {
     async fn put_prices(&self, prices: &[CurrentPrice]) -> Result<u64, PortError> {
         let mut written = 0u64;
         for chunk in plan_batch_writes(prices) {
-            let mut pending: Vec<WriteRequest> = chunk
+            let requests: Vec<WriteRequest> = chunk
                 .into_iter()
                 .map(|item| {
                     PutRequest::builder()
@@ -89,31 +118,30 @@ impl PriceStore for DynamoPriceStore {
                 })
                 .collect::<Result<_, _>>()
                 .map_err(|e| PortError::permanent(format!("build write for {}", self.table), e))?;
-            let size = pending.len() as u64;
-            let mut round = 0;
-            while !pending.is_empty() {
-                if round == MAX_WRITE_ROUNDS {
-                    return Err(PortError::transient(
-                        format!("batch-write {}", self.table),
-                        format!("{} items still unprocessed after {MAX_WRITE_ROUNDS} rounds", pending.len()),
-                    ));
-                }
-                if round > 0 {
-                    tokio::time::sleep(backoff_delay(round, Duration::from_millis(50), Duration::from_secs(5))).await;
-                }
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error(format!("batch-write {}", self.table), e))?;
-                pending = output.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
-                round += 1;
-            }
-            written += size;
+            written += requests.len() as u64;
+            self.write_all(requests).await?;
         }
         Ok(written)
+    }
+
+    async fn delete_prices(&self, keys: &[PriceKey]) -> Result<u64, PortError> {
+        let unique: std::collections::BTreeSet<&PriceKey> = keys.iter().collect();
+        let unique: Vec<&PriceKey> = unique.into_iter().collect();
+        for chunk in unique.chunks(MAX_BATCH_WRITE) {
+            let requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    DeleteRequest::builder()
+                        .key("product_id", s(&k.product_id))
+                        .key("source_id", s(&k.source_id))
+                        .build()
+                        .map(|delete| WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| PortError::permanent(format!("build delete for {}", self.table), e))?;
+            self.write_all(requests).await?;
+        }
+        Ok(unique.len() as u64)
     }
 }
 

@@ -10,7 +10,7 @@ use tokio_postgres::{Client, NoTls, Transaction};
 
 use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLUMNS, STAGING_COLUMNS};
 use crate::error::PortError;
-use crate::ports::{CurrentPrice, SqlStep, StagedBatch, TransformCounts, TransformOutcome, Warehouse};
+use crate::ports::{CurrentPrice, PriceKey, SqlStep, StagedBatch, TransformCounts, TransformOutcome, Warehouse};
 use crate::sql;
 
 /// A PostgreSQL database reached by URL. Each operation opens its own connection, so a
@@ -219,6 +219,21 @@ impl Warehouse for PostgresWarehouse {
                     })
                 };
                 get().map_err(|e| pg_error(operation.clone(), e))
+            })
+            .collect()
+    }
+
+    async fn retired_keys(&self, batch: &BatchRef) -> Result<Vec<PriceKey>, PortError> {
+        let client = self.connect().await?;
+        let sql = render(&sql::RETIRED_KEYS, batch)?;
+        let operation = format!("read retired keys of batch {}", batch.batch_id);
+        let rows = client.query(sql.as_str(), &[]).await.map_err(|e| pg_error(operation.clone(), e))?;
+        rows.iter()
+            .map(|r| {
+                Ok(PriceKey {
+                    product_id: r.try_get(0).map_err(|e| pg_error(operation.clone(), e))?,
+                    source_id: r.try_get(1).map_err(|e| pg_error(operation.clone(), e))?,
+                })
             })
             .collect()
     }

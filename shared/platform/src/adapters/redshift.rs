@@ -18,7 +18,9 @@ use rust_decimal::Decimal;
 
 use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLUMNS, STAGING_COLUMNS};
 use crate::error::{aws_error, PortError};
-use crate::ports::{CurrentPrice, ObjectStore, SqlStep, StagedBatch, TransformCounts, TransformOutcome, Warehouse};
+use crate::ports::{
+    CurrentPrice, ObjectStore, PriceKey, SqlStep, StagedBatch, TransformCounts, TransformOutcome, Warehouse,
+};
 use crate::sql;
 
 /// The Data API takes at most this many statements in one batch.
@@ -314,6 +316,17 @@ impl Warehouse for RedshiftWarehouse {
         let what = format!("current prices of batch {}", batch.batch_id);
         let rows = self.query(Self::render(&sql::CURRENT_PRICES, batch)?, &what).await?;
         rows.iter().map(|r| parse_current_price(r).map_err(|e| PortError::permanent(what.clone(), e))).collect()
+    }
+
+    async fn retired_keys(&self, batch: &BatchRef) -> Result<Vec<PriceKey>, PortError> {
+        let what = format!("retired keys of batch {}", batch.batch_id);
+        let rows = self.query(Self::render(&sql::RETIRED_KEYS, batch)?, &what).await?;
+        rows.iter()
+            .map(|r| match (r.first().and_then(text), r.get(1).and_then(text)) {
+                (Some(product_id), Some(source_id)) => Ok(PriceKey { product_id, source_id }),
+                _ => Err(PortError::permanent(what.clone(), "a row without product_id and source_id")),
+            })
+            .collect()
     }
 }
 
