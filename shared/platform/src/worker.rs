@@ -24,7 +24,7 @@ use ppmt_domain::s3_event::{classify, Body};
 use tracing::Instrument;
 
 use crate::config::{RunMode, WorkerSettings};
-use crate::error::{aws_error, BoxError, PortError, Retryable};
+use crate::error::{aws_error, BoxError, Retryable};
 use crate::ports::{MessageFailure, RunLedger};
 
 /// A decoded SQS message, handed to a service's handler.
@@ -174,7 +174,10 @@ pub async fn serve<H: MessageHandler>(
     let handler = Arc::new(handler);
     match mode {
         RunMode::Lambda => run_lambda(handler, ledger).await,
-        RunMode::Worker(settings) => Ok(run_worker(handler, ledger, sqs, settings, shutdown_signal()).await?),
+        RunMode::Worker(settings) => {
+            run_worker(handler, ledger, sqs, settings, shutdown_signal()).await;
+            Ok(())
+        }
     }
 }
 
@@ -215,7 +218,7 @@ pub async fn run_worker<H: MessageHandler>(
     sqs: aws_sdk_sqs::Client,
     settings: WorkerSettings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), PortError> {
+) {
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -254,7 +257,6 @@ pub async fn run_worker<H: MessageHandler>(
         settle(&sqs, &settings, &messages, &outcome).await;
     }
     tracing::info!(consumer = handler.consumer(), "worker stopped");
-    Ok(())
 }
 
 /// Runs `work`, extending the visibility of `messages` every half timeout so a slow batch
