@@ -8,11 +8,16 @@ export CARGO_BUILD_JOBS ?= 2
 BIN := $(CARGO_TARGET_DIR)/debug
 LOAD_ENV := set -a; . .local/local.env; set +a
 
-.PHONY: demo test up down build lint unit e2e bench clean-local
+.PHONY: demo test up down build lint unit e2e bench clean-local api
 
 ## Run the whole pipeline once on the local stack with the bundled demo sources.
 demo: build up
 	$(LOAD_ENV); $(BIN)/ppmt demo
+
+## The read API on http://127.0.0.1:8080 (PPMT_API_ADDR), over the demo stack's table.
+api: build up
+	$(LOAD_ENV); $(BIN)/ppmt provision --stack ppmt-amp-demo --env-file .local/demo.env >/dev/null
+	$(LOAD_ENV); set -a; . .local/demo.env; set +a; $(BIN)/api
 
 ## Everything CI runs: format, lints, unit tests, end-to-end tests.
 test: lint unit e2e

@@ -3,6 +3,8 @@
 //! starts the real service binaries in worker mode against them, exactly as `make demo`
 //! does. Run through `make e2e`, which starts moto server and PostgreSQL first.
 
+pub mod fault_proxy;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -96,6 +98,31 @@ impl Harness {
             self.start(name)?;
         }
         Ok(())
+    }
+
+    /// Starts the read API binary over the stack's table on a free local port and waits
+    /// until it answers; returns its base URL. It stops with the harness.
+    pub async fn start_api(&mut self) -> anyhow::Result<String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        std::fs::create_dir_all(&self.log_dir)?;
+        let log = std::fs::File::create(self.log_dir.join("api.log"))?;
+        let child = tokio::process::Command::new(ppmt_cli::demo::binary("api")?)
+            .envs(&self.env)
+            .env("PPMT_API_ADDR", format!("127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .context("start api")?;
+        self.workers.insert("api", Worker { name: "api", child });
+        let start = Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            if start.elapsed() > Duration::from_secs(10) {
+                bail!("the api did not listen on {port}; log in {}", self.log_dir.display());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(format!("http://127.0.0.1:{port}"))
     }
 
     /// Kills a consumer with SIGKILL: no cleanup, nothing deleted.
@@ -243,8 +270,8 @@ impl Harness {
         }
     }
 
-    /// Every item of the prices table, keyed by (product_id, source_id), as text.
-    pub async fn price_items(&self) -> anyhow::Result<BTreeMap<(String, String), BTreeMap<String, String>>> {
+    /// Every item of the app's table, keyed by (pk, sk), attributes as text.
+    pub async fn app_items(&self) -> anyhow::Result<BTreeMap<(String, String), BTreeMap<String, String>>> {
         let table = &self.provisioned.topology.prices_table.name;
         let mut items = BTreeMap::new();
         let mut pages = self.clients.dynamodb.scan().table_name(table).into_paginator().items().send();
@@ -254,13 +281,22 @@ impl Harness {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.as_s().or_else(|_| v.as_n()).cloned().unwrap_or_else(|_| format!("{v:?}"))))
                 .collect();
-            let key = (
-                text.get("product_id").cloned().unwrap_or_default(),
-                text.get("source_id").cloned().unwrap_or_default(),
-            );
+            let key = (text.get("pk").cloned().unwrap_or_default(), text.get("sk").cloned().unwrap_or_default());
             items.insert(key, text);
         }
         Ok(items)
+    }
+
+    /// Our product id for a source's SKU, as the transform matched it.
+    pub async fn product_id(&self, source_id: &str, sku: &str) -> anyhow::Result<String> {
+        let rows = self
+            .query(&format!(
+                "SELECT product_id FROM product_offers WHERE source_id = '{source_id}' AND source_sku = '{sku}'"
+            ))
+            .await?;
+        rows.first()
+            .and_then(|r| r.first().cloned().flatten())
+            .with_context(|| format!("no product for {source_id}/{sku}"))
     }
 
     /// Runs a query on the test's database; every column is cast to text by the caller.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use ppmt_domain::manifest::{FileFormat, FileKind};
-use ppmt_domain::record::PRICE_CSV_HEADER;
+use ppmt_domain::record::{PRICE_CSV_HEADER, PRICE_CSV_REQUIRED};
 use ppmt_domain::s3_event::object_created_body;
 use ppmt_domain::{Manifest, Stage};
 use ppmt_e2e::{Harness, RawFile};
@@ -22,22 +22,24 @@ fn header() -> String {
 }
 
 /// The golden day, 2026-11-24: two shops, three currencies, a duplicate, an invalid row,
-/// and a currency without a rate.
+/// and a currency without a rate. Both shops name the same products (brand Acme), so
+/// they are matched by name and brand. shop_a's file has the original 14-column header,
+/// as files written before the identity columns existed.
 ///
 /// Rates (ECB, base EUR): USD 1.05, GBP 0.84, so 1 EUR = 1.05 USD and 1 GBP = 1.25 USD.
 fn golden_files(kettle_eur: &str) -> Vec<RawFile<'static>> {
     let shop_a = format!(
         "{}\n\
-         kettle,Kettle,,,,{kettle_eur},,,EUR,,,2026-11-24T02:00:00Z,,\n\
-         toaster,Toaster,,,,25.50,,,EUR,,,2026-11-24T02:00:00Z,,\n\
-         toaster,Toaster,,,,24.00,,,EUR,,,2026-11-24T02:05:00Z,,\n\
-         blender,Blender,,,,-3.00,,,EUR,,,2026-11-24T02:00:00Z,,\n",
-        header()
+         kettle,Kettle,Acme,,,{kettle_eur},,,EUR,,,2026-11-24T02:00:00Z,,\n\
+         toaster,Toaster,Acme,,,25.50,,,EUR,,,2026-11-24T02:00:00Z,,\n\
+         toaster,Toaster,Acme,,,24.00,,,EUR,,,2026-11-24T02:05:00Z,,\n\
+         blender,Blender,Acme,,,-3.00,,,EUR,,,2026-11-24T02:00:00Z,,\n",
+        PRICE_CSV_REQUIRED.join(",")
     );
     let shop_b = [
-        r#"{"product_id":"kettle","name":"Kettle","price":"34.00","currency":"GBP","observed_at":"2026-11-24T03:00:00Z"}"#,
-        r#"{"product_id":"blender","name":"Blender","price":99.99,"currency":"USD","observed_at":"2026-11-24T03:00:00Z"}"#,
-        r#"{"product_id":"rice-cooker","name":"Rice cooker","price":"5000","currency":"JPY","observed_at":"2026-11-24T03:00:00Z"}"#,
+        r#"{"product_id":"kettle","name":"Kettle","brand":"Acme","price":"34.00","currency":"GBP","observed_at":"2026-11-24T03:00:00Z"}"#,
+        r#"{"product_id":"blender","name":"Blender","brand":"Acme","price":99.99,"currency":"USD","observed_at":"2026-11-24T03:00:00Z"}"#,
+        r#"{"product_id":"rice-cooker","name":"Rice cooker","brand":"Acme","price":"5000","currency":"JPY","observed_at":"2026-11-24T03:00:00Z"}"#,
     ]
     .join("\n")
         + "\n";
@@ -49,32 +51,54 @@ fn golden_files(kettle_eur: &str) -> Vec<RawFile<'static>> {
     ]
 }
 
-/// (product, source) → (price, currency, price_usd, market_price_usd, market_sources).
-type Expected = BTreeMap<(String, String), (&'static str, &'static str, &'static str, &'static str, &'static str)>;
+/// (product name, item sort key) → the item's figures in short.
+type Summary = BTreeMap<(String, String), String>;
 
-fn golden_items() -> Expected {
-    let key = |p: &str, s: &str| (p.to_owned(), s.to_owned());
-    BTreeMap::from([
-        // 40.00 EUR × 1.05 = 42.00 USD; market = (42.00 + 42.50) / 2 = 42.25 over 2 sources.
-        (key("kettle", "shop_a"), ("40", "EUR", "42", "42.25", "2")),
-        // 34.00 GBP × 1.25 = 42.50 USD.
-        (key("kettle", "shop_b"), ("34", "GBP", "42.5", "42.25", "2")),
-        // The 02:05 observation (24.00 EUR) beats the 02:00 one: 24.00 × 1.05 = 25.20 USD.
-        (key("toaster", "shop_a"), ("24", "EUR", "25.2", "25.2", "1")),
-        (key("blender", "shop_b"), ("99.99", "USD", "99.99", "99.99", "1")),
-    ])
-}
-
-async fn items_as_expected(h: &Harness) -> anyhow::Result<Expected> {
-    let items = h.price_items().await?;
-    let leak = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
-    Ok(items
+/// The app's table in short, products named by their display name.
+async fn app_summary(h: &Harness) -> anyhow::Result<Summary> {
+    let names: BTreeMap<String, String> = h
+        .query("SELECT product_id, name FROM dim_products")
+        .await?
         .into_iter()
-        .map(|(k, v)| {
-            let f = |n: &str| leak(v.get(n).map(String::as_str).unwrap_or("-"));
-            (k, (f("price"), f("currency"), f("price_usd"), f("market_price_usd"), f("market_sources")))
+        .map(|r| (format!("PRODUCT#{}", r[0].clone().unwrap_or_default()), r[1].clone().unwrap_or_default()))
+        .collect();
+    Ok(h.app_items()
+        .await?
+        .iter()
+        .filter_map(|((pk, sk), i)| {
+            let name = names.get(pk)?.clone();
+            let v = |k: &str| i.get(k).cloned().unwrap_or_default();
+            let text = match sk.split_once('#').map_or(sk.as_str(), |(kind, _)| kind) {
+                "LATEST" => format!("{} market {} from {}", v("price_date"), v("market_price_usd"), v("sources")),
+                "OFFER" => format!("{} {} = {} USD", v("price"), v("currency"), v("price_usd")),
+                "DAY" => {
+                    format!("market {} lowest {} from {}", v("market_price_usd"), v("lowest_price_usd"), v("sources"))
+                }
+                _ => return None,
+            };
+            Some(((name, sk.clone()), text))
         })
         .collect())
+}
+
+fn golden_items() -> Summary {
+    let item = |p: &str, sk: &str, text: &str| ((p.to_owned(), sk.to_owned()), text.to_owned());
+    BTreeMap::from([
+        // Kettle: 40.00 EUR × 1.05 = 42.00 USD and 34.00 GBP × 1.25 = 42.50 USD; the median
+        // of two is their mean, 42.25.
+        item("Kettle", "LATEST", "2026-11-24 market 42.25 from 2"),
+        item("Kettle", "OFFER#shop_a", "40 EUR = 42.00 USD"),
+        item("Kettle", "OFFER#shop_b", "34 GBP = 42.50 USD"),
+        item("Kettle", "DAY#2026-11-24", "market 42.25 lowest 42.00 from 2"),
+        // The 02:05 observation (24.00 EUR) beats the 02:00 one: 24.00 × 1.05 = 25.20 USD.
+        item("Toaster", "LATEST", "2026-11-24 market 25.20 from 1"),
+        item("Toaster", "OFFER#shop_a", "24 EUR = 25.20 USD"),
+        item("Toaster", "DAY#2026-11-24", "market 25.20 lowest 25.20 from 1"),
+        // shop_a's blender is rejected (negative); shop_b's stands alone.
+        item("Blender", "LATEST", "2026-11-24 market 99.99 from 1"),
+        item("Blender", "OFFER#shop_b", "99.99 USD = 99.99 USD"),
+        item("Blender", "DAY#2026-11-24", "market 99.99 lowest 99.99 from 1"),
+    ])
 }
 
 async fn golden_day(h: &mut Harness) -> anyhow::Result<Manifest> {
@@ -88,7 +112,7 @@ async fn golden_day(h: &mut Harness) -> anyhow::Result<Manifest> {
 async fn golden_day_reaches_dynamodb_with_hand_computed_prices() -> anyhow::Result<()> {
     let mut h = Harness::new("golden").await?;
     let manifest = golden_day(&mut h).await?;
-    assert_eq!(items_as_expected(&h).await?, golden_items());
+    assert_eq!(app_summary(&h).await?, golden_items());
 
     // Row accounting: read 9 = staged 6 + rejected 1 + fx 2; staged 6 = facts 4 + quarantined 1 + duplicates 1.
     let loaded = h.run(day(24), &manifest.batch_id, Stage::Loaded).await?.unwrap();
@@ -105,7 +129,7 @@ async fn golden_day_reaches_dynamodb_with_hand_computed_prices() -> anyhow::Resu
     // Rejected and quarantined rows keep where they were and why.
     let rejected = h.query("SELECT source_id, line_no::text, reason_code FROM rejected_rows").await?;
     assert_eq!(rejected, vec![vec![Some("shop_a".into()), Some("5".into()), Some("NEGATIVE_PRICE".into())]]);
-    let quarantined = h.query("SELECT product_id, reason_code FROM quarantined_rows").await?;
+    let quarantined = h.query("SELECT source_sku, reason_code FROM quarantined_rows").await?;
     assert_eq!(quarantined, vec![vec![Some("rice-cooker".into()), Some("NO_FX_RATE".into())]]);
 
     // Every stage announced itself with the manifest's batch id.
@@ -122,9 +146,11 @@ async fn golden_day_reaches_dynamodb_with_hand_computed_prices() -> anyhow::Resu
 async fn repeated_events_and_a_replayed_day_change_nothing() -> anyhow::Result<()> {
     let mut h = Harness::new("replay").await?;
     let manifest = golden_day(&mut h).await?;
-    let facts_sql = "SELECT product_id, source_id, price_date::text, price::text, price_usd::text, market_price_usd::text, is_current::text, batch_id FROM fact_prices ORDER BY 1, 2, 3";
+    let facts_sql = "SELECT o.product_id, o.source_id, o.price_date::text, o.price::text, o.price_usd::text, \
+        p.market_price_usd::text, p.is_current::text, o.batch_id FROM fact_offer_prices o \
+        JOIN fact_product_prices p ON p.product_id = o.product_id AND p.price_date = o.price_date ORDER BY 1, 2, 3";
     let facts_before = h.query(facts_sql).await?;
-    let items_before = h.price_items().await?;
+    let items_before = h.app_items().await?;
 
     // The same S3 event delivered twice more, then the day replayed by the operator command.
     let loader_queue = h.queue_url("loader", false)?;
@@ -140,7 +166,7 @@ async fn repeated_events_and_a_replayed_day_change_nothing() -> anyhow::Result<(
     .await?;
 
     assert_eq!(h.query(facts_sql).await?, facts_before);
-    assert_eq!(h.price_items().await?, items_before);
+    assert_eq!(h.app_items().await?, items_before);
     let staged = h.query("SELECT COUNT(*)::text FROM staging_prices").await?;
     assert_eq!(staged, vec![vec![Some("6".into())]], "staging holds the day once");
     Ok(())
@@ -157,20 +183,24 @@ async fn replaying_an_older_day_keeps_the_newer_latest_price() -> anyhow::Result
     }
     let newer = h.drop_batch(day(25), &newer_files).await?;
     h.wait_synced(day(25), &newer.batch_id).await?;
-    let kettle = |items: &BTreeMap<(String, String), BTreeMap<String, String>>| {
-        items[&("kettle".to_string(), "shop_a".to_string())].clone()
-    };
-    let after_newer = kettle(&h.price_items().await?);
-    // 50.00 EUR × 1.05 = 52.50 USD.
-    assert_eq!((after_newer["price_usd"].as_str(), after_newer["price_date"].as_str()), ("52.5", "2026-11-25"));
+    let after_newer = app_summary(&h).await?;
+    // 50.00 EUR × 1.05 = 52.50 USD; market (52.50 + 42.50) / 2 = 47.50.
+    let kettle = |s: &Summary, sk: &str| s[&("Kettle".to_string(), sk.to_string())].clone();
+    assert_eq!(kettle(&after_newer, "LATEST"), "2026-11-25 market 47.50 from 2");
+    assert_eq!(kettle(&after_newer, "OFFER#shop_a"), "50 EUR = 52.50 USD");
 
     ppmt_cli::ops::replay_day(&h.clients, &ppmt_cli::ops::StackEnv::new(h.env.clone()), day(24)).await?;
     h.wait_for(day(24), &older.batch_id, Stage::Synced, Duration::from_secs(60), |r| {
         r.attempts >= 2 && r.status == RunStatus::Succeeded
     })
     .await?;
-    assert_eq!(kettle(&h.price_items().await?), after_newer);
-    let current = h.query("SELECT price_date::text FROM fact_prices WHERE product_id = 'kettle' AND source_id = 'shop_a' AND is_current").await?;
+    // The latest items keep the 25th; the 24th's history stays as it was.
+    let after_replay = app_summary(&h).await?;
+    assert_eq!(after_replay, after_newer);
+    assert_eq!(kettle(&after_replay, "DAY#2026-11-24"), "market 42.25 lowest 42.00 from 2");
+    let current = h
+        .query("SELECT price_date::text FROM fact_product_prices p JOIN product_offers o ON o.product_id = p.product_id WHERE o.source_id = 'shop_a' AND o.source_sku = 'kettle' AND p.is_current")
+        .await?;
     assert_eq!(current, vec![vec![Some("2026-11-25".into())]]);
     Ok(())
 }
@@ -179,17 +209,18 @@ async fn replaying_an_older_day_keeps_the_newer_latest_price() -> anyhow::Result
 async fn a_product_missing_from_a_new_scrape_of_the_day_leaves_the_app() -> anyhow::Result<()> {
     let mut h = Harness::new("dropped").await?;
     golden_day(&mut h).await?;
-    assert!(h.price_items().await?.contains_key(&("blender".to_string(), "shop_b".to_string())));
+    assert!(app_summary(&h).await?.contains_key(&("Blender".to_string(), "LATEST".to_string())));
     // The day is scraped again and shop_b no longer lists the blender.
     let mut files = golden_files("40.00");
     files[1].content = files[1].content.lines().filter(|l| !l.contains("blender")).map(|l| format!("{l}\n")).collect();
     files[1].records = 2;
     let again = h.drop_batch(day(24), &files).await?;
     let synced = h.wait_synced(day(24), &again.batch_id).await?;
-    assert_eq!(synced.counts.items_deleted, Some(1));
+    // The blender's product, offer and history items go; nothing else changed.
+    assert_eq!((synced.counts.items_deleted, synced.counts.items_written), (Some(3), Some(0)));
     let mut expected = golden_items();
-    expected.remove(&("blender".to_string(), "shop_b".to_string()));
-    assert_eq!(items_as_expected(&h).await?, expected);
+    expected.retain(|(name, _), _| name != "Blender");
+    assert_eq!(app_summary(&h).await?, expected);
     Ok(())
 }
 
@@ -204,7 +235,7 @@ async fn an_undecodable_message_fails_alone_and_ends_in_the_dlq_with_its_reason(
     let manifest = h.drop_batch(day(24), &golden_files("40.00")).await?;
     h.start_all()?;
     h.wait_synced(day(24), &manifest.batch_id).await?;
-    assert_eq!(items_as_expected(&h).await?, golden_items());
+    assert_eq!(app_summary(&h).await?, golden_items());
 
     let env = ppmt_cli::ops::StackEnv::new(h.env.clone());
     let dlq = h.queue_url("loader", true)?;
@@ -238,7 +269,7 @@ async fn an_undecodable_message_fails_alone_and_ends_in_the_dlq_with_its_reason(
     };
     assert_eq!(back.len(), 1, "the replayed message failed again and is back in the DLQ");
     assert_eq!(back[0].body, "this is not an event {");
-    assert_eq!(items_as_expected(&h).await?, golden_items(), "nothing else changed");
+    assert_eq!(app_summary(&h).await?, golden_items(), "nothing else changed");
     Ok(())
 }
 
@@ -266,13 +297,14 @@ fn big_batch() -> Vec<RawFile<'static>> {
 }
 
 async fn assert_big_batch_complete(h: &Harness) -> anyhow::Result<()> {
-    let counts = h.query("SELECT (SELECT COUNT(*) FROM staging_prices)::text, (SELECT COUNT(*) FROM fact_prices)::text, (SELECT COUNT(*) FROM duplicate_rows)::text").await?;
+    let counts = h.query("SELECT (SELECT COUNT(*) FROM staging_prices)::text, (SELECT COUNT(*) FROM fact_offer_prices)::text, (SELECT COUNT(*) FROM duplicate_rows)::text").await?;
     assert_eq!(counts, vec![vec![Some("60000".into()), Some("300".into()), Some("59700".into())]]);
-    let items = h.price_items().await?;
-    assert_eq!(items.len(), 300);
+    let summary = app_summary(h).await?;
+    // A LATEST, an offer and a history item per product.
+    assert_eq!(summary.len(), 900);
     // p000: 10.99 EUR × 1.05 = 11.5395 → 11.54 USD; p299: 309.99 × 1.05 = 325.4895 → 325.49 USD.
-    assert_eq!(items[&("p000".to_string(), "bulk".to_string())]["price_usd"], "11.54");
-    assert_eq!(items[&("p299".to_string(), "bulk".to_string())]["price_usd"], "325.49");
+    assert_eq!(summary[&("Product 0".to_string(), "OFFER#bulk".to_string())], "10.99 EUR = 11.54 USD");
+    assert_eq!(summary[&("Product 299".to_string(), "LATEST".to_string())], "2026-11-24 market 325.49 from 1");
     Ok(())
 }
 
@@ -327,31 +359,38 @@ async fn the_demo_sources_scraped_by_the_real_scraper_reach_dynamodb() -> anyhow
     h.wait_synced(day(25), &manifest.batch_id).await?;
 
     // Rates of 2026-11-25 (ECB, base EUR): USD 1.05, GBP 0.84, so 1 EUR = 1.05 USD and
-    // 1 GBP = 1.25 USD. (product, source) → USD price; market = mean over the sources.
-    let items = h.price_items().await?;
-    let usd: BTreeMap<(String, String), (String, String)> =
-        items.iter().map(|(k, v)| (k.clone(), (v["price_usd"].clone(), v["market_price_usd"].clone()))).collect();
-    let k = |p: &str, s: &str| (p.to_owned(), s.to_owned());
-    let v = |price: &str, market: &str| (price.to_owned(), market.to_owned());
+    // 1 GBP = 1.25 USD. Offers of one GTIN are one product; market = their median.
+    let summary = app_summary(&h).await?;
+    let item = |p: &str, sk: &str, text: &str| ((p.to_owned(), sk.to_owned()), text.to_owned());
     let expected = BTreeMap::from([
-        // Widget Pro: 19.99 USD; 17.50 EUR × 1.05 = 18.375 → 18.38; sale price 18.50 USD;
-        // 15.20 GBP × 1.25 = 19.00. Market (19.99 + 18.38 + 18.50 + 19.00) / 4 = 18.9675 → 18.97.
-        (k("4006381333931", "acme_api"), v("19.99", "18.97")),
-        (k("4006381333931", "partner_csv"), v("18.38", "18.97")),
-        (k("4006381333931", "merchant_feed"), v("18.5", "18.97")),
-        (k("4006381333931", "shop_pages"), v("19", "18.97")),
-        // Gadget Mini: "1,299.00" USD; "1.199,00" EUR × 1.05 = 1258.95; 999 GBP × 1.25 = 1248.75.
-        // Market 3806.70 / 3 = 1268.90.
-        (k("0012345678905", "acme_api"), v("1299", "1268.9")),
-        (k("0012345678905", "partner_csv"), v("1258.95", "1268.9")),
-        (k("0012345678905", "shop_pages"), v("1248.75", "1268.9")),
-        // Doohickey: 7.50 USD; "6,90" EUR × 1.05 = 7.245 → 7.25. Market 14.75 / 2 = 7.375 → 7.38.
-        (k("4012345123456", "acme_api"), v("7.5", "7.38")),
-        (k("4012345123456", "partner_csv"), v("7.25", "7.38")),
+        // Widget Pro (GTIN 4006381333931, from all four sources): 19.99 USD; 17.50 EUR ×
+        // 1.05 = 18.375 → 18.38; sale price 18.50 USD; 15.20 GBP × 1.25 = 19.00.
+        // Median of 18.38, 18.50, 19.00, 19.99 = (18.50 + 19.00) / 2 = 18.75.
+        item("Widget Pro", "LATEST", "2026-11-25 market 18.75 from 4"),
+        item("Widget Pro", "OFFER#acme_api", "19.99 USD = 19.99 USD"),
+        item("Widget Pro", "OFFER#partner_csv", "17.5 EUR = 18.38 USD"),
+        item("Widget Pro", "OFFER#merchant_feed", "18.5 USD = 18.50 USD"),
+        item("Widget Pro", "OFFER#shop_pages", "15.2 GBP = 19.00 USD"),
+        item("Widget Pro", "DAY#2026-11-25", "market 18.75 lowest 18.38 from 4"),
+        // Gadget Mini: "1,299.00" USD; "1.199,00" EUR × 1.05 = 1258.95; 999 GBP × 1.25 =
+        // 1248.75. Median 1258.95.
+        item("Gadget Mini", "LATEST", "2026-11-25 market 1258.95 from 3"),
+        item("Gadget Mini", "OFFER#acme_api", "1299 USD = 1299.00 USD"),
+        item("Gadget Mini", "OFFER#partner_csv", "1199 EUR = 1258.95 USD"),
+        item("Gadget Mini", "OFFER#shop_pages", "999 GBP = 1248.75 USD"),
+        item("Gadget Mini", "DAY#2026-11-25", "market 1258.95 lowest 1248.75 from 3"),
+        // Doohickey: 7.50 USD; "6,90" EUR × 1.05 = 7.245 → 7.25. Median (7.25 + 7.50) / 2
+        // = 7.375 → 7.38.
+        item("Doohickey", "LATEST", "2026-11-25 market 7.38 from 2"),
+        item("Doohickey", "OFFER#acme_api", "7.5 USD = 7.50 USD"),
+        item("Doohickey", "OFFER#partner_csv", "6.9 EUR = 7.25 USD"),
+        item("Doohickey", "DAY#2026-11-25", "market 7.38 lowest 7.25 from 2"),
         // Gizmo: the API's zero price is rejected; the feed's 12.00 USD stands alone.
-        (k("5901234123457", "merchant_feed"), v("12", "12")),
+        item("Gizmo", "LATEST", "2026-11-25 market 12.00 from 1"),
+        item("Gizmo", "OFFER#merchant_feed", "12 USD = 12.00 USD"),
+        item("Gizmo", "DAY#2026-11-25", "market 12.00 lowest 12.00 from 1"),
     ]);
-    assert_eq!(usd, expected);
+    assert_eq!(summary, expected);
     // The zero price reached the warehouse as a rejected row with the scraper's reason.
     let rejected = h.query("SELECT source_id, reason_code FROM rejected_rows").await?;
     assert_eq!(rejected, vec![vec![Some("acme_api".into()), Some("ZERO_PRICE".into())]]);

@@ -1,6 +1,7 @@
 -- Warehouse tables and views. Portable DDL: runs unchanged on PostgreSQL 15 and
 -- Amazon Redshift (keys are declared for documentation; Redshift does not enforce them).
--- Applied by `ppmt provision`; every statement is idempotent.
+-- Applied by `ppmt provision`; every statement is idempotent. The design is in
+-- docs/product-model.md.
 
 -- One row per staged batch; the row of a day is the day's current batch.
 CREATE TABLE IF NOT EXISTS batches (
@@ -10,27 +11,42 @@ CREATE TABLE IF NOT EXISTS batches (
     manifest_key    VARCHAR(1024) NOT NULL,
     rows_staged     BIGINT        NOT NULL,
     rows_rejected   BIGINT        NOT NULL,
-    loaded_at       TIMESTAMPTZ   NOT NULL
+    loaded_at       TIMESTAMPTZ   NOT NULL,
+    -- The manifest's creation time in ms: a larger one is a newer scrape of the day.
+    load_seq        BIGINT        NOT NULL,
+    manifest_sha256 VARCHAR(64)   NOT NULL
 );
 
--- Validated rows of the day's current batch, as the loader read them.
+-- Validated rows of the day's current batch, as the loader read them. The loader COPYs
+-- in this column order. gtin14, mpn_key, brand_key and name_key are computed by the
+-- loader (ppmt_domain::identity), so both dialects see the same keys.
 CREATE TABLE IF NOT EXISTS staging_prices (
     batch_id        VARCHAR(128)  NOT NULL,
     batch_date      DATE          NOT NULL,
     source_id       VARCHAR(128)  NOT NULL,
     file_key        VARCHAR(1024) NOT NULL,
     line_no         BIGINT        NOT NULL,
-    product_id      VARCHAR(256)  NOT NULL,
+    source_sku      VARCHAR(256)  NOT NULL,
     name            VARCHAR(1024),
     brand           VARCHAR(256),
     gtin            VARCHAR(32),
+    mpn             VARCHAR(128),
+    category        VARCHAR(512),
     price           NUMERIC(18,6) NOT NULL,
     price_kind      VARCHAR(8)    NOT NULL,
     price_max       NUMERIC(18,6),
+    regular_price   NUMERIC(18,6),
+    sale_starts_at  TIMESTAMPTZ,
+    sale_ends_at    TIMESTAMPTZ,
+    offer_count     INTEGER,
     currency        CHAR(3)       NOT NULL,
     availability    VARCHAR(64),
     url             VARCHAR(2048),
-    observed_at     TIMESTAMPTZ   NOT NULL
+    observed_at     TIMESTAMPTZ   NOT NULL,
+    gtin14          CHAR(14),
+    mpn_key         VARCHAR(128),
+    brand_key       VARCHAR(256),
+    name_key        VARCHAR(1024)
 );
 
 -- Rows the loader refused, with a reason code and the row as it was.
@@ -56,15 +72,8 @@ CREATE TABLE IF NOT EXISTS fx_rates (
     PRIMARY KEY (rate_date, base_currency, quote_currency)
 );
 
--- The (product, source) keys the batch's day had before the batch replaced it, so the
--- syncer can update or remove the app's items of keys the new batch no longer has.
-CREATE TABLE IF NOT EXISTS batch_keys (
-    batch_id        VARCHAR(128)  NOT NULL,
-    product_id      VARCHAR(256)  NOT NULL,
-    source_id       VARCHAR(128)  NOT NULL
-);
-
--- The USD rate each currency of a batch was converted with (an audit of the conversion).
+-- The USD rate each currency of a batch is converted with, pinned at the batch's first
+-- transform that found one: a replay converts with the same rates bit for bit.
 CREATE TABLE IF NOT EXISTS batch_fx (
     batch_id        VARCHAR(128)  NOT NULL,
     currency        CHAR(3)       NOT NULL,
@@ -73,63 +82,239 @@ CREATE TABLE IF NOT EXISTS batch_fx (
     source          VARCHAR(64)   NOT NULL
 );
 
--- One price per product, source and day.
-CREATE TABLE IF NOT EXISTS fact_prices (
-    product_id      VARCHAR(256)  NOT NULL,
-    source_id       VARCHAR(128)  NOT NULL,
-    price_date      DATE          NOT NULL,
-    name            VARCHAR(1024),
-    brand           VARCHAR(256),
-    gtin            VARCHAR(32),
-    price           NUMERIC(18,6) NOT NULL,
-    price_kind      VARCHAR(8)    NOT NULL,
-    price_max       NUMERIC(18,6),
-    currency        CHAR(3)       NOT NULL,
-    usd_per_unit    NUMERIC(28,12) NOT NULL,
-    fx_rate_date    DATE          NOT NULL,
-    price_usd       NUMERIC(18,2) NOT NULL,
-    market_price_usd NUMERIC(18,2),
-    market_sources  INTEGER,
-    is_current      BOOLEAN       NOT NULL,
-    observed_at     TIMESTAMPTZ   NOT NULL,
+-- The (product, source) offer keys the batch's day had before this batch's runs
+-- replaced it, accumulated over every run of the batch, so the syncer can rewrite or
+-- remove the app's items of keys the day no longer has.
+CREATE TABLE IF NOT EXISTS batch_keys (
     batch_id        VARCHAR(128)  NOT NULL,
-    file_key        VARCHAR(1024) NOT NULL,
-    line_no         BIGINT        NOT NULL,
+    product_id      VARCHAR(64)   NOT NULL,
+    source_id       VARCHAR(128)  NOT NULL
+);
+
+-- Our products. Ids are functions of the matching key (G<gtin14>, M.., N.., S..) or an
+-- operator's choice (product_overrides).
+CREATE TABLE IF NOT EXISTS dim_products (
+    product_id       VARCHAR(64)   NOT NULL PRIMARY KEY,
+    gtin14           CHAR(14),
+    brand_key        VARCHAR(256),
+    name             VARCHAR(1024),
+    brand            VARCHAR(256),
+    created_batch_id VARCHAR(128)  NOT NULL,
+    created_date     DATE          NOT NULL
+);
+
+-- Every offer (a source's SKU) ever seen, mapped to its product once and for good
+-- (overrides excepted), with the keys it was matched on.
+CREATE TABLE IF NOT EXISTS product_offers (
+    source_id       VARCHAR(128)  NOT NULL,
+    source_sku      VARCHAR(256)  NOT NULL,
+    product_id      VARCHAR(64)   NOT NULL,
+    -- gtin, mpn_brand, name_brand, new or override
+    match_rule      VARCHAR(16)   NOT NULL,
+    gtin14          CHAR(14),
+    mpn_key         VARCHAR(128),
+    -- after brand_aliases
+    brand_key       VARCHAR(256),
+    name_key        VARCHAR(1024),
+    first_batch_id  VARCHAR(128)  NOT NULL,
+    first_date      DATE          NOT NULL,
+    PRIMARY KEY (source_id, source_sku)
+);
+
+-- An operator's mapping of an offer to a product; re-applied on every transform.
+CREATE TABLE IF NOT EXISTS product_overrides (
+    source_id       VARCHAR(128)  NOT NULL,
+    source_sku      VARCHAR(256)  NOT NULL,
+    product_id      VARCHAR(64)   NOT NULL,
+    note            VARCHAR(1024),
+    created_at      TIMESTAMPTZ,
+    PRIMARY KEY (source_id, source_sku)
+);
+
+-- An operator's release of a quarantined offer: that check is skipped for the offer on
+-- that day at the next transform (a replay) of the day.
+CREATE TABLE IF NOT EXISTS quarantine_releases (
+    price_date      DATE          NOT NULL,
+    source_id       VARCHAR(128)  NOT NULL,
+    source_sku      VARCHAR(256)  NOT NULL,
+    reason_code     VARCHAR(32)   NOT NULL,
+    note            VARCHAR(1024),
+    released_at     TIMESTAMPTZ
+);
+
+-- Rules as data. Rows with origin = 'seed' are replaced by sql/seed at provision; other
+-- origins (an operator's) are kept, and win over a seed row of the same key.
+CREATE TABLE IF NOT EXISTS brand_aliases (
+    alias_key       VARCHAR(256)  NOT NULL,
+    brand_key       VARCHAR(256)  NOT NULL,
+    origin          VARCHAR(32)   NOT NULL
+);
+
+-- source_path: LOWER(offer category) LIKE pattern; keyword: name_key LIKE pattern (the
+-- loader's name_key is the name in lower case, NFKC, whitespace collapsed).
+-- The best rule is the lowest priority, then source_path before keyword, then category.
+CREATE TABLE IF NOT EXISTS category_rules (
+    rule_kind       VARCHAR(16)   NOT NULL,
+    pattern         VARCHAR(256)  NOT NULL,
+    category        VARCHAR(64)   NOT NULL,
+    priority        INTEGER       NOT NULL,
+    origin          VARCHAR(32)   NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS category_price_bounds (
+    category        VARCHAR(64)   NOT NULL,
+    min_usd         NUMERIC(18,2) NOT NULL,
+    max_usd         NUMERIC(18,2) NOT NULL,
+    origin          VARCHAR(32)   NOT NULL
+);
+
+-- Work rows of one transform (050): one per offer (source, sku) of the batch, with
+-- everything the checks used and the verdict. Emptied for the batch at reset (010) and
+-- cleanup (110); written once, never updated.
+CREATE TABLE IF NOT EXISTS offer_checks (
+    batch_id          VARCHAR(128)  NOT NULL,
+    batch_date        DATE          NOT NULL,
+    source_id         VARCHAR(128)  NOT NULL,
+    source_sku        VARCHAR(256)  NOT NULL,
+    file_key          VARCHAR(1024) NOT NULL,
+    line_no           BIGINT        NOT NULL,
+    product_id        VARCHAR(64)   NOT NULL,
+    price             NUMERIC(18,6) NOT NULL,
+    currency          CHAR(3)       NOT NULL,
+    -- conversion (NULL: no rate)
+    usd_per_unit      NUMERIC(28,12),
+    fx_rate_date      DATE,
+    fx_source         VARCHAR(64),
+    price_usd         NUMERIC(18,2),
+    regular_price_usd NUMERIC(18,2),
+    -- the offer's best category rule, and the product's category and its bounds
+    offer_category    VARCHAR(64),
+    category_priority INTEGER,
+    category_kind     INTEGER,
+    product_category  VARCHAR(64)   NOT NULL,
+    min_usd           NUMERIC(18,2),
+    max_usd           NUMERIC(18,2),
+    -- the same source's latest earlier price of the product (30 days)
+    prev_price_usd    NUMERIC(18,2),
+    prev_price_date   DATE,
+    -- the product's daily market prices of the 30 days before
+    hist_days         INTEGER       NOT NULL,
+    hist_median       NUMERIC(20,4),
+    hist_mad          NUMERIC(22,6),
+    -- operator releases of this offer on this day
+    released_scale    BOOLEAN       NOT NULL,
+    released_bounds   BOOLEAN       NOT NULL,
+    released_outlier  BOOLEAN       NOT NULL,
+    -- the verdict (NULL = passes) and, among passing offers of one product and source,
+    -- the rank (1 = kept: lowest USD price, then smallest sku) and the row kept
+    reason_code       VARCHAR(32),
+    detail            VARCHAR(1024),
+    offer_rank        INTEGER,
+    kept_file_key     VARCHAR(1024),
+    kept_line_no      BIGINT,
+    PRIMARY KEY (batch_id, source_id, source_sku)
+);
+
+-- One price per product, source and day: the offer facts.
+CREATE TABLE IF NOT EXISTS fact_offer_prices (
+    product_id        VARCHAR(64)   NOT NULL,
+    source_id         VARCHAR(128)  NOT NULL,
+    price_date        DATE          NOT NULL,
+    source_sku        VARCHAR(256)  NOT NULL,
+    name              VARCHAR(1024),
+    brand             VARCHAR(256),
+    source_category   VARCHAR(512),
+    price             NUMERIC(18,6) NOT NULL,
+    price_kind        VARCHAR(8)    NOT NULL,
+    price_max         NUMERIC(18,6),
+    regular_price     NUMERIC(18,6),
+    currency          CHAR(3)       NOT NULL,
+    fx_rate           NUMERIC(28,12) NOT NULL,
+    fx_rate_date      DATE          NOT NULL,
+    fx_source         VARCHAR(64)   NOT NULL,
+    price_usd         NUMERIC(18,2) NOT NULL,
+    regular_price_usd NUMERIC(18,2),
+    availability      VARCHAR(64),
+    url               VARCHAR(2048),
+    observed_at       TIMESTAMPTZ   NOT NULL,
+    batch_id          VARCHAR(128)  NOT NULL,
+    file_key          VARCHAR(1024) NOT NULL,
+    line_no           BIGINT        NOT NULL,
+    manifest_sha256   VARCHAR(64)   NOT NULL,
     PRIMARY KEY (product_id, source_id, price_date)
 );
 
--- Staged rows held back by the transform, with a reason code.
+-- One row per product and day: the enriched product facts. is_current marks each
+-- product's newest day.
+CREATE TABLE IF NOT EXISTS fact_product_prices (
+    product_id           VARCHAR(64)   NOT NULL,
+    price_date           DATE          NOT NULL,
+    name                 VARCHAR(1024),
+    brand                VARCHAR(256),
+    gtin14               CHAR(14),
+    category             VARCHAR(64)   NOT NULL,
+    market_price_usd     NUMERIC(18,2) NOT NULL,
+    retail_price_usd     NUMERIC(18,2) NOT NULL,
+    lowest_price_usd     NUMERIC(18,2) NOT NULL,
+    sources              INTEGER       NOT NULL,
+    dispersion           NUMERIC(10,4) NOT NULL,
+    prev_price_date      DATE,
+    price_change_pct     NUMERIC(12,2),
+    trend                VARCHAR(8),
+    avg_7d               NUMERIC(18,2),
+    min_7d               NUMERIC(18,2),
+    max_7d               NUMERIC(18,2),
+    avg_30d              NUMERIC(18,2),
+    min_30d              NUMERIC(18,2),
+    max_30d              NUMERIC(18,2),
+    category_avg_usd     NUMERIC(18,2),
+    confidence           NUMERIC(4,3)  NOT NULL,
+    availability_summary VARCHAR(64),
+    is_current           BOOLEAN       NOT NULL,
+    batch_id             VARCHAR(128)  NOT NULL,
+    manifest_sha256      VARCHAR(64)   NOT NULL,
+    PRIMARY KEY (product_id, price_date)
+);
+
+-- Rows per source and day: staged, refused by the loader, held back by the transform.
+CREATE TABLE IF NOT EXISTS source_day_stats (
+    source_id        VARCHAR(128)  NOT NULL,
+    price_date       DATE          NOT NULL,
+    rows_staged      BIGINT        NOT NULL,
+    rows_rejected    BIGINT        NOT NULL,
+    rows_quarantined BIGINT        NOT NULL,
+    PRIMARY KEY (source_id, price_date)
+);
+
+-- Staged rows held back by the transform, with a reason code (flagged, never deleted).
 CREATE TABLE IF NOT EXISTS quarantined_rows (
     batch_id        VARCHAR(128)  NOT NULL,
     batch_date      DATE          NOT NULL,
     source_id       VARCHAR(128)  NOT NULL,
     file_key        VARCHAR(1024) NOT NULL,
     line_no         BIGINT        NOT NULL,
-    product_id      VARCHAR(256)  NOT NULL,
+    source_sku      VARCHAR(256)  NOT NULL,
+    -- our product, when known
+    product_id      VARCHAR(64),
+    -- the converted price, when there was a rate
+    price_usd       NUMERIC(18,2),
     reason_code     VARCHAR(32)   NOT NULL,
     detail          VARCHAR(1024) NOT NULL
 );
 
--- Staged rows removed as duplicates, and the row that was kept instead.
+-- Staged rows removed as duplicates, and the row that was kept instead: a repeated
+-- observation of one SKU (the latest is kept), or a second offer of one product from
+-- one source (the lowest USD price is kept).
 CREATE TABLE IF NOT EXISTS duplicate_rows (
     batch_id        VARCHAR(128)  NOT NULL,
     batch_date      DATE          NOT NULL,
     source_id       VARCHAR(128)  NOT NULL,
     file_key        VARCHAR(1024) NOT NULL,
     line_no         BIGINT        NOT NULL,
-    product_id      VARCHAR(256)  NOT NULL,
+    source_sku      VARCHAR(256)  NOT NULL,
     kept_file_key   VARCHAR(1024) NOT NULL,
     kept_line_no    BIGINT        NOT NULL
 );
-
--- Staged rows ranked within (batch, product, source): rank 1 is the latest observation.
-CREATE OR REPLACE VIEW staged_ranked AS
-SELECT s.*,
-       ROW_NUMBER() OVER (
-           PARTITION BY s.batch_id, s.product_id, s.source_id
-           ORDER BY s.observed_at DESC, s.file_key, s.line_no
-       ) AS rank_in_key
-FROM staging_prices s;
 
 -- USD per one unit of each currency, per rate date, from rates of any single base.
 CREATE OR REPLACE VIEW fx_usd_per_unit AS
@@ -141,3 +326,25 @@ UNION ALL
 SELECT rate_date, base_currency AS currency, rate AS usd_per_unit, source
 FROM fx_rates
 WHERE quote_currency = 'USD';
+
+-- The batch's offers: staged rows not recorded as repeated observations (020 writes
+-- those to duplicate_rows), one per (source, source_sku), with brand_key resolved
+-- through brand_aliases (an operator's alias wins over the seed's). Always read with
+-- WHERE batch_id = the batch.
+CREATE OR REPLACE VIEW staged_offers AS
+SELECT s.batch_id, s.batch_date, s.source_id, s.file_key, s.line_no, s.source_sku, s.name,
+       s.brand, s.category, s.price, s.regular_price, s.currency, s.gtin14, s.mpn_key,
+       COALESCE(a.brand_key, s.brand_key) AS brand_key, s.name_key
+FROM staging_prices s
+LEFT JOIN (
+    SELECT alias_key, brand_key,
+           ROW_NUMBER() OVER (
+               PARTITION BY alias_key
+               ORDER BY CASE WHEN origin = 'seed' THEN 1 ELSE 0 END, brand_key
+           ) AS pick
+    FROM brand_aliases
+) a ON a.alias_key = s.brand_key AND a.pick = 1
+WHERE NOT EXISTS (
+    SELECT 1 FROM duplicate_rows d
+    WHERE d.batch_id = s.batch_id AND d.file_key = s.file_key AND d.line_no = s.line_no
+);

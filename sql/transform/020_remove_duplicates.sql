@@ -1,11 +1,27 @@
--- One observation per product and source per day: the latest one wins. The others are
--- kept in duplicate_rows with the row that was kept instead.
+-- One observation per offer (source, source_sku) per day: the latest wins (then the
+-- first file and line). The others go to duplicate_rows with the row kept instead; the
+-- view staged_offers (001) is then the batch's offers, one row each.
 INSERT INTO duplicate_rows
-    (batch_id, batch_date, source_id, file_key, line_no, product_id, kept_file_key, kept_line_no)
-SELECT d.batch_id, d.batch_date, d.source_id, d.file_key, d.line_no, d.product_id,
-       k.file_key, k.line_no
-FROM staged_ranked d
-JOIN staged_ranked k
-  ON k.batch_id = d.batch_id AND k.product_id = d.product_id AND k.source_id = d.source_id
- AND k.rank_in_key = 1
-WHERE d.batch_id = :batch_id AND k.batch_id = :batch_id AND d.rank_in_key > 1;
+    (batch_id, batch_date, source_id, file_key, line_no, source_sku, kept_file_key, kept_line_no)
+SELECT r.batch_id, r.batch_date, r.source_id, r.file_key, r.line_no, r.source_sku,
+       r.kept_file_key, r.kept_line_no
+FROM (
+    SELECT s.batch_id, s.batch_date, s.source_id, s.file_key, s.line_no, s.source_sku,
+           ROW_NUMBER() OVER (
+               PARTITION BY s.source_id, s.source_sku
+               ORDER BY s.observed_at DESC, s.file_key, s.line_no
+           ) AS rank_in_offer,
+           FIRST_VALUE(s.file_key) OVER (
+               PARTITION BY s.source_id, s.source_sku
+               ORDER BY s.observed_at DESC, s.file_key, s.line_no
+               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+           ) AS kept_file_key,
+           FIRST_VALUE(s.line_no) OVER (
+               PARTITION BY s.source_id, s.source_sku
+               ORDER BY s.observed_at DESC, s.file_key, s.line_no
+               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+           ) AS kept_line_no
+    FROM staging_prices s
+    WHERE s.batch_id = :batch_id
+) r
+WHERE r.rank_in_offer > 1;

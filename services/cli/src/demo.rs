@@ -225,18 +225,30 @@ async fn summary(
     for row in rejects.iter().chain(&quarantined) {
         out.push_str(&format!("  {:<20} {}\n", row.get::<_, String>(0), row.get::<_, i64>(1)));
     }
-    let items = clients.dynamodb.scan().table_name(&topology.prices_table.name).limit(5).send().await?;
-    out.push_str("\na few items of the prices table:\n");
+    let items = clients
+        .dynamodb
+        .scan()
+        .table_name(&topology.prices_table.name)
+        .filter_expression("sk = :latest")
+        .expression_attribute_values(":latest", aws_sdk_dynamodb::types::AttributeValue::S("LATEST".into()))
+        .send()
+        .await?;
+    out.push_str(
+        "
+products as the app reads them (PRODUCT#<id> / LATEST):
+",
+    );
     for item in items.items() {
         let text = |k: &str| item.get(k).and_then(|v| v.as_s().or_else(|_| v.as_n()).ok()).cloned().unwrap_or_default();
         out.push_str(&format!(
-            "  {:<14} {:<14} {:>10} {} = {:>10} USD  (market {} USD)\n",
+            "  {:<18} {:<14} {:<10} market {:>9} USD  lowest {:>9}  sources {}  confidence {}\n",
             text("product_id"),
-            text("source_id"),
-            text("price"),
-            text("currency"),
-            text("price_usd"),
-            text("market_price_usd")
+            text("name").chars().take(14).collect::<String>(),
+            text("category"),
+            text("market_price_usd"),
+            text("lowest_price_usd"),
+            text("sources"),
+            text("confidence")
         ));
     }
     Ok(out)

@@ -17,6 +17,7 @@ use ppmt_domain::{BatchRef, Manifest, Stage, StageCounts};
 use ppmt_platform::ports::{Notifier, ObjectStore, RunLedger, StagedBatch, Warehouse};
 use ppmt_platform::stage::{run_stage, StageError, StageResult};
 use ppmt_platform::worker::{Message, MessageHandler};
+use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 /// The loader's ports.
@@ -77,14 +78,25 @@ impl Loader {
         };
         let span = tracing::info_span!("load", batch_id = %batch.batch_id, batch_date = %batch.batch_date);
         let trace_id = format!("{}-{message_id}", batch.batch_id);
-        run_stage(&*self.ledger, &*self.notifier, &batch, Stage::Loaded, &trace_id, self.load(&batch, &manifest))
-            .instrument(span)
-            .await
+        let manifest_sha256 = hex::encode(Sha256::digest(&bytes));
+        let work = self.load(&batch, &manifest, &manifest_sha256);
+        run_stage(&*self.ledger, &*self.notifier, &batch, Stage::Loaded, &trace_id, work).instrument(span).await
     }
 
-    async fn load(&self, batch: &BatchRef, manifest: &Manifest) -> Result<StageResult, StageError> {
-        let mut staged =
-            StagedBatch { batch: batch.clone(), rows: Vec::new(), rejects: Vec::new(), fx_rates: Vec::new() };
+    async fn load(
+        &self,
+        batch: &BatchRef,
+        manifest: &Manifest,
+        manifest_sha256: &str,
+    ) -> Result<StageResult, StageError> {
+        let mut staged = StagedBatch {
+            batch: batch.clone(),
+            rows: Vec::new(),
+            rejects: Vec::new(),
+            fx_rates: Vec::new(),
+            load_seq: manifest.created_at.timestamp_millis(),
+            manifest_sha256: manifest_sha256.to_owned(),
+        };
         for file in &manifest.files {
             let content = self.store.get(&batch.bucket, &file.key).await.map_err(|e| {
                 if e.not_found {

@@ -4,7 +4,7 @@
 //! text; only a file that cannot be read at all (wrong header) fails the batch.
 
 use ppmt_domain::manifest::{FileFormat, FileKind, ManifestFile};
-use ppmt_domain::record::{clip, FxRateRecord, RawRecord, FX_CSV_HEADER, PRICE_CSV_HEADER};
+use ppmt_domain::record::{clip, FxRateRecord, RawRecord, FX_CSV_HEADER, PRICE_CSV_HEADER, PRICE_CSV_REQUIRED};
 use ppmt_domain::{RejectReason, RowReject};
 use ppmt_platform::ports::{RejectedRow, StagedRow};
 
@@ -58,12 +58,15 @@ fn reject(file: &ManifestFile, line_no: u64, why: RowReject, raw: String) -> Rej
     }
 }
 
-/// Reads a CSV whose header must be exactly `expected`, handing each record's fields
-/// (or the reason it is unreadable) to `each` with its line number and raw text.
+/// Reads a CSV whose header names the columns of `known` (in any order), with at least
+/// those of `required`, handing each record's fields in `known` order (a column the file
+/// lacks is empty), or the reason the record is unreadable, to `each` with its line
+/// number and raw text.
 fn read_csv(
     file: &ManifestFile,
     content: &[u8],
-    expected: &[&str],
+    known: &[&str],
+    required: &[&str],
     mut each: impl FnMut(u64, Result<Vec<String>, RowReject>, String),
 ) -> Result<(), FileError> {
     let content = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content);
@@ -72,16 +75,23 @@ fn read_csv(
         .headers()
         .map_err(|e| FileError { key: file.key.clone(), reason: format!("unreadable CSV header: {e}") })?
         .clone();
-    if header.iter().map(str::trim).ne(expected.iter().copied()) {
+    let names: Vec<&str> = header.iter().map(str::trim).collect();
+    let unknown: Vec<&str> = names.iter().copied().filter(|n| !known.contains(n)).collect();
+    let missing: Vec<&str> = required.iter().copied().filter(|r| !names.contains(r)).collect();
+    if !unknown.is_empty() || !missing.is_empty() || names.len() != header.len() {
         return Err(FileError {
             key: file.key.clone(),
             reason: format!(
-                "CSV header is `{}`, expected `{}`",
-                header.iter().collect::<Vec<_>>().join(","),
-                expected.join(",")
+                "CSV header is `{}`: unknown columns [{}], missing columns [{}]; expected the columns of `{}`",
+                names.join(","),
+                unknown.join(","),
+                missing.join(","),
+                known.join(",")
             ),
         });
     }
+    // For each known column, its position in the file.
+    let positions: Vec<Option<usize>> = known.iter().map(|k| names.iter().position(|n| n == k)).collect();
     let mut record = csv::ByteRecord::new();
     loop {
         let line_no = reader.position().line() + 1;
@@ -93,15 +103,15 @@ fn read_csv(
                 let start = record.position().map(|p| p.byte() as usize).unwrap_or(0);
                 let end = (reader.position().byte() as usize).min(content.len());
                 let raw = String::from_utf8_lossy(content.get(start..end).unwrap_or_default()).trim_end().to_owned();
-                let fields = if record.len() != expected.len() {
+                let fields = if record.len() != names.len() {
                     Err(RowReject::new(
                         RejectReason::MalformedRecord,
-                        format!("expected {} fields, found {}", expected.len(), record.len()),
+                        format!("expected {} fields, found {}", names.len(), record.len()),
                     ))
                 } else {
-                    record
+                    positions
                         .iter()
-                        .map(|f| String::from_utf8(f.to_vec()))
+                        .map(|p| p.map_or(Ok(String::new()), |i| String::from_utf8(record[i].to_vec())))
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(|_| RowReject::new(RejectReason::MalformedRecord, "row is not valid UTF-8"))
                 };
@@ -117,7 +127,7 @@ fn read_csv(
 
 fn parse_price_csv(file: &ManifestFile, content: &[u8]) -> Result<ParsedFile, FileError> {
     let mut parsed = ParsedFile::default();
-    read_csv(file, content, &PRICE_CSV_HEADER, |line_no, fields, raw| {
+    read_csv(file, content, &PRICE_CSV_HEADER, &PRICE_CSV_REQUIRED, |line_no, fields, raw| {
         let record = fields.map(|f| {
             let mut it = f.into_iter().map(|v| Some(v).filter(|v| !v.is_empty()));
             let mut next = || it.next().flatten();
@@ -127,9 +137,14 @@ fn parse_price_csv(file: &ManifestFile, content: &[u8]) -> Result<ParsedFile, Fi
                 brand: next(),
                 gtin: next(),
                 mpn: next(),
+                category: next(),
                 price: next(),
                 price_kind: next(),
                 price_max: next(),
+                regular_price: next(),
+                sale_starts_at: next(),
+                sale_ends_at: next(),
+                offer_count: next(),
                 currency: next(),
                 availability: next(),
                 url: next(),
@@ -153,7 +168,7 @@ fn parse_price_csv(file: &ManifestFile, content: &[u8]) -> Result<ParsedFile, Fi
 
 fn parse_fx_csv(file: &ManifestFile, content: &[u8]) -> Result<ParsedFile, FileError> {
     let mut parsed = ParsedFile::default();
-    read_csv(file, content, &FX_CSV_HEADER, |line_no, fields, raw| {
+    read_csv(file, content, &FX_CSV_HEADER, &FX_CSV_HEADER, |line_no, fields, raw| {
         let rate = fields.and_then(|f| FxRateRecord::from_fields(&f.iter().map(String::as_str).collect::<Vec<_>>()));
         match rate {
             Ok(rate) => parsed.fx_rates.push(rate),
@@ -218,9 +233,25 @@ mod tests {
     }
 
     #[test]
+    fn files_with_the_current_header_read_every_column() {
+        let content = format!(
+            "{}\np1,Widget,Acme,4006381333931,WX-1,Home > Kitchen,24.00,,,29.99,,,,EUR,in_stock,,2026-11-25T02:00:00Z,,\n",
+            PRICE_CSV_HEADER.join(",")
+        );
+        let parsed = parse_file(&file(FileKind::Prices, FileFormat::Csv), content.as_bytes()).unwrap();
+        let r = &parsed.rows[0].record;
+        assert_eq!(r.category.as_deref(), Some("Home > Kitchen"));
+        assert_eq!(r.regular_price, Some(rust_decimal::Decimal::new(2999, 2)));
+        assert_eq!(r.keys.gtin14.as_deref(), Some("04006381333931"));
+        assert_eq!(r.keys.mpn_key.as_deref(), Some("WX1"));
+    }
+
+    #[test]
     fn a_wrong_header_fails_the_file_naming_it() {
         let err = parse_file(&file(FileKind::Prices, FileFormat::Csv), b"id,price\n1,2\n").unwrap_err();
-        assert!(err.to_string().starts_with("raw/2026-11-25/s_020000.x: CSV header is `id,price`"));
+        assert!(err
+            .to_string()
+            .starts_with("raw/2026-11-25/s_020000.x: CSV header is `id,price`: unknown columns [id]"));
     }
 
     #[test]

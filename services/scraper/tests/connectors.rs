@@ -324,7 +324,8 @@ async fn one_source_of_each_kind_with_prices_in_every_format() {
     let price_of = |source: &str, id: &str| -> String {
         if source == "partner_csv" {
             let line = files[source].lines().find(|l| l.starts_with(id)).unwrap();
-            return line.split(',').nth(5).unwrap().to_owned();
+            let price = ppmt_domain::record::PRICE_CSV_HEADER.iter().position(|c| *c == "price").unwrap();
+            return line.split(',').nth(price).unwrap().to_owned();
         }
         let line = files[source]
             .lines()

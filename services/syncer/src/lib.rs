@@ -1,26 +1,61 @@
 //! The syncer: triggered by a `transformed` stage event (SNS → its SQS queue), it reads
-//! the current price of every product the batch touched from the warehouse and writes
-//! them to the DynamoDB prices table the app reads (`BatchWriteItem`, at most 25 items a
-//! request, `UnprocessedItems` retried), then emits `synced`.
+//! the app's view of every product the batch touched from the warehouse (the product
+//! now, its offers, the day's history point, and what to retire) and writes it to the
+//! app's DynamoDB table ([`ppmt_domain::app_view`]), then emits `synced` with written,
+//! deleted, unchanged and stale-skipped counts.
 //!
-//! Idempotent: items are whole-item puts of the warehouse's current rows, so repeating
-//! the event, or replaying an older day, writes the same (newest) prices again. Items of
-//! products a replaced day listed and no day lists any more are deleted.
+//! Correct under concurrency and repetition: every write carries the version of the day
+//! and load it comes from, and DynamoDB refuses a write older than the item it would
+//! replace, so two syncers of two days, or a superseded batch racing its replacement,
+//! never move an item backwards. Writes of unchanged content are not sent, so repeating
+//! the event, or replaying a day, writes nothing new.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use ppmt_domain::app_view::{self, day_sk, offer_sk, product_pk, GTIN_SK, LATEST_SK};
 use ppmt_domain::{Stage, StageCounts};
-use ppmt_platform::ports::{Notifier, PriceStore, RunLedger, Warehouse};
+use ppmt_platform::ports::{AppStore, ItemWrite, Notifier, RunLedger, SyncSet, Warehouse};
 use ppmt_platform::stage::{expect_stage_event, run_stage, StageError, StageResult};
 use ppmt_platform::worker::{Message, MessageHandler};
 
 /// The syncer's ports.
 pub struct Syncer {
     pub warehouse: Arc<dyn Warehouse>,
-    pub prices: Arc<dyn PriceStore>,
+    pub app: Arc<dyn AppStore>,
     pub notifier: Arc<dyn Notifier>,
     pub ledger: Arc<dyn RunLedger>,
+}
+
+/// The writes that make the app's table show `set`: puts of products (and their GTIN
+/// pointers), offers and history points, and deletes of what was retired, each at its
+/// version.
+pub fn plan_item_writes(set: &SyncSet) -> Vec<ItemWrite> {
+    let mut writes = Vec::new();
+    let mut put = |pk: String, sk: String, version, item| writes.push(ItemWrite { pk, sk, version, put: Some(item) });
+    for (p, version) in &set.products {
+        put(product_pk(&p.product_id), LATEST_SK.into(), *version, app_view::product_item(p, *version));
+        if let Some(gtin) = &p.gtin {
+            put(app_view::gtin_pk(gtin), GTIN_SK.into(), *version, app_view::gtin_item(gtin, &p.product_id, *version));
+        }
+    }
+    for (o, version) in &set.offers {
+        put(product_pk(&o.product_id), offer_sk(&o.source_id), *version, app_view::offer_item(o, *version));
+    }
+    for (h, version) in &set.history {
+        put(product_pk(&h.product_id), day_sk(h.price_date), *version, app_view::history_item(h, *version));
+    }
+    let mut delete = |pk: String, sk: String, version| writes.push(ItemWrite { pk, sk, version, put: None });
+    for (product, source, version) in &set.retired_offers {
+        delete(product_pk(product), offer_sk(source), *version);
+    }
+    for (product, version) in &set.retired_products {
+        delete(product_pk(product), LATEST_SK.into(), *version);
+    }
+    for (product, date, version) in &set.retired_history {
+        delete(product_pk(product), day_sk(*date), *version);
+    }
+    writes
 }
 
 #[async_trait]
@@ -42,13 +77,13 @@ impl MessageHandler for Syncer {
                 let by = staged.map(|b| b.0).unwrap_or_else(|| "nothing".into());
                 return Ok(StageResult::Skipped(format!("batch was replaced by {by} for {}", batch.batch_date)));
             }
-            let current = self.warehouse.current_prices(&batch).await?;
-            let written = self.prices.put_prices(&current).await?;
-            let retired = self.warehouse.retired_keys(&batch).await?;
-            let deleted = self.prices.delete_prices(&retired).await?;
+            let set = self.warehouse.sync_set(&batch).await?;
+            let counts = self.app.apply(&plan_item_writes(&set)).await?;
             Ok(StageResult::Completed(StageCounts {
-                items_written: Some(written),
-                items_deleted: Some(deleted),
+                items_written: Some(counts.written),
+                items_deleted: Some(counts.deleted),
+                items_unchanged: Some(counts.unchanged),
+                stale_skipped: Some(counts.stale_skipped),
                 ..StageCounts::default()
             }))
         };
@@ -60,82 +95,149 @@ impl MessageHandler for Syncer {
 mod tests {
     use super::*;
     use chrono::{NaiveDate, TimeZone, Utc};
-    use ppmt_domain::record::PriceKind;
+    use ppmt_domain::app_view::{HistoryPoint, ItemVersion, OfferView, ProductView};
     use ppmt_domain::{BatchId, BatchRef, StageEvent};
-    use ppmt_platform::ports::{CurrentPrice, PriceKey, PriceStore};
-    use ppmt_platform::testing::{MemoryLedger, MemoryNotifier, MemoryPriceStore, MemoryWarehouse};
+    use ppmt_platform::ports::RunStatus;
+    use ppmt_platform::testing::{MemoryAppStore, MemoryLedger, MemoryNotifier, MemoryWarehouse};
     use rust_decimal::Decimal;
 
-    #[tokio::test]
-    async fn writes_current_prices_and_announces_synced() {
-        let batch = BatchRef {
-            batch_id: BatchId("2026-11-25-b1".into()),
-            batch_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+    fn d(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, day).unwrap()
+    }
+
+    fn batch(id: &str, day: u32) -> BatchRef {
+        BatchRef {
+            batch_id: BatchId(id.into()),
+            batch_date: d(day),
             bucket: "raw".into(),
-            manifest_key: "raw/2026-11-25/manifest.json".into(),
-        };
-        let price = CurrentPrice {
+            manifest_key: format!("raw/2026-11-{day}/manifest.json"),
+        }
+    }
+
+    fn product(id: &str, market: i64, day: u32) -> ProductView {
+        ProductView {
+            product_id: id.into(),
+            gtin: Some("04006381333931".into()),
+            name: Some("Widget".into()),
+            brand: None,
+            category: "kitchen".into(),
+            market_price_usd: Decimal::new(market, 2),
+            retail_price_usd: Decimal::new(market, 2),
+            lowest_price_usd: Decimal::new(market, 2),
+            sources: 1,
+            price_change_pct: None,
+            trend: None,
+            confidence: Decimal::new(5, 1),
+            availability: None,
+            price_date: d(day),
+            batch_id: format!("b{day}"),
+        }
+    }
+
+    fn set(market: i64, day: u32, seq: i64) -> SyncSet {
+        let version = ItemVersion { price_date: d(day), load_seq: seq };
+        let offer = OfferView {
             product_id: "p1".into(),
             source_id: "shop".into(),
-            name: Some("Widget".into()),
-            price: Decimal::new(1000, 2),
-            price_kind: PriceKind::Exact,
-            currency: "EUR".into(),
-            price_usd: Decimal::new(1050, 2),
-            market_price_usd: Decimal::new(1050, 2),
-            market_sources: 1,
-            price_date: batch.batch_date,
-            observed_at: Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0).unwrap(),
-            fx_rate_date: batch.batch_date,
-            batch_id: "2026-11-25-b1".into(),
+            price: Decimal::new(market, 2),
+            currency: "USD".into(),
+            price_usd: Decimal::new(market, 2),
+            fx_rate: Decimal::ONE,
+            fx_rate_date: d(day),
+            fx_source: "identity".into(),
+            availability: None,
+            url: None,
+            observed_at: Utc.with_ymd_and_hms(2026, 11, day, 2, 0, 0).unwrap(),
+            price_date: d(day),
         };
+        let history = HistoryPoint {
+            product_id: "p1".into(),
+            price_date: d(day),
+            market_price_usd: Decimal::new(market, 2),
+            lowest_price_usd: Decimal::new(market, 2),
+            sources: 1,
+        };
+        SyncSet {
+            products: vec![(product("p1", market, day), version)],
+            offers: vec![(offer, version)],
+            history: vec![(history, version)],
+            retired_offers: vec![("p1".into(), "gone".into(), version)],
+            ..SyncSet::default()
+        }
+    }
+
+    fn syncer(set: SyncSet, app: Arc<MemoryAppStore>) -> (Syncer, Arc<MemoryNotifier>, Arc<MemoryLedger>) {
         let warehouse = Arc::new(MemoryWarehouse::default());
-        warehouse.current.lock().unwrap().push(price.clone());
-        let gone = PriceKey { product_id: "p9".into(), source_id: "shop".into() };
-        warehouse.retired.lock().unwrap().push(gone.clone());
-        let prices = Arc::new(MemoryPriceStore::default());
-        prices.put_prices(&[CurrentPrice { product_id: "p9".into(), ..price.clone() }]).await.unwrap();
+        *warehouse.sync_set.lock().unwrap() = set;
         let notifier = Arc::new(MemoryNotifier::default());
-        let syncer = Syncer {
-            warehouse,
-            prices: prices.clone(),
-            notifier: notifier.clone(),
-            ledger: Arc::new(MemoryLedger::default()),
-        };
-        let event = StageEvent::new(&batch, Stage::Transformed, StageCounts::default(), "t".into());
+        let ledger = Arc::new(MemoryLedger::default());
+        (Syncer { warehouse, app, notifier: notifier.clone(), ledger: ledger.clone() }, notifier, ledger)
+    }
+
+    fn transformed(b: &BatchRef) -> Message {
+        let event = StageEvent::new(b, Stage::Transformed, StageCounts::default(), "t".into());
         let body = ppmt_domain::s3_event::classify(&serde_json::to_string(&event).unwrap());
-        syncer.handle(&Message { message_id: "m".into(), body, receive_count: 1 }).await.unwrap();
-        assert_eq!(prices.items.lock().unwrap().get(&("p1".into(), "shop".into())), Some(&price));
+        Message { message_id: "m".into(), body, receive_count: 1 }
+    }
+
+    fn market(app: &MemoryAppStore) -> String {
+        let items = app.items.lock().unwrap();
+        let item = &items[&("PRODUCT#p1".to_string(), "LATEST".to_string())];
+        app_view::read_product(item).unwrap().market_price_usd.to_string()
+    }
+
+    #[tokio::test]
+    async fn writes_product_offer_history_and_gtin_items_then_nothing_when_repeated() {
+        let app = Arc::new(MemoryAppStore::default());
+        let (s, notifier, _) = syncer(set(24900, 25, 1), app.clone());
+        s.handle(&transformed(&batch("b25", 25))).await.unwrap();
+        let keys: Vec<(String, String)> = app.items.lock().unwrap().keys().cloned().collect();
+        assert_eq!(
+            keys,
+            [
+                ("GTIN#04006381333931", "PRODUCT"),
+                ("PRODUCT#p1", "DAY#2026-11-25"),
+                ("PRODUCT#p1", "LATEST"),
+                ("PRODUCT#p1", "OFFER#shop"),
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        s.handle(&transformed(&batch("b25", 25))).await.unwrap();
         let events = notifier.events.lock().unwrap();
-        assert_eq!(events[0].stage, Stage::Synced);
-        assert_eq!(events[0].counts.items_written, Some(1));
-        assert_eq!(events[0].counts.items_deleted, Some(1));
-        assert!(!prices.items.lock().unwrap().contains_key(&("p9".into(), "shop".into())), "retired item removed");
+        let counts: Vec<_> = events
+            .iter()
+            .map(|e| (e.counts.items_written, e.counts.items_unchanged, e.counts.items_deleted, e.counts.stale_skipped))
+            .collect();
+        // The retired offer was never there: nothing to delete, so it counts as unchanged.
+        assert_eq!(counts, vec![(Some(4), Some(1), Some(0), Some(0)), (Some(0), Some(5), Some(0), Some(0))]);
+    }
+
+    #[tokio::test]
+    async fn an_older_day_synced_after_a_newer_one_is_refused_as_stale() {
+        let app = Arc::new(MemoryAppStore::default());
+        let (newer, _, _) = syncer(set(26000, 26, 2), app.clone());
+        newer.handle(&transformed(&batch("b26", 26))).await.unwrap();
+        let (older, notifier, _) = syncer(set(24900, 25, 1), app.clone());
+        older.handle(&transformed(&batch("b25", 25))).await.unwrap();
+        assert_eq!(market(&app), "260.00");
+        let c = &notifier.events.lock().unwrap()[0].counts;
+        // LATEST, GTIN and the offer are newer; the history item of the 25th is written.
+        assert_eq!((c.items_written, c.stale_skipped), (Some(1), Some(3)));
+        assert!(app.items.lock().unwrap().contains_key(&("PRODUCT#p1".to_string(), "DAY#2026-11-25".to_string())));
     }
 
     #[tokio::test]
     async fn a_replaced_batch_is_skipped_and_writes_nothing() {
-        let batch = BatchRef {
-            batch_id: BatchId("2026-11-25-old".into()),
-            batch_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
-            bucket: "raw".into(),
-            manifest_key: "raw/2026-11-25/manifest.json".into(),
-        };
+        let app = Arc::new(MemoryAppStore::default());
+        let (s, notifier, ledger) = syncer(set(24900, 25, 1), app.clone());
         let warehouse = Arc::new(MemoryWarehouse::default());
         *warehouse.current_batch.lock().unwrap() = Some(BatchId("2026-11-25-new".into()));
-        let (prices, notifier, ledger) = (
-            Arc::new(MemoryPriceStore::default()),
-            Arc::new(MemoryNotifier::default()),
-            Arc::new(MemoryLedger::default()),
-        );
-        let syncer = Syncer { warehouse, prices: prices.clone(), notifier: notifier.clone(), ledger: ledger.clone() };
-        let event = StageEvent::new(&batch, Stage::Transformed, StageCounts::default(), "t".into());
-        let body = ppmt_domain::s3_event::classify(&serde_json::to_string(&event).unwrap());
-        syncer.handle(&Message { message_id: "m".into(), body, receive_count: 1 }).await.unwrap();
-        assert!(prices.items.lock().unwrap().is_empty());
+        let s = Syncer { warehouse, ..s };
+        s.handle(&transformed(&batch("2026-11-25-old", 25))).await.unwrap();
+        assert!(app.items.lock().unwrap().is_empty());
         assert!(notifier.events.lock().unwrap().is_empty());
         let run = ledger.run("2026-11-25-old", Stage::Synced).unwrap();
-        assert_eq!(run.status, ppmt_platform::ports::RunStatus::Skipped);
+        assert_eq!(run.status, RunStatus::Skipped);
         assert!(run.error.unwrap().contains("2026-11-25-new"));
     }
 }

@@ -14,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     let ports = Ports::build(&config, &clients);
     let syncer = Syncer {
         warehouse: ports.warehouse.context("syncer needs a warehouse")?,
-        prices: ports.prices,
+        app: ports.app,
         notifier: ports.notifier,
         ledger: ports.ledger.clone(),
     };

@@ -72,6 +72,12 @@ pub struct StageCounts {
     /// Items removed because their product and source no longer have a price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items_deleted: Option<u64>,
+    /// Items whose content had not changed, so nothing was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_unchanged: Option<u64>,
+    /// Writes refused because the item already holds a newer day or a newer load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_skipped: Option<u64>,
 }
 
 /// One stage's "done" message.

@@ -11,10 +11,35 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::identity;
 use crate::money::Currency;
 
 /// Column order of price CSV files.
-pub const PRICE_CSV_HEADER: [&str; 14] = [
+pub const PRICE_CSV_HEADER: [&str; 19] = [
+    "product_id",
+    "name",
+    "brand",
+    "gtin",
+    "mpn",
+    "category",
+    "price",
+    "price_kind",
+    "price_max",
+    "regular_price",
+    "sale_starts_at",
+    "sale_ends_at",
+    "offer_count",
+    "currency",
+    "availability",
+    "url",
+    "observed_at",
+    "reject_reason",
+    "reject_detail",
+];
+
+/// Columns every price CSV file must have; the others of [`PRICE_CSV_HEADER`] may be
+/// absent (files written before they existed), and are then empty.
+pub const PRICE_CSV_REQUIRED: [&str; 14] = [
     "product_id",
     "name",
     "brand",
@@ -40,12 +65,21 @@ pub struct RawRecord {
     pub brand: Option<String>,
     pub gtin: Option<String>,
     pub mpn: Option<String>,
+    /// The source's own category path or `product_type`, as it wrote it.
+    pub category: Option<String>,
     /// Plain decimal text, `.` as decimal point, no grouping (`1299.00`).
     pub price: Option<String>,
     /// `exact` (default), `from` or `range`.
     pub price_kind: Option<String>,
     /// Upper bound of a `range` price.
     pub price_max: Option<String>,
+    /// The list (regular) price the source states next to a sale price, same currency.
+    pub regular_price: Option<String>,
+    /// RFC 3339 start and end of the sale window, where the source states one.
+    pub sale_starts_at: Option<String>,
+    pub sale_ends_at: Option<String>,
+    /// How many offers an aggregate offer summarises.
+    pub offer_count: Option<String>,
     pub currency: Option<String>,
     pub availability: Option<String>,
     pub url: Option<String>,
@@ -89,17 +123,47 @@ impl PriceKind {
 /// A record that passed validation: typed, decimal, with a real currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidRecord {
+    /// The source's own id for the product (its SKU); our product id is assigned by the
+    /// transform's matching.
     pub product_id: String,
     pub name: Option<String>,
     pub brand: Option<String>,
     pub gtin: Option<String>,
+    pub mpn: Option<String>,
+    pub category: Option<String>,
     pub price: Decimal,
     pub price_kind: PriceKind,
     pub price_max: Option<Decimal>,
+    pub regular_price: Option<Decimal>,
+    pub sale_starts_at: Option<DateTime<Utc>>,
+    pub sale_ends_at: Option<DateTime<Utc>>,
+    pub offer_count: Option<i32>,
     pub currency: Currency,
     pub availability: Option<String>,
     pub url: Option<String>,
     pub observed_at: DateTime<Utc>,
+    /// The keys products are matched by ([`crate::identity`]).
+    pub keys: IdentityKeys,
+}
+
+/// A record's matching keys, each absent when its field is absent or unusable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityKeys {
+    pub gtin14: Option<String>,
+    pub mpn_key: Option<String>,
+    pub brand_key: Option<String>,
+    pub name_key: Option<String>,
+}
+
+impl IdentityKeys {
+    fn of(gtin: Option<&str>, mpn: Option<&str>, brand: Option<&str>, name: Option<&str>) -> IdentityKeys {
+        IdentityKeys {
+            gtin14: gtin.and_then(identity::gtin14),
+            mpn_key: mpn.and_then(identity::mpn_key),
+            brand_key: brand.and_then(identity::brand_key),
+            name_key: name.and_then(identity::name_key),
+        }
+    }
 }
 
 /// Stable reason codes for rows that were not used. They are stored with the row and
@@ -260,6 +324,16 @@ fn parse_price(field: &str, text: Option<&str>) -> Result<Decimal, RowReject> {
     Ok(value)
 }
 
+fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, RowReject> {
+    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|e| {
+        RowReject::new(RejectReason::BadTimestamp, format!("{field} `{}` is not RFC 3339: {e}", clip(text, 60)))
+    })
+}
+
+fn parse_optional_time(field: &str, value: &Option<String>) -> Result<Option<DateTime<Utc>>, RowReject> {
+    present(value).map(|text| parse_time(field, text)).transpose()
+}
+
 impl RawRecord {
     /// Validates the record; the first problem found is the reason.
     pub fn validate(&self) -> Result<ValidRecord, RowReject> {
@@ -277,6 +351,8 @@ impl RawRecord {
             ("name", &self.name, 1024),
             ("brand", &self.brand, 256),
             ("gtin", &self.gtin, 32),
+            ("mpn", &self.mpn, 128),
+            ("category", &self.category, 512),
             ("availability", &self.availability, 64),
             ("url", &self.url, 2048),
         ];
@@ -317,37 +393,52 @@ impl RawRecord {
             }
             _ => None,
         };
+        let regular_price = match present(&self.regular_price) {
+            None => None,
+            Some(text) => Some(parse_price("regular_price", Some(text))?),
+        };
+        let sale_starts_at = parse_optional_time("sale_starts_at", &self.sale_starts_at)?;
+        let sale_ends_at = parse_optional_time("sale_ends_at", &self.sale_ends_at)?;
+        let offer_count = match present(&self.offer_count) {
+            None => None,
+            Some(text) => Some(text.parse::<u16>().map(i32::from).map_err(|_| {
+                RowReject::new(
+                    RejectReason::MalformedRecord,
+                    format!("offer_count `{}` is not a whole number from 0 to 65535", clip(text, 40)),
+                )
+            })?),
+        };
         let currency_text =
             present(&self.currency).ok_or_else(|| RowReject::new(RejectReason::MissingField, "currency is missing"))?;
         let currency = Currency::from_str(currency_text)
             .map_err(|e| RowReject::new(RejectReason::UnknownCurrency, e.to_string()))?;
         let observed_text = present(&self.observed_at)
             .ok_or_else(|| RowReject::new(RejectReason::MissingField, "observed_at is missing"))?;
-        let observed_at = DateTime::parse_from_rfc3339(observed_text)
-            .map_err(|e| {
-                RowReject::new(
-                    RejectReason::BadTimestamp,
-                    format!("observed_at `{observed_text}` is not RFC 3339: {e}"),
-                )
-            })?
-            .with_timezone(&Utc);
+        let observed_at = parse_time("observed_at", observed_text)?;
         Ok(ValidRecord {
             product_id: product_id.to_owned(),
             name: owned(&self.name),
             brand: owned(&self.brand),
             gtin: owned(&self.gtin),
+            mpn: owned(&self.mpn),
+            category: owned(&self.category),
             price,
             price_kind,
             price_max,
+            regular_price,
+            sale_starts_at,
+            sale_ends_at,
+            offer_count,
             currency,
             availability: owned(&self.availability),
             url: owned(&self.url),
             observed_at,
+            keys: IdentityKeys::of(present(&self.gtin), present(&self.mpn), present(&self.brand), present(&self.name)),
         })
     }
 
     /// The record as CSV fields in [`PRICE_CSV_HEADER`] order.
-    pub fn csv_fields(&self) -> [&str; 14] {
+    pub fn csv_fields(&self) -> [&str; 19] {
         fn f(v: &Option<String>) -> &str {
             v.as_deref().unwrap_or("")
         }
@@ -357,9 +448,14 @@ impl RawRecord {
             f(&self.brand),
             f(&self.gtin),
             f(&self.mpn),
+            f(&self.category),
             f(&self.price),
             f(&self.price_kind),
             f(&self.price_max),
+            f(&self.regular_price),
+            f(&self.sale_starts_at),
+            f(&self.sale_ends_at),
+            f(&self.offer_count),
             f(&self.currency),
             f(&self.availability),
             f(&self.url),
@@ -388,9 +484,14 @@ impl RawRecord {
             brand: text("brand"),
             gtin: text("gtin"),
             mpn: text("mpn"),
+            category: text("category"),
             price: text("price"),
             price_kind: text("price_kind"),
             price_max: text("price_max"),
+            regular_price: text("regular_price"),
+            sale_starts_at: text("sale_starts_at"),
+            sale_ends_at: text("sale_ends_at"),
+            offer_count: text("offer_count"),
             currency: text("currency"),
             availability: text("availability"),
             url: text("url"),

@@ -3,6 +3,7 @@
 //! `ppmt provision` creates exactly this on an emulator; `infra/template.yaml` declares
 //! the same resources for AWS and a test checks the two agree.
 
+use crate::app_view::CATEGORY_INDEX;
 use crate::event::Stage;
 
 /// Tries before SQS moves a message to its dead-letter queue.
@@ -44,6 +45,8 @@ pub struct TableSpec {
     pub sort_key: &'static str,
     /// Global secondary indexes as (name, partition key, sort key).
     pub indexes: Vec<(&'static str, &'static str, &'static str)>,
+    /// The attribute whose epoch seconds expire an item (DynamoDB TTL), if any.
+    pub ttl_attribute: Option<&'static str>,
 }
 
 /// Every resource of one deployment ("stack").
@@ -53,6 +56,7 @@ pub struct Topology {
     pub raw_bucket: String,
     pub stage_topic: String,
     pub queues: Vec<QueueSpec>,
+    /// The app's table ([`crate::app_view`]).
     pub prices_table: TableSpec,
     pub ledger_table: TableSpec,
 }
@@ -81,15 +85,17 @@ impl Topology {
             ],
             prices_table: TableSpec {
                 name: format!("{stack}-prices"),
-                partition_key: "product_id",
-                sort_key: "source_id",
-                indexes: vec![],
+                partition_key: "pk",
+                sort_key: "sk",
+                indexes: vec![(CATEGORY_INDEX, "gsi1pk", "gsi1sk")],
+                ttl_attribute: Some("expires_at"),
             },
             ledger_table: TableSpec {
                 name: format!("{stack}-ledger"),
                 partition_key: "pk",
                 sort_key: "sk",
                 indexes: vec![(LEDGER_BY_DATE_INDEX, "batch_date", "sk")],
+                ttl_attribute: None,
             },
         }
     }

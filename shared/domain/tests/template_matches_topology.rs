@@ -3,6 +3,7 @@
 //! appear in the template, spelled with the template's `${StackName}`.
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
+use ppmt_domain::app_view::CATEGORY_INDEX;
 use ppmt_domain::topology::{
     filter_policy, QueueFeed, Topology, DLQ_RETENTION_SECS, LEDGER_BY_DATE_INDEX, MAX_RECEIVE_COUNT,
     VISIBILITY_TIMEOUT_SECS,
@@ -25,6 +26,8 @@ fn every_resource_name_of_the_topology_is_in_the_template() {
         assert!(text.contains(&format!("!Sub \"{name}\"")), "{name} is not declared in infra/template.yaml");
     }
     assert!(text.contains(&format!("IndexName: {LEDGER_BY_DATE_INDEX}")));
+    assert!(text.contains(&format!("IndexName: {CATEGORY_INDEX}")));
+    assert!(text.contains(&format!("AttributeName: {}", t.prices_table.ttl_attribute.unwrap())));
 }
 
 #[test]

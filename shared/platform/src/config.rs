@@ -21,6 +21,7 @@ pub mod vars {
     pub const RETRY_BASE_DELAY_SECS: &str = "PPMT_RETRY_BASE_DELAY_SECS";
     pub const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
     pub const LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
+    pub const API_ADDR: &str = "PPMT_API_ADDR";
 }
 
 /// Configuration that cannot be used, listing every problem at once.
@@ -211,6 +212,37 @@ impl ServiceConfig {
         };
         env.finish()?;
         Ok(ServiceConfig { resources, warehouse, mode })
+    }
+}
+
+/// Where the read API listens when it is not under Lambda: 127.0.0.1:8080.
+pub const DEFAULT_API_ADDR: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
+/// The read API's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// The app's table.
+    pub prices_table: String,
+    /// `None` under Lambda (behind API Gateway); otherwise the address to serve HTTP on.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl ApiConfig {
+    /// Reads the API's configuration from the process environment.
+    pub fn from_env() -> Result<ApiConfig, ConfigError> {
+        Self::read(EnvReader::from_process())
+    }
+
+    /// Reads the API's configuration from `env`, naming every missing or bad variable.
+    pub fn read(mut env: EnvReader) -> Result<ApiConfig, ConfigError> {
+        let prices_table = env.required(vars::PRICES_TABLE);
+        let listen = match env.optional(vars::LAMBDA_RUNTIME_API) {
+            Some(_) => None,
+            None => Some(env.parsed(vars::API_ADDR, DEFAULT_API_ADDR)),
+        };
+        env.finish()?;
+        Ok(ApiConfig { prices_table, listen })
     }
 }
 

@@ -5,9 +5,9 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
-use ppmt_domain::record::{FxRateRecord, PriceKind, ValidRecord};
+use ppmt_domain::app_view::{HistoryPoint, Item, ItemVersion, OfferView, ProductView};
+use ppmt_domain::record::{FxRateRecord, ValidRecord};
 use ppmt_domain::{BatchId, BatchRef, RejectReason, Stage, StageCounts, StageEvent};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::PortError;
@@ -56,6 +56,12 @@ pub struct StagedBatch {
     pub rows: Vec<StagedRow>,
     pub rejects: Vec<RejectedRow>,
     pub fx_rates: Vec<FxRateRecord>,
+    /// The batch's load sequence: its manifest's creation time in milliseconds. A
+    /// larger one is a newer scrape; the app's items carry it so that a write of an
+    /// older batch of the same day is refused.
+    pub load_seq: i64,
+    /// sha256 of the manifest, hex: lineage of every fact the batch produces.
+    pub manifest_sha256: String,
 }
 
 /// Row figures of a transform run; staged = facts + quarantined + duplicates.
@@ -103,30 +109,45 @@ pub struct SqlStep {
     pub sql: &'static str,
 }
 
-/// A product's current price from one source, as the app reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CurrentPrice {
-    pub product_id: String,
-    pub source_id: String,
-    pub name: Option<String>,
-    pub price: Decimal,
-    pub price_kind: PriceKind,
-    pub currency: String,
-    pub price_usd: Decimal,
-    pub market_price_usd: Decimal,
-    /// Sources that contributed to the market price that day.
-    pub market_sources: i64,
-    pub price_date: NaiveDate,
-    pub observed_at: DateTime<Utc>,
-    pub fx_rate_date: NaiveDate,
-    pub batch_id: String,
+/// What the syncer reads from the warehouse for a batch: the app's view of every product
+/// the batch touched, with the version each item is written at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncSet {
+    /// Each product's current figures, at the version of the day and load they come from
+    /// (or of this batch, for a product this batch's day no longer lists).
+    pub products: Vec<(ProductView, ItemVersion)>,
+    /// The offers of those products on their current day.
+    pub offers: Vec<(OfferView, ItemVersion)>,
+    /// The batch day's history point of each product that has one.
+    pub history: Vec<(HistoryPoint, ItemVersion)>,
+    /// Offers the app must no longer show: (product, source) at the version that retires
+    /// them.
+    pub retired_offers: Vec<(String, String, ItemVersion)>,
+    /// Products with no price on any day any more.
+    pub retired_products: Vec<(String, ItemVersion)>,
+    /// History points of the batch's day that the day no longer has.
+    pub retired_history: Vec<(String, NaiveDate, ItemVersion)>,
 }
 
-/// Names one item of the prices table.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct PriceKey {
-    pub product_id: String,
-    pub source_id: String,
+/// One write to the app's table: a put of a sealed item, or a delete, at a version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemWrite {
+    pub pk: String,
+    pub sk: String,
+    pub version: ItemVersion,
+    /// The item to put; `None` deletes.
+    pub put: Option<Item>,
+}
+
+/// What applying writes did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteCounts {
+    pub written: u64,
+    pub deleted: u64,
+    /// Same content already there (or nothing to delete): no write sent.
+    pub unchanged: u64,
+    /// Refused: the item holds a newer version.
+    pub stale_skipped: u64,
 }
 
 /// The warehouse: Redshift in production, PostgreSQL locally.
@@ -139,20 +160,42 @@ pub trait Warehouse: Send + Sync {
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError>;
     /// Runs the transform steps for the batch in one transaction and counts its rows.
     async fn run_transform(&self, batch: &BatchRef, steps: &[SqlStep]) -> Result<TransformOutcome, PortError>;
-    /// Current prices of every product the batch touched.
-    async fn current_prices(&self, batch: &BatchRef) -> Result<Vec<CurrentPrice>, PortError>;
-    /// (product, source) keys the batch's day had before the batch replaced it that now
-    /// have no price at all.
-    async fn retired_keys(&self, batch: &BatchRef) -> Result<Vec<PriceKey>, PortError>;
+    /// The app's view of every product the batch touched.
+    async fn sync_set(&self, batch: &BatchRef) -> Result<SyncSet, PortError>;
 }
 
-/// The key-value store the app reads (DynamoDB).
+/// The table the app reads (DynamoDB), as the syncer writes it.
 #[async_trait]
-pub trait PriceStore: Send + Sync {
-    /// Writes the items, retrying unprocessed ones; returns how many were written.
-    async fn put_prices(&self, prices: &[CurrentPrice]) -> Result<u64, PortError>;
-    /// Removes the items of these keys; returns how many deletes were sent.
-    async fn delete_prices(&self, keys: &[PriceKey]) -> Result<u64, PortError>;
+pub trait AppStore: Send + Sync {
+    /// Applies the writes. A put whose content the item already has is skipped; a write
+    /// older than the item's version is refused by the store itself and counted as
+    /// stale. Throttling is retried; nothing is dropped.
+    async fn apply(&self, writes: &[ItemWrite]) -> Result<WriteCounts, PortError>;
+}
+
+/// The table the app reads, as the read API queries it.
+#[async_trait]
+pub trait AppReader: Send + Sync {
+    /// One item.
+    async fn get_item(&self, pk: &str, sk: &str) -> Result<Option<Item>, PortError>;
+    /// The items of a partition whose sort key is at least `from_sk`, in key order, up to
+    /// `limit`; `newest_first` reads backwards from `to_sk`.
+    async fn query_range(
+        &self,
+        pk: &str,
+        from_sk: &str,
+        to_sk: &str,
+        newest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<Item>, PortError>;
+    /// A page of a category's products, cheapest first, after `cursor` (the last page's
+    /// last sort key); returns the items and the next cursor.
+    async fn query_category(
+        &self,
+        category: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Item>, Option<String>), PortError>;
 }
 
 /// How a stage run ended.

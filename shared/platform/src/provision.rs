@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration,
@@ -144,10 +144,22 @@ async fn create_table(clients: &AwsClients, spec: &TableSpec) -> Result<(), Port
         request = request.attribute_definitions(attr(name).map_err(built)?);
     }
     match request.send().await {
-        Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
-        Err(e) => Err(aws_error(op, e)),
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
+        Err(e) => return Err(aws_error(op, e)),
     }
+    if let Some(attribute) = spec.ttl_attribute {
+        let ttl = TimeToLiveSpecification::builder().attribute_name(attribute).enabled(true).build().map_err(built)?;
+        clients
+            .dynamodb
+            .update_time_to_live()
+            .table_name(&spec.name)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(|e| aws_error(format!("enable TTL on {}", spec.name), e))?;
+    }
+    Ok(())
 }
 
 /// Creates (or finds) every resource of `topology`.

@@ -22,23 +22,40 @@ pub const SCHEMA: &[SqlStep] = &[step!("schema", "001_warehouse.sql")];
 /// Indexes that only PostgreSQL has (Redshift uses sort keys instead).
 pub const POSTGRES_SCHEMA: &[SqlStep] = &[step!("schema/postgres", "010_indexes.sql")];
 
+/// Rules as data (brand aliases, category rules, price bounds), applied after the
+/// schema; each replaces only its own `origin = 'seed'` rows.
+pub const SEEDS: &[SqlStep] = &[
+    step!("seed", "010_brand_aliases.sql"),
+    step!("seed", "020_category_rules.sql"),
+    step!("seed", "030_category_price_bounds.sql"),
+];
+
 /// The transform, in order, run in one transaction per batch.
 pub const TRANSFORM_STEPS: &[SqlStep] = &[
     step!("transform", "010_reset_day.sql"),
     step!("transform", "020_remove_duplicates.sql"),
-    step!("transform", "030_pick_fx_rates.sql"),
-    step!("transform", "040_quarantine_without_rate.sql"),
-    step!("transform", "050_convert_currency.sql"),
-    step!("transform", "060_market_price.sql"),
-    step!("transform", "070_mark_current.sql"),
+    step!("transform", "030_pin_fx_rates.sql"),
+    step!("transform", "040_match_products.sql"),
+    step!("transform", "050_check_offers.sql"),
+    step!("transform", "060_quarantine.sql"),
+    step!("transform", "070_offer_facts.sql"),
+    step!("transform", "080_source_stats.sql"),
+    step!("transform", "090_product_facts.sql"),
+    step!("transform", "100_mark_current.sql"),
+    step!("transform", "110_cleanup.sql"),
 ];
 
 /// Row accounting of a batch after its transform.
 pub const BATCH_COUNTS: SqlStep = step!("queries", "batch_counts.sql");
-/// Current prices of the products of a batch.
-pub const CURRENT_PRICES: SqlStep = step!("queries", "current_prices.sql");
-/// Keys of the batch's day that no longer have any price.
-pub const RETIRED_KEYS: SqlStep = step!("queries", "retired_keys.sql");
+/// What the syncer reads for a batch, in the order [`crate::sync_rows`] reads it.
+pub const SYNC_QUERIES: &[SqlStep] = &[
+    step!("queries", "sync_products.sql"),
+    step!("queries", "sync_offers.sql"),
+    step!("queries", "sync_history.sql"),
+    step!("queries", "retired_offers.sql"),
+    step!("queries", "retired_products.sql"),
+    step!("queries", "retired_history.sql"),
+];
 /// The batch currently staged for a day.
 pub const CURRENT_BATCH: SqlStep = step!("queries", "current_batch.sql");
 
@@ -176,11 +193,14 @@ mod tests {
 
     #[test]
     fn every_shipped_step_renders() {
-        for step in SCHEMA.iter().chain(POSTGRES_SCHEMA).chain(TRANSFORM_STEPS).chain([
-            &BATCH_COUNTS,
-            &CURRENT_PRICES,
-            &CURRENT_BATCH,
-        ]) {
+        for step in SCHEMA
+            .iter()
+            .chain(POSTGRES_SCHEMA)
+            .chain(SEEDS)
+            .chain(TRANSFORM_STEPS)
+            .chain(SYNC_QUERIES)
+            .chain([&BATCH_COUNTS, &CURRENT_BATCH])
+        {
             render(step, &batch("b")).unwrap_or_else(|e| panic!("{e}"));
         }
     }
@@ -203,6 +223,6 @@ mod tests {
         let text = "-- comment\nDELETE FROM a;\nINSERT INTO b\nSELECT 1;\n";
         assert_eq!(split_statements(text), vec!["DELETE FROM a", "INSERT INTO b\nSELECT 1"]);
         let reset = render(&TRANSFORM_STEPS[0], &batch("b")).unwrap();
-        assert_eq!(split_statements(&reset).len(), 6);
+        assert_eq!(split_statements(&reset).len(), 7);
     }
 }

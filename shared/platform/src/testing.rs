@@ -1,17 +1,19 @@
 //! In-memory fakes of the ports, for unit tests of the services' handlers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
+use ppmt_domain::app_view::{category_pk, content_hash, read_version, AttrValue, Item, ItemVersion};
 use ppmt_domain::{BatchId, BatchRef, Stage, StageCounts, StageEvent};
 
+use crate::adapters::app_table::{decide, Decision, Stored};
 use crate::error::PortError;
 use crate::ports::{
-    CurrentPrice, MessageFailure, Notifier, ObjectStore, PriceKey, PriceStore, RunLedger, RunStatus, SqlStep, StageRun,
-    StagedBatch, TransformOutcome, Warehouse,
+    AppReader, AppStore, ItemWrite, MessageFailure, Notifier, ObjectStore, RunLedger, RunStatus, SqlStep, StageRun,
+    StagedBatch, SyncSet, TransformOutcome, Warehouse, WriteCounts,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -66,8 +68,8 @@ pub struct MemoryWarehouse {
     pub transform_outcome: Mutex<Option<TransformOutcome>>,
     /// What `current_batch` answers; `None` means "the asked batch is current".
     pub current_batch: Mutex<Option<BatchId>>,
-    pub current: Mutex<Vec<CurrentPrice>>,
-    pub retired: Mutex<Vec<PriceKey>>,
+    /// What `sync_set` answers.
+    pub sync_set: Mutex<SyncSet>,
 }
 
 #[async_trait]
@@ -87,37 +89,88 @@ impl Warehouse for MemoryWarehouse {
             .ok_or_else(|| PortError::transient(format!("transform batch {}", batch.batch_id), "no outcome set"))
     }
 
-    async fn current_prices(&self, _batch: &BatchRef) -> Result<Vec<CurrentPrice>, PortError> {
-        Ok(lock(&self.current).clone())
-    }
-
-    async fn retired_keys(&self, _batch: &BatchRef) -> Result<Vec<PriceKey>, PortError> {
-        Ok(lock(&self.retired).clone())
+    async fn sync_set(&self, _batch: &BatchRef) -> Result<SyncSet, PortError> {
+        Ok(lock(&self.sync_set).clone())
     }
 }
 
-/// Keeps written items by (product, source).
+/// The app's table in memory, keyed by (pk, sk), deciding writes exactly as the
+/// DynamoDB adapter does ([`decide`]).
 #[derive(Debug, Default)]
-pub struct MemoryPriceStore {
-    pub items: Mutex<HashMap<(String, String), CurrentPrice>>,
+pub struct MemoryAppStore {
+    pub items: Mutex<BTreeMap<(String, String), Item>>,
 }
 
 #[async_trait]
-impl PriceStore for MemoryPriceStore {
-    async fn put_prices(&self, prices: &[CurrentPrice]) -> Result<u64, PortError> {
+impl AppStore for MemoryAppStore {
+    async fn apply(&self, writes: &[ItemWrite]) -> Result<WriteCounts, PortError> {
         let mut items = lock(&self.items);
-        for p in prices {
-            items.insert((p.product_id.clone(), p.source_id.clone()), p.clone());
+        let mut counts = WriteCounts::default();
+        for w in writes {
+            let k = (w.pk.clone(), w.sk.clone());
+            let stored = items.get(&k).map(|i| Stored {
+                content_hash: content_hash(i).map(str::to_owned),
+                version: read_version(i).unwrap_or(ItemVersion { price_date: NaiveDate::MIN, load_seq: i64::MIN }),
+            });
+            match (decide(w, stored.as_ref()), &w.put) {
+                (Decision::Send, Some(item)) => {
+                    items.insert(k, item.clone());
+                    counts.written += 1;
+                }
+                (Decision::Send, None) => {
+                    items.remove(&k);
+                    counts.deleted += 1;
+                }
+                (Decision::Unchanged, _) => counts.unchanged += 1,
+                (Decision::Stale, _) => counts.stale_skipped += 1,
+            }
         }
-        Ok(prices.len() as u64)
+        Ok(counts)
+    }
+}
+
+#[async_trait]
+impl AppReader for MemoryAppStore {
+    async fn get_item(&self, pk: &str, sk: &str) -> Result<Option<Item>, PortError> {
+        Ok(lock(&self.items).get(&(pk.to_owned(), sk.to_owned())).cloned())
     }
 
-    async fn delete_prices(&self, keys: &[PriceKey]) -> Result<u64, PortError> {
-        let mut items = lock(&self.items);
-        for k in keys {
-            items.remove(&(k.product_id.clone(), k.source_id.clone()));
-        }
-        Ok(keys.len() as u64)
+    async fn query_range(
+        &self,
+        pk: &str,
+        from_sk: &str,
+        to_sk: &str,
+        newest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<Item>, PortError> {
+        let items = lock(&self.items);
+        let range = items.range((pk.to_owned(), from_sk.to_owned())..=(pk.to_owned(), to_sk.to_owned()));
+        let found: Vec<Item> = if newest_first {
+            range.rev().take(limit).map(|(_, i)| i.clone()).collect()
+        } else {
+            range.take(limit).map(|(_, i)| i.clone()).collect()
+        };
+        Ok(found)
+    }
+
+    async fn query_category(
+        &self,
+        category: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Item>, Option<String>), PortError> {
+        let wanted = AttrValue::S(category_pk(category));
+        let text = |i: &Item| match i.get("gsi1sk") {
+            Some(AttrValue::S(t)) => t.clone(),
+            _ => String::new(),
+        };
+        let mut all: Vec<Item> =
+            lock(&self.items).values().filter(|i| i.get("gsi1pk") == Some(&wanted)).cloned().collect();
+        all.sort_by_key(|i| text(i));
+        let page: Vec<Item> =
+            all.iter().filter(|i| cursor.is_none_or(|c| text(i).as_str() > c)).take(limit).cloned().collect();
+        let next = (page.len() == limit).then(|| page.last().map(text)).flatten();
+        Ok((page, next))
     }
 }
 

@@ -2,14 +2,15 @@
 
 use std::sync::Arc;
 
-use crate::adapters::dynamodb::{DynamoLedger, DynamoPriceStore};
+use crate::adapters::app_table::DynamoAppTable;
+use crate::adapters::dynamodb::DynamoLedger;
 use crate::adapters::postgres::PostgresWarehouse;
 use crate::adapters::redshift::RedshiftWarehouse;
 use crate::adapters::s3::S3Store;
 use crate::adapters::sns::SnsNotifier;
 use crate::aws::AwsClients;
 use crate::config::{Resources, ServiceConfig, WarehouseSettings};
-use crate::ports::{Notifier, ObjectStore, PriceStore, RunLedger, Warehouse};
+use crate::ports::{Notifier, ObjectStore, RunLedger, Warehouse};
 
 /// Every port, ready to hand to a service.
 #[derive(Clone)]
@@ -17,7 +18,8 @@ pub struct Ports {
     pub store: Arc<dyn ObjectStore>,
     pub notifier: Arc<dyn Notifier>,
     pub ledger: Arc<dyn RunLedger>,
-    pub prices: Arc<dyn PriceStore>,
+    /// The app's table.
+    pub app: Arc<DynamoAppTable>,
     /// Present when the service was configured with a warehouse.
     pub warehouse: Option<Arc<dyn Warehouse>>,
 }
@@ -31,7 +33,11 @@ impl Ports {
             store: Arc::new(S3Store { client: clients.s3.clone() }),
             notifier: Arc::new(SnsNotifier { client: clients.sns.clone(), topic_arn: r.stage_topic_arn.clone() }),
             ledger: Arc::new(DynamoLedger { client: clients.dynamodb.clone(), table: r.ledger_table.clone() }),
-            prices: Arc::new(DynamoPriceStore { client: clients.dynamodb.clone(), table: r.prices_table.clone() }),
+            app: Arc::new(DynamoAppTable {
+                client: clients.dynamodb.clone(),
+                table: r.prices_table.clone(),
+                retry_deadline: std::time::Duration::from_secs(120),
+            }),
             warehouse,
         }
     }

@@ -261,6 +261,7 @@ pub fn parse_csv_feed(
         let currency_field = opt(cols.currency);
         match parse_price_with_currency_field(price_text, currency_field.as_deref(), locale, default_currency) {
             Ok((price, currency)) => out.records.push(ScrapedRecord {
+                regular_price: None,
                 product_id,
                 name: opt(cols.name),
                 brand: opt(cols.brand),

@@ -555,6 +555,7 @@ fn to_record(
     let product_id =
         c.sku.clone().or_else(|| c.gtin.clone()).or_else(|| c.mpn.clone()).unwrap_or_else(|| page_url.to_string());
     Ok(ScrapedRecord {
+        regular_price: None,
         product_id,
         name: c.name.clone(),
         brand: c.brand.clone(),

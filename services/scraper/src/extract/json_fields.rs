@@ -113,6 +113,7 @@ fn item_record(
     };
     let opt = |p: &Option<String>| text_at(item, p.as_deref());
     Ok(ScrapedRecord {
+        regular_price: None,
         product_id,
         name: opt(&m.name),
         brand: opt(&m.brand),

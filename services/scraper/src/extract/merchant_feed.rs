@@ -162,6 +162,12 @@ fn finish_item(item: ItemState, locale: &NumberLocale, default_currency: Option<
     let parse = |t: &Option<String>| t.as_deref().map(|t| parse_price(t, locale, default_currency));
     let regular = parse(&f.price);
     let sale = parse(&f.sale_price);
+    // Where a valid sale price replaces a valid higher regular price of the same
+    // currency, the regular price is kept beside it.
+    let regular_price = match (&sale, &regular) {
+        (Some(Ok((s, sc))), Some(Ok((r, rc)))) if sc == rc && r.amount > s.amount => Some(r.amount),
+        _ => None,
+    };
     let priced: Result<(Price, String), RecordReject> = match (sale, regular) {
         (Some(Ok(p)), _) => Ok(p),
         (_, Some(Ok(p))) => Ok(p),
@@ -183,6 +189,7 @@ fn finish_item(item: ItemState, locale: &NumberLocale, default_currency: Option<
             gtin: opt(&f.gtin),
             mpn: opt(&f.mpn),
             price,
+            regular_price,
             currency,
             availability: f.availability.as_deref().and_then(normalize_availability),
             url: opt(&f.g_link).or_else(|| opt(&f.link)),

@@ -17,6 +17,8 @@ pub struct ScrapedRecord {
     pub gtin: Option<String>,
     pub mpn: Option<String>,
     pub price: Price,
+    /// The regular (list) price the source states next to a sale price, in `currency`.
+    pub regular_price: Option<Decimal>,
     /// ISO 4217, 3 uppercase letters, validated.
     pub currency: String,
     /// Normalized: "in_stock" | "out_of_stock" | "preorder" | "backorder" | other lowercased.
@@ -144,6 +146,7 @@ mod tests {
     #[test]
     fn record_round_trips_through_json() {
         let rec = ScrapedRecord {
+            regular_price: None,
             product_id: "sku-1".into(),
             name: Some("Widget".into()),
             brand: None,

@@ -1,22 +1,16 @@
-//! DynamoDB adapters: the prices table the app reads ([`PriceStore`]) and the run
-//! ledger ([`RunLedger`]).
+//! The run ledger ([`RunLedger`]) on DynamoDB. (The app's table is
+//! [`crate::adapters::app_table`].)
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, NaiveDate, Utc};
 use ppmt_domain::topology::LEDGER_BY_DATE_INDEX;
 use ppmt_domain::{BatchId, BatchRef, Stage, StageCounts};
 
-use crate::error::{aws_error, backoff_delay, PortError};
-use crate::ports::{CurrentPrice, MessageFailure, PriceKey, PriceStore, RunLedger, RunStatus, StageRun};
-
-/// DynamoDB's limit of items per `BatchWriteItem`.
-pub const MAX_BATCH_WRITE: usize = 25;
-/// Rounds of retrying `UnprocessedItems` before giving up (retryably).
-const MAX_WRITE_ROUNDS: u32 = 8;
+use crate::error::{aws_error, PortError};
+use crate::ports::{MessageFailure, RunLedger, RunStatus, StageRun};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -26,123 +20,6 @@ fn s(value: impl Into<String>) -> AttributeValue {
 
 fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
-}
-
-/// The item the app reads for one product and source.
-pub fn price_item(p: &CurrentPrice) -> Item {
-    let mut item = Item::from([
-        ("product_id".to_owned(), s(&p.product_id)),
-        ("source_id".to_owned(), s(&p.source_id)),
-        ("price".to_owned(), n(p.price.normalize())),
-        ("price_kind".to_owned(), s(p.price_kind.as_str())),
-        ("currency".to_owned(), s(&p.currency)),
-        ("price_usd".to_owned(), n(p.price_usd.normalize())),
-        ("market_price_usd".to_owned(), n(p.market_price_usd.normalize())),
-        ("market_sources".to_owned(), n(p.market_sources)),
-        ("price_date".to_owned(), s(p.price_date.to_string())),
-        ("observed_at".to_owned(), s(p.observed_at.to_rfc3339())),
-        ("fx_rate_date".to_owned(), s(p.fx_rate_date.to_string())),
-        ("batch_id".to_owned(), s(&p.batch_id)),
-    ]);
-    if let Some(name) = &p.name {
-        item.insert("name".to_owned(), s(name));
-    }
-    item
-}
-
-/// Splits items into `BatchWriteItem` requests of at most 25, with no key twice in one
-/// request (DynamoDB refuses that); a later item for the same key wins.
-pub fn plan_batch_writes(prices: &[CurrentPrice]) -> Vec<Vec<Item>> {
-    let mut latest: Vec<&CurrentPrice> = Vec::with_capacity(prices.len());
-    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
-    for p in prices {
-        match index.get(&(p.product_id.as_str(), p.source_id.as_str())) {
-            Some(&i) => latest[i] = p,
-            None => {
-                index.insert((p.product_id.as_str(), p.source_id.as_str()), latest.len());
-                latest.push(p);
-            }
-        }
-    }
-    latest.chunks(MAX_BATCH_WRITE).map(|chunk| chunk.iter().map(|p| price_item(p)).collect()).collect()
-}
-
-/// The prices table.
-#[derive(Debug, Clone)]
-pub struct DynamoPriceStore {
-    pub client: aws_sdk_dynamodb::Client,
-    pub table: String,
-}
-
-impl DynamoPriceStore {
-    /// Sends one `BatchWriteItem` of at most 25 requests, retrying `UnprocessedItems`
-    /// with backoff until none is left.
-    async fn write_all(&self, mut pending: Vec<WriteRequest>) -> Result<(), PortError> {
-        let mut round = 0;
-        while !pending.is_empty() {
-            if round == MAX_WRITE_ROUNDS {
-                return Err(PortError::transient(
-                    format!("batch-write {}", self.table),
-                    format!("{} items still unprocessed after {MAX_WRITE_ROUNDS} rounds", pending.len()),
-                ));
-            }
-            if round > 0 {
-                tokio::time::sleep(backoff_delay(round, Duration::from_millis(50), Duration::from_secs(5))).await;
-            }
-            let output = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, pending)
-                .send()
-                .await
-                .map_err(|e| aws_error(format!("batch-write {}", self.table), e))?;
-            pending = output.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
-            round += 1;
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl PriceStore for DynamoPriceStore {
-    async fn put_prices(&self, prices: &[CurrentPrice]) -> Result<u64, PortError> {
-        let mut written = 0u64;
-        for chunk in plan_batch_writes(prices) {
-            let requests: Vec<WriteRequest> = chunk
-                .into_iter()
-                .map(|item| {
-                    PutRequest::builder()
-                        .set_item(Some(item))
-                        .build()
-                        .map(|put| WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<Result<_, _>>()
-                .map_err(|e| PortError::permanent(format!("build write for {}", self.table), e))?;
-            written += requests.len() as u64;
-            self.write_all(requests).await?;
-        }
-        Ok(written)
-    }
-
-    async fn delete_prices(&self, keys: &[PriceKey]) -> Result<u64, PortError> {
-        let unique: std::collections::BTreeSet<&PriceKey> = keys.iter().collect();
-        let unique: Vec<&PriceKey> = unique.into_iter().collect();
-        for chunk in unique.chunks(MAX_BATCH_WRITE) {
-            let requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|k| {
-                    DeleteRequest::builder()
-                        .key("product_id", s(&k.product_id))
-                        .key("source_id", s(&k.source_id))
-                        .build()
-                        .map(|delete| WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<_, _>>()
-                .map_err(|e| PortError::permanent(format!("build delete for {}", self.table), e))?;
-            self.write_all(requests).await?;
-        }
-        Ok(unique.len() as u64)
-    }
 }
 
 /// The run ledger table.
@@ -331,50 +208,5 @@ impl RunLedger for DynamoLedger {
                 failed_at: get_time(&item, "failed_at")?,
             })
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ppmt_domain::record::PriceKind;
-    use rust_decimal::Decimal;
-    use std::str::FromStr;
-
-    fn price(product: &str, source: &str, amount: &str) -> CurrentPrice {
-        CurrentPrice {
-            product_id: product.into(),
-            source_id: source.into(),
-            name: None,
-            price: Decimal::from_str(amount).unwrap(),
-            price_kind: PriceKind::Exact,
-            currency: "USD".into(),
-            price_usd: Decimal::from_str(amount).unwrap(),
-            market_price_usd: Decimal::from_str(amount).unwrap(),
-            market_sources: 1,
-            price_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
-            observed_at: DateTime::parse_from_rfc3339("2026-11-25T02:00:00Z").unwrap().with_timezone(&Utc),
-            fx_rate_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
-            batch_id: "b".into(),
-        }
-    }
-
-    #[test]
-    fn plans_requests_of_at_most_25_without_repeated_keys() {
-        let mut prices: Vec<CurrentPrice> = (0..60).map(|i| price(&format!("p{i}"), "s", "1.50")).collect();
-        prices.push(price("p3", "s", "9.99"));
-        let plan = plan_batch_writes(&prices);
-        assert_eq!(plan.iter().map(Vec::len).collect::<Vec<_>>(), vec![25, 25, 10]);
-        let p3 = plan.iter().flatten().filter(|i| i["product_id"] == s("p3")).collect::<Vec<_>>();
-        assert_eq!(p3.len(), 1);
-        assert_eq!(p3[0]["price"], n("9.99"));
-    }
-
-    #[test]
-    fn items_carry_decimal_numbers_exactly() {
-        let item = price_item(&price("p", "s", "2879.20"));
-        assert_eq!(item["price"], n("2879.2"));
-        assert_eq!(item["price_date"], s("2026-11-25"));
-        assert!(!item.contains_key("name"));
     }
 }

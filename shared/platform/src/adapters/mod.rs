@@ -1,5 +1,6 @@
 //! One adapter per port and backend.
 
+pub mod app_table;
 pub mod dynamodb;
 pub mod postgres;
 pub mod redshift;

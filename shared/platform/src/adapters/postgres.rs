@@ -4,14 +4,14 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::SinkExt;
-use ppmt_domain::record::PriceKind;
 use ppmt_domain::{BatchId, BatchRef};
-use tokio_postgres::{Client, NoTls, Transaction};
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage, Transaction};
 
 use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLUMNS, STAGING_COLUMNS};
 use crate::error::PortError;
-use crate::ports::{CurrentPrice, PriceKey, SqlStep, StagedBatch, TransformCounts, TransformOutcome, Warehouse};
+use crate::ports::{SqlStep, StagedBatch, SyncSet, TransformCounts, TransformOutcome, Warehouse};
 use crate::sql;
+use crate::sync_rows::{sync_rows_from, TextRow};
 
 /// A PostgreSQL database reached by URL. Each operation opens its own connection, so a
 /// dropped connection costs one retry and never leaks into the next message.
@@ -75,10 +75,11 @@ impl PostgresWarehouse {
         Ok(client)
     }
 
-    /// Applies the schema (portable DDL, then PostgreSQL's indexes); idempotent.
+    /// Applies the schema (portable DDL, then PostgreSQL's indexes) and the seeded rules;
+    /// idempotent.
     pub async fn apply_schema(&self) -> Result<(), PortError> {
         let client = self.connect().await?;
-        for step in sql::SCHEMA.iter().chain(sql::POSTGRES_SCHEMA) {
+        for step in sql::SCHEMA.iter().chain(sql::POSTGRES_SCHEMA).chain(sql::SEEDS) {
             client.batch_execute(step.sql).await.map_err(|e| pg_error(format!("apply {}", step.name), e))?;
         }
         Ok(())
@@ -111,8 +112,8 @@ impl Warehouse for PostgresWarehouse {
                 .map_err(|e| pg_error(ctx(&format!("clear {table} of {day}")), e))?;
         }
         tx.execute(
-            "INSERT INTO batches (batch_id, batch_date, bucket, manifest_key, rows_staged, rows_rejected, loaded_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, now())",
+            "INSERT INTO batches (batch_id, batch_date, bucket, manifest_key, rows_staged, rows_rejected, loaded_at, \
+             load_seq, manifest_sha256) VALUES ($1, $2, $3, $4, $5, $6, now(), $7, $8)",
             &[
                 &batch.batch_id.as_str(),
                 &day,
@@ -120,6 +121,8 @@ impl Warehouse for PostgresWarehouse {
                 &batch.manifest_key,
                 &(staged.rows.len() as i64),
                 &(staged.rejects.len() as i64),
+                &staged.load_seq,
+                &staged.manifest_sha256,
             ],
         )
         .await
@@ -191,50 +194,34 @@ impl Warehouse for PostgresWarehouse {
         Ok(TransformOutcome::Done(counts))
     }
 
-    async fn current_prices(&self, batch: &BatchRef) -> Result<Vec<CurrentPrice>, PortError> {
-        let client = self.connect().await?;
-        let sql = render(&sql::CURRENT_PRICES, batch)?;
-        let operation = format!("read current prices of batch {}", batch.batch_id);
-        let rows = client.query(sql.as_str(), &[]).await.map_err(|e| pg_error(operation.clone(), e))?;
-        rows.iter()
-            .map(|r| {
-                let kind: String = r.try_get("price_kind").map_err(|e| pg_error(operation.clone(), e))?;
-                let price_kind = PriceKind::parse(&kind)
-                    .ok_or_else(|| PortError::permanent(operation.clone(), format!("unknown price_kind `{kind}`")))?;
-                let get = || -> Result<CurrentPrice, tokio_postgres::Error> {
-                    Ok(CurrentPrice {
-                        product_id: r.try_get("product_id")?,
-                        source_id: r.try_get("source_id")?,
-                        name: r.try_get("name")?,
-                        price: r.try_get("price")?,
-                        price_kind,
-                        currency: r.try_get::<_, String>("currency")?.trim().to_owned(),
-                        price_usd: r.try_get("price_usd")?,
-                        market_price_usd: r.try_get("market_price_usd")?,
-                        market_sources: r.try_get("market_sources")?,
-                        price_date: r.try_get("price_date")?,
-                        observed_at: r.try_get("observed_at")?,
-                        fx_rate_date: r.try_get("fx_rate_date")?,
-                        batch_id: r.try_get("batch_id")?,
-                    })
-                };
-                get().map_err(|e| pg_error(operation.clone(), e))
-            })
-            .collect()
-    }
-
-    async fn retired_keys(&self, batch: &BatchRef) -> Result<Vec<PriceKey>, PortError> {
-        let client = self.connect().await?;
-        let sql = render(&sql::RETIRED_KEYS, batch)?;
-        let operation = format!("read retired keys of batch {}", batch.batch_id);
-        let rows = client.query(sql.as_str(), &[]).await.map_err(|e| pg_error(operation.clone(), e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(PriceKey {
-                    product_id: r.try_get(0).map_err(|e| pg_error(operation.clone(), e))?,
-                    source_id: r.try_get(1).map_err(|e| pg_error(operation.clone(), e))?,
+    async fn sync_set(&self, batch: &BatchRef) -> Result<SyncSet, PortError> {
+        let what = format!("read the app view of batch {}", batch.batch_id);
+        let mut client = self.connect().await?;
+        // One snapshot for every query, so products, offers and retirements agree.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(|e| pg_error(what.clone(), e))?;
+        let mut results = Vec::with_capacity(sql::SYNC_QUERIES.len());
+        for step in sql::SYNC_QUERIES {
+            let messages = tx
+                .simple_query(&render(step, batch)?)
+                .await
+                .map_err(|e| pg_error(format!("{what} ({})", step.name), e))?;
+            let rows: Vec<TextRow> = messages
+                .iter()
+                .filter_map(|m| match m {
+                    SimpleQueryMessage::Row(row) => {
+                        Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect())
+                    }
+                    _ => None,
                 })
-            })
-            .collect()
+                .collect();
+            results.push(rows);
+        }
+        sync_rows_from(results).map_err(|e| PortError::permanent(what, e))
     }
 }

@@ -11,20 +11,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_redshiftdata::types::{Field, StatusString};
-use chrono::{DateTime, NaiveDate, Utc};
-use ppmt_domain::record::PriceKind;
 use ppmt_domain::{BatchId, BatchRef};
-use rust_decimal::Decimal;
 
 use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLUMNS, STAGING_COLUMNS};
 use crate::error::{aws_error, PortError};
-use crate::ports::{
-    CurrentPrice, ObjectStore, PriceKey, SqlStep, StagedBatch, TransformCounts, TransformOutcome, Warehouse,
-};
+use crate::ports::{ObjectStore, SqlStep, StagedBatch, SyncSet, TransformCounts, TransformOutcome, Warehouse};
 use crate::sql;
+use crate::sync_rows::{sync_rows_from, TextRow};
 
 /// The Data API takes at most this many statements in one batch.
 const MAX_BATCH_STATEMENTS: usize = 40;
+/// How long a Data API session outlives its last statement: a transform longer than
+/// one batch runs statement by statement in one.
+const SESSION_KEEP_ALIVE_SECS: i32 = 120;
 /// How long a statement may run before we stop waiting (it is then cancelled): within
 /// the consumer Lambda's 900 s, so the function can still report the failure.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(840);
@@ -68,12 +67,14 @@ pub fn staging_statements(staged: &StagedBatch, rows_uri: &str, rejects_uri: &st
         format!("DELETE FROM rejected_rows WHERE batch_date = {day}"),
         format!("DELETE FROM batches WHERE batch_date = {day}"),
         format!(
-            "INSERT INTO batches (batch_id, batch_date, bucket, manifest_key, rows_staged, rows_rejected, loaded_at) \
-             VALUES ({id}, {day}, {}, {}, {}, {}, GETDATE())",
+            "INSERT INTO batches (batch_id, batch_date, bucket, manifest_key, rows_staged, rows_rejected, loaded_at, \
+             load_seq, manifest_sha256) VALUES ({id}, {day}, {}, {}, {}, {}, GETDATE(), {}, {})",
             literal(&b.bucket),
             literal(&b.manifest_key),
             staged.rows.len(),
-            staged.rejects.len()
+            staged.rejects.len(),
+            staged.load_seq,
+            literal(&staged.manifest_sha256)
         ),
         copy(STAGING_COLUMNS, rows_uri),
         copy(REJECTED_COLUMNS, rejects_uri),
@@ -122,44 +123,6 @@ fn text(field: &Field) -> Option<String> {
         Field::BooleanValue(b) => Some(b.to_string()),
         _ => None,
     }
-}
-
-/// Redshift returns `timestamptz` as `2026-11-25 02:00:00+00`.
-fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z")
-        .or_else(|_| DateTime::parse_from_rfc3339(text))
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-/// One row of `sql/queries/current_prices.sql`, in its column order.
-pub fn parse_current_price(row: &[Field]) -> Result<CurrentPrice, String> {
-    let get = |i: usize, name: &str| -> Result<String, String> {
-        row.get(i).and_then(text).ok_or_else(|| format!("column {name} is missing or NULL"))
-    };
-    let decimal = |i: usize, name: &str| -> Result<Decimal, String> {
-        get(i, name)?.parse::<Decimal>().map_err(|e| format!("column {name}: {e}"))
-    };
-    let date = |i: usize, name: &str| -> Result<NaiveDate, String> {
-        NaiveDate::parse_from_str(&get(i, name)?, "%Y-%m-%d").map_err(|e| format!("column {name}: {e}"))
-    };
-    let kind = get(4, "price_kind")?;
-    let observed = get(10, "observed_at")?;
-    Ok(CurrentPrice {
-        product_id: get(0, "product_id")?,
-        source_id: get(1, "source_id")?,
-        name: row.get(2).and_then(text),
-        price: decimal(3, "price")?,
-        price_kind: PriceKind::parse(&kind).ok_or_else(|| format!("unknown price_kind `{kind}`"))?,
-        currency: get(5, "currency")?.trim().to_owned(),
-        price_usd: decimal(6, "price_usd")?,
-        market_price_usd: decimal(7, "market_price_usd")?,
-        market_sources: get(8, "market_sources")?.parse().map_err(|e| format!("column market_sources: {e}"))?,
-        price_date: date(9, "price_date")?,
-        observed_at: parse_timestamp(&observed).ok_or_else(|| format!("column observed_at: `{observed}`"))?,
-        fx_rate_date: date(11, "fx_rate_date")?,
-        batch_id: get(12, "batch_id")?,
-    })
 }
 
 impl RedshiftWarehouse {
@@ -220,6 +183,43 @@ impl RedshiftWarehouse {
             .map_err(|e| aws_error(format!("submit {what}"), e))?;
         let id = out.id().ok_or_else(|| PortError::transient(format!("submit {what}"), "no statement id returned"))?;
         self.wait(id, what).await
+    }
+
+    /// Runs statements as one transaction: one batch when the Data API takes that many,
+    /// otherwise one statement at a time inside `BEGIN` … `COMMIT` in a Data API session
+    /// (an uncommitted transaction ends with its session, so a failure changes nothing).
+    async fn run_transaction(&self, statements: Vec<String>, what: &str) -> Result<(), PortError> {
+        if statements.len() <= MAX_BATCH_STATEMENTS {
+            return self.run_batch(statements, what).await;
+        }
+        let mut session: Option<String> = None;
+        let count = statements.len();
+        for (i, sql) in std::iter::once("BEGIN".to_owned()).chain(statements).chain(["COMMIT".to_owned()]).enumerate() {
+            let step = format!("{what} (statement {i} of {count}, in a session)");
+            let request = self
+                .client
+                .execute_statement()
+                .workgroup_name(&self.workgroup)
+                .database(&self.database)
+                .set_secret_arn(self.secret_arn.clone())
+                .sql(sql);
+            let request = match &session {
+                None => request.session_keep_alive_seconds(SESSION_KEEP_ALIVE_SECS),
+                Some(id) => request.session_id(id),
+            };
+            let out = request.send().await.map_err(|e| aws_error(format!("submit {step}"), e))?;
+            let id =
+                out.id().ok_or_else(|| PortError::transient(format!("submit {step}"), "no statement id returned"))?;
+            if session.is_none() {
+                session = Some(
+                    out.session_id()
+                        .ok_or_else(|| PortError::transient(format!("submit {step}"), "no session id returned"))?
+                        .to_owned(),
+                );
+            }
+            self.wait(id, &step).await?;
+        }
+        Ok(())
     }
 
     /// Runs one query and reads all its rows.
@@ -298,7 +298,7 @@ impl Warehouse for RedshiftWarehouse {
         for step in steps {
             statements.extend(sql::split_statements(&Self::render(step, batch)?));
         }
-        self.run_batch(statements, &format!("transform of batch {id}")).await?;
+        self.run_transaction(statements, &format!("transform of batch {id}")).await?;
         let rows = self.query(Self::render(&sql::BATCH_COUNTS, batch)?, &format!("row counts of batch {id}")).await?;
         let row = rows.first().ok_or_else(|| PortError::permanent(format!("row counts of batch {id}"), "no row"))?;
         let count = |i: usize| row.get(i).and_then(text).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
@@ -312,29 +312,24 @@ impl Warehouse for RedshiftWarehouse {
         }))
     }
 
-    async fn current_prices(&self, batch: &BatchRef) -> Result<Vec<CurrentPrice>, PortError> {
-        let what = format!("current prices of batch {}", batch.batch_id);
-        let rows = self.query(Self::render(&sql::CURRENT_PRICES, batch)?, &what).await?;
-        rows.iter().map(|r| parse_current_price(r).map_err(|e| PortError::permanent(what.clone(), e))).collect()
-    }
-
-    async fn retired_keys(&self, batch: &BatchRef) -> Result<Vec<PriceKey>, PortError> {
-        let what = format!("retired keys of batch {}", batch.batch_id);
-        let rows = self.query(Self::render(&sql::RETIRED_KEYS, batch)?, &what).await?;
-        rows.iter()
-            .map(|r| match (r.first().and_then(text), r.get(1).and_then(text)) {
-                (Some(product_id), Some(source_id)) => Ok(PriceKey { product_id, source_id }),
-                _ => Err(PortError::permanent(what.clone(), "a row without product_id and source_id")),
-            })
-            .collect()
+    async fn sync_set(&self, batch: &BatchRef) -> Result<SyncSet, PortError> {
+        let what = format!("app view of batch {}", batch.batch_id);
+        let mut results = Vec::with_capacity(sql::SYNC_QUERIES.len());
+        for step in sql::SYNC_QUERIES {
+            let rows = self.query(Self::render(step, batch)?, &format!("{what} ({})", step.name)).await?;
+            results.push(rows.iter().map(|r| r.iter().map(text).collect::<TextRow>()).collect::<Vec<_>>());
+        }
+        sync_rows_from(results).map_err(|e| PortError::permanent(what, e))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
     use ppmt_domain::record::FxRateRecord;
     use ppmt_domain::Currency;
+    use rust_decimal::Decimal;
 
     fn staged() -> StagedBatch {
         StagedBatch {
@@ -353,6 +348,8 @@ mod tests {
                 rate: Decimal::new(105, 2),
                 source: "ECB's".into(),
             }],
+            load_seq: 1,
+            manifest_sha256: "ab".repeat(32),
         }
     }
 
@@ -373,35 +370,26 @@ mod tests {
     }
 
     #[test]
-    fn the_transform_fits_in_one_data_api_batch() {
+    fn every_transform_statement_splits_into_one_data_api_statement() {
         let b = staged().batch;
-        let count: usize =
-            sql::TRANSFORM_STEPS.iter().map(|s| sql::split_statements(&sql::render(s, &b).unwrap()).len()).sum();
-        assert!(count < MAX_BATCH_STATEMENTS, "{count} statements");
+        for step in sql::TRANSFORM_STEPS {
+            for statement in sql::split_statements(&sql::render(step, &b).unwrap()) {
+                assert!(!statement.trim_end().ends_with(';'), "{}: {statement}", step.name);
+                assert!(!statement.contains(";\n"), "{}: two statements in one: {statement}", step.name);
+            }
+        }
     }
 
     #[test]
-    fn reads_current_price_rows_as_the_data_api_returns_them() {
+    fn reads_sync_rows_as_the_data_api_returns_them() {
         let s = |v: &str| Field::StringValue(v.into());
-        let row = vec![
-            s("p1"),
-            s("shop"),
-            Field::IsNull(true),
-            s("12.500000"),
-            s("exact"),
-            s("EUR"),
-            s("13.13"),
-            s("13.13"),
-            Field::LongValue(1),
-            s("2026-11-25"),
-            s("2026-11-25 02:00:00+00"),
-            s("2026-11-25"),
-            s("b1"),
-        ];
-        let p = parse_current_price(&row).unwrap();
-        assert_eq!((p.price, p.name, p.market_sources), (Decimal::new(125, 1), None, 1));
-        assert_eq!(p.observed_at.to_rfc3339(), "2026-11-25T02:00:00+00:00");
-        let short = parse_current_price(&row[..3]).unwrap_err();
-        assert!(short.contains("column price"), "{short}");
+        let retired = vec![s("p1"), s("shop"), s("2026-11-25"), Field::LongValue(17)];
+        let product = vec![s("p1"), Field::IsNull(true)];
+        let as_text = |row: &[Field]| row.iter().map(text).collect::<TextRow>();
+        assert_eq!(as_text(&product), vec![Some("p1".to_owned()), None]);
+        let set = sync_rows_from(vec![vec![], vec![], vec![], vec![as_text(&retired)]]).unwrap();
+        let (product_id, source_id, version) = &set.retired_offers[0];
+        assert_eq!((product_id.as_str(), source_id.as_str(), version.load_seq), ("p1", "shop", 17));
+        assert_eq!(version.price_date, NaiveDate::from_ymd_opt(2026, 11, 25).unwrap());
     }
 }

@@ -7,8 +7,9 @@ use bytes::Bytes;
 use crate::ports::StagedBatch;
 
 /// `staging_prices` columns, in CSV order.
-pub const STAGING_COLUMNS: &str = "staging_prices (batch_id, batch_date, source_id, file_key, line_no, product_id, \
-     name, brand, gtin, price, price_kind, price_max, currency, availability, url, observed_at)";
+pub const STAGING_COLUMNS: &str = "staging_prices (batch_id, batch_date, source_id, file_key, line_no, source_sku, \
+     name, brand, gtin, mpn, category, price, price_kind, price_max, regular_price, sale_starts_at, sale_ends_at, \
+     offer_count, currency, availability, url, observed_at, gtin14, mpn_key, brand_key, name_key)";
 
 /// `rejected_rows` columns, in CSV order.
 pub const REJECTED_COLUMNS: &str =
@@ -39,13 +40,23 @@ pub fn staged_rows_csv(staged: &StagedBatch) -> Result<Bytes, csv::Error> {
             v.name.clone(),
             v.brand.clone(),
             v.gtin.clone(),
+            v.mpn.clone(),
+            v.category.clone(),
             Some(v.price.to_string()),
             Some(v.price_kind.as_str().to_owned()),
             v.price_max.map(|m| m.to_string()),
+            v.regular_price.map(|m| m.to_string()),
+            v.sale_starts_at.map(|t| t.to_rfc3339()),
+            v.sale_ends_at.map(|t| t.to_rfc3339()),
+            v.offer_count.map(|c| c.to_string()),
             Some(v.currency.to_string()),
             v.availability.clone(),
             v.url.clone(),
             Some(v.observed_at.to_rfc3339()),
+            v.keys.gtin14.clone(),
+            v.keys.mpn_key.clone(),
+            v.keys.brand_key.clone(),
+            v.keys.name_key.clone(),
         ]
     }))
 }
@@ -73,7 +84,7 @@ mod tests {
     use super::*;
     use crate::ports::{RejectedRow, StagedRow};
     use chrono::{NaiveDate, TimeZone, Utc};
-    use ppmt_domain::record::{PriceKind, ValidRecord};
+    use ppmt_domain::record::{IdentityKeys, PriceKind, ValidRecord};
     use ppmt_domain::{BatchId, BatchRef, Currency, RejectReason};
     use rust_decimal::Decimal;
 
@@ -95,13 +106,20 @@ mod tests {
                     name: Some("Widget, large".into()),
                     brand: None,
                     gtin: None,
+                    mpn: None,
+                    category: None,
                     price: Decimal::new(1050, 2),
                     price_kind: PriceKind::Exact,
                     price_max: None,
+                    regular_price: None,
+                    sale_starts_at: None,
+                    sale_ends_at: None,
+                    offer_count: None,
                     currency: Currency::EUR,
                     availability: None,
                     url: None,
                     observed_at: Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0).unwrap(),
+                    keys: IdentityKeys { name_key: Some("widget, large".into()), ..IdentityKeys::default() },
                 },
             }],
             rejects: vec![RejectedRow {
@@ -113,11 +131,13 @@ mod tests {
                 raw: "p2,\"x\",0".into(),
             }],
             fx_rates: vec![],
+            load_seq: 1,
+            manifest_sha256: "00".repeat(32),
         };
         let rows = String::from_utf8(staged_rows_csv(&staged).unwrap().to_vec()).unwrap();
         assert_eq!(
             rows,
-            "b1,2026-11-25,a,raw/2026-11-25/a.csv,2,p1,\"Widget, large\",,,10.50,exact,,EUR,,,2026-11-25T02:00:00+00:00\n"
+            "b1,2026-11-25,a,raw/2026-11-25/a.csv,2,p1,\"Widget, large\",,,,,10.50,exact,,,,,,EUR,,,2026-11-25T02:00:00+00:00,,,,\"widget, large\"\n"
         );
         let rejects = String::from_utf8(rejected_rows_csv(&staged).unwrap().to_vec()).unwrap();
         assert_eq!(rejects, "b1,2026-11-25,a,raw/2026-11-25/a.csv,3,ZERO_PRICE,price is zero,\"p2,\"\"x\"\",0\"\n");

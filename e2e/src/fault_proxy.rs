@@ -1,0 +1,139 @@
+//! A fault-injecting HTTP proxy in front of the emulator's DynamoDB: every `every`-th
+//! request of the chosen operations is answered with DynamoDB's throttling error
+//! instead of being forwarded. It counts the requests of each operation, so a test can
+//! check both that nothing was lost and what the faults cost.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+/// Requests seen per operation (`X-Amz-Target` without its prefix), and how many of
+/// them were refused.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Counts {
+    pub requests: BTreeMap<String, u64>,
+    pub throttled: BTreeMap<String, u64>,
+}
+
+/// A running proxy.
+pub struct FaultProxy {
+    pub url: String,
+    counts: Arc<Mutex<Counts>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    /// Proxies to `upstream` (e.g. `http://127.0.0.1:5055`), throttling every `every`-th
+    /// request of each operation in `faulty`.
+    pub async fn start(upstream: &str, faulty: &[&str], every: u64) -> anyhow::Result<FaultProxy> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let faulty: Arc<Vec<String>> = Arc::new(faulty.iter().map(|s| (*s).to_owned()).collect());
+        let upstream: Arc<str> = upstream.trim_end_matches('/').into();
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let shared = counts.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (counts, faulty, upstream, client) =
+                    (shared.clone(), faulty.clone(), upstream.clone(), client.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let (counts, faulty, upstream, client) =
+                            (counts.clone(), faulty.clone(), upstream.clone(), client.clone());
+                        async move {
+                            Ok::<_, Infallible>(forward(request, &counts, &faulty, every, &upstream, &client).await)
+                        }
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Ok(FaultProxy { url, counts, task })
+    }
+
+    /// What the proxy has seen so far.
+    pub fn counts(&self) -> Counts {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+fn text_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+}
+
+async fn forward(
+    request: Request<Incoming>,
+    counts: &Mutex<Counts>,
+    faulty: &[String],
+    every: u64,
+    upstream: &str,
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+) -> Response<Full<Bytes>> {
+    let operation = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or("other")
+        .to_owned();
+    let throttle = {
+        let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = c.requests.entry(operation.clone()).or_default();
+        *seen += 1;
+        let hit = faulty.contains(&operation) && *seen % every == 0;
+        if hit {
+            *c.throttled.entry(operation.clone()).or_default() += 1;
+        }
+        hit
+    };
+    if throttle {
+        let mut response = text_response(
+            StatusCode::BAD_REQUEST,
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#.into(),
+        );
+        response
+            .headers_mut()
+            .insert("content-type", hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"));
+        return response;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return text_response(StatusCode::BAD_GATEWAY, "could not read the request".into());
+    };
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut upstream_request = Request::new(Full::new(body));
+    *upstream_request.method_mut() = parts.method;
+    *upstream_request.headers_mut() = parts.headers;
+    match format!("{upstream}{path}").parse() {
+        Ok(uri) => *upstream_request.uri_mut() = uri,
+        Err(e) => return text_response(StatusCode::BAD_GATEWAY, e.to_string()),
+    }
+    match client.request(upstream_request).await {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            match body.collect().await {
+                Ok(bytes) => Response::from_parts(parts, Full::new(bytes.to_bytes())),
+                Err(e) => text_response(StatusCode::BAD_GATEWAY, e.to_string()),
+            }
+        }
+        Err(e) => text_response(StatusCode::BAD_GATEWAY, e.to_string()),
+    }
+}

@@ -1,0 +1,120 @@
+//! Linear cost, checked on PostgreSQL's plans: after three days of a few thousand
+//! observations each, every shipped statement (the transform steps and the syncer's
+//! queries) is EXPLAINed for the third day, and none may run a nested loop whose inner
+//! side scans a staging or fact table sequentially (a cost that grows with the
+//! product of two tables' sizes).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+use chrono::NaiveDate;
+use ppmt_domain::manifest::{FileFormat, FileKind};
+use ppmt_domain::record::PRICE_CSV_HEADER;
+use ppmt_domain::{BatchRef, Stage};
+use ppmt_e2e::{Harness, RawFile};
+use ppmt_platform::ports::RunStatus;
+use ppmt_platform::sql;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Tables whose size grows with the days or the batch.
+const BIG: [&str; 6] =
+    ["staging_prices", "fact_offer_prices", "fact_product_prices", "product_offers", "offer_checks", "rejected_rows"];
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
+}
+
+/// 3,000 products from each of two shops (GTINs shared, so one product each), prices
+/// moving a little every day.
+fn files(d: u32) -> Vec<RawFile<'static>> {
+    let date = day(d);
+    let shop = |source: &'static str, currency: &str, bump: u32| {
+        let mut csv = PRICE_CSV_HEADER.join(",");
+        csv.push('\n');
+        for n in 0..3000u32 {
+            let mut row = vec![String::new(); PRICE_CSV_HEADER.len()];
+            row[0] = format!("{source}-{n}");
+            row[1] = format!("Thing {n}");
+            row[2] = "Acme".into();
+            row[4] = format!("MPN{n}");
+            row[6] = format!("{}.{:02}", 20 + n % 300, (d + bump) % 100);
+            row[13] = currency.into();
+            row[16] = format!("{date}T02:00:00Z");
+            csv.push_str(&row.join(","));
+            csv.push('\n');
+        }
+        RawFile { source_id: source, kind: FileKind::Prices, format: FileFormat::Csv, content: csv, records: 3000 }
+    };
+    let fx = format!("rate_date,base_currency,quote_currency,rate,source\n{date},EUR,USD,1.05,ECB\n");
+    vec![
+        shop("shop_eu", "EUR", 0),
+        shop("shop_us", "USD", 7),
+        RawFile { source_id: "ecb", kind: FileKind::FxRates, format: FileFormat::Csv, content: fx, records: 1 },
+    ]
+}
+
+/// Nested loops whose inner side sequentially scans a big table, as "step: relation".
+fn quadratic_loops(plan: &Value, found: &mut Vec<String>) {
+    let children = plan.get("Plans").and_then(Value::as_array).cloned().unwrap_or_default();
+    if plan.get("Node Type").and_then(Value::as_str) == Some("Nested Loop") {
+        if let Some(inner) = children.get(1) {
+            let mut scans = Vec::new();
+            seq_scans(inner, &mut scans);
+            found.extend(scans.into_iter().filter(|r| BIG.contains(&r.as_str())));
+        }
+    }
+    for child in &children {
+        quadratic_loops(child, found);
+    }
+}
+
+fn seq_scans(plan: &Value, out: &mut Vec<String>) {
+    if plan.get("Node Type").and_then(Value::as_str) == Some("Seq Scan") {
+        if let Some(r) = plan.get("Relation Name").and_then(Value::as_str) {
+            out.push(r.to_owned());
+        }
+    }
+    for child in plan.get("Plans").and_then(Value::as_array).into_iter().flatten() {
+        seq_scans(child, out);
+    }
+}
+
+#[tokio::test]
+async fn no_shipped_statement_loops_over_a_sequential_scan_of_a_big_table() -> anyhow::Result<()> {
+    let mut h = Harness::new("plans").await?;
+    h.start("loader")?;
+    h.start("transformer")?;
+    let mut last = None;
+    for d in [23, 24, 25] {
+        let m = h.drop_batch(day(d), &files(d)).await?;
+        h.wait_for(day(d), &m.batch_id, Stage::Transformed, Duration::from_secs(120), |r| {
+            r.status == RunStatus::Succeeded
+        })
+        .await?;
+        last = Some(m);
+    }
+    let m = last.unwrap();
+    let batch = BatchRef {
+        batch_id: m.batch_id.clone(),
+        batch_date: m.batch_date,
+        bucket: h.bucket().to_owned(),
+        manifest_key: "raw/2026-11-25/manifest.json".into(),
+    };
+    h.query("ANALYZE").await?;
+    let mut offenders = Vec::new();
+    let mut explained = 0;
+    for step in sql::TRANSFORM_STEPS.iter().chain(sql::SYNC_QUERIES) {
+        let text = sql::render(step, &batch)?;
+        for (i, statement) in sql::split_statements(&text).iter().enumerate() {
+            let rows = h.query(&format!("EXPLAIN (FORMAT JSON) {statement}")).await?;
+            let plan: Value = serde_json::from_str(rows[0][0].as_deref().unwrap())?;
+            let mut found = Vec::new();
+            quadratic_loops(&plan[0]["Plan"], &mut found);
+            offenders.extend(found.into_iter().map(|r| format!("{} statement {}: {r}", step.name, i + 1)));
+            explained += 1;
+        }
+    }
+    println!("explained {explained} statements");
+    assert!(explained > 20, "every step was explained");
+    assert!(offenders.is_empty(), "nested loops over sequential scans: {offenders:#?}");
+    Ok(())
+}

@@ -1,0 +1,372 @@
+//! The app's DynamoDB table ([`AppStore`] for the syncer, [`AppReader`] for the API).
+//!
+//! Writes are delta and never backwards:
+//! 1. `BatchGetItem` reads the content hash and version of every item to write (100
+//!    keys a request); a put of the same content, or a delete of an absent item, is not
+//!    sent, and a write older than the item's version is not sent either.
+//! 2. The rest go out as conditional `PutItem` / `DeleteItem` calls, a bounded number
+//!    in flight, each with the condition "absent, or an older day, or the same day from
+//!    this or an older load". A write whose condition fails (a newer syncer won the
+//!    race) is counted as stale. (`BatchWriteItem` cannot carry a condition; and
+//!    `TransactWriteItems`, which can, costs moto a copy of every table per call: 0.45 s
+//!    for 25 items, against 9 ms for an unconditional batch.)
+//! 3. Throttling and unprocessed keys are retried with capped exponential backoff and
+//!    full jitter up to a deadline, then the sync fails retryably, having written
+//!    nothing twice with different content.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use futures::StreamExt;
+use ppmt_domain::app_view::{self, AttrValue, Item, ItemVersion, CATEGORY_INDEX, LATEST_SK};
+
+use crate::error::{aws_error, backoff_delay, PortError};
+use crate::ports::{AppReader, AppStore, ItemWrite, WriteCounts};
+
+/// Keys of one `BatchGetItem` request (DynamoDB's limit).
+const MAX_BATCH_GET: usize = 100;
+/// Conditional writes in flight at once.
+const MAX_IN_FLIGHT: usize = 16;
+/// The condition every write carries: the item is absent, or holds an older day, or
+/// the same day from this or an older load.
+const NOT_BACKWARDS: &str =
+    "attribute_not_exists(pk) OR version_date < :d OR (version_date = :d AND version_seq <= :s)";
+
+type DynamoItem = HashMap<String, AttributeValue>;
+
+/// The app's table.
+#[derive(Debug, Clone)]
+pub struct DynamoAppTable {
+    pub client: aws_sdk_dynamodb::Client,
+    pub table: String,
+    /// How long throttling and conflicts are retried before the sync fails (retryably).
+    pub retry_deadline: Duration,
+}
+
+fn to_dynamo(item: &Item) -> DynamoItem {
+    item.iter()
+        .map(|(k, v)| {
+            let value = match v {
+                AttrValue::S(t) => AttributeValue::S(t.clone()),
+                AttrValue::N(t) => AttributeValue::N(t.clone()),
+            };
+            (k.clone(), value)
+        })
+        .collect()
+}
+
+/// The attributes the app's items use (text and numbers); others are ignored.
+pub fn from_dynamo(item: &DynamoItem) -> Item {
+    item.iter()
+        .filter_map(|(k, v)| match v {
+            AttributeValue::S(t) => Some((k.clone(), AttrValue::S(t.clone()))),
+            AttributeValue::N(t) => Some((k.clone(), AttrValue::N(t.clone()))),
+            _ => None,
+        })
+        .collect()
+}
+
+fn key(pk: &str, sk: &str) -> DynamoItem {
+    DynamoItem::from([("pk".to_owned(), AttributeValue::S(pk.into())), ("sk".to_owned(), AttributeValue::S(sk.into()))])
+}
+
+/// What the table holds for a key: its content hash and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub content_hash: Option<String>,
+    pub version: ItemVersion,
+}
+
+/// Whether a write must be sent, given what the table holds. Pure, so that the memory
+/// fake and DynamoDB decide the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Send,
+    Unchanged,
+    Stale,
+}
+
+/// Decides one write against the stored item.
+pub fn decide(write: &ItemWrite, stored: Option<&Stored>) -> Decision {
+    match (stored, &write.put) {
+        (None, None) => Decision::Unchanged,
+        (None, Some(_)) => Decision::Send,
+        (Some(s), _) if s.version > write.version => Decision::Stale,
+        (Some(s), Some(item)) if s.content_hash.as_deref() == app_view::content_hash(item) => Decision::Unchanged,
+        (Some(_), _) => Decision::Send,
+    }
+}
+
+impl DynamoAppTable {
+    fn op(&self, what: &str) -> String {
+        format!("{what} {}", self.table)
+    }
+
+    async fn pause(&self, attempt: u32, started: Instant, what: &str, why: &str) -> Result<(), PortError> {
+        if started.elapsed() > self.retry_deadline {
+            return Err(PortError::transient(
+                self.op(what),
+                format!("still failing after {:?}: {why}", self.retry_deadline),
+            ));
+        }
+        tokio::time::sleep(backoff_delay(attempt, Duration::from_millis(50), Duration::from_secs(5))).await;
+        Ok(())
+    }
+
+    /// The hash and version of every existing item among `keys`.
+    async fn stored(&self, keys: &[(String, String)]) -> Result<HashMap<(String, String), Stored>, PortError> {
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(MAX_BATCH_GET) {
+            let mut pending: Vec<DynamoItem> = chunk.iter().map(|(pk, sk)| key(pk, sk)).collect();
+            let (started, mut attempt) = (Instant::now(), 0);
+            while !pending.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .projection_expression("pk, sk, content_hash, version_date, version_seq")
+                    .build()
+                    .map_err(|e| PortError::permanent(self.op("build a read of"), e))?;
+                let out = match self.client.batch_get_item().request_items(&self.table, request.clone()).send().await {
+                    Ok(out) => out,
+                    Err(e) => {
+                        let err = aws_error(self.op("batch-get from"), e);
+                        if !crate::Retryable::is_retryable(&err) {
+                            return Err(err);
+                        }
+                        pending = request.keys;
+                        attempt += 1;
+                        self.pause(attempt, started, "batch-get from", &err.to_string()).await?;
+                        continue;
+                    }
+                };
+                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    let item = from_dynamo(&item);
+                    let text = |n: &str| match item.get(n) {
+                        Some(AttrValue::S(t)) => Some(t.clone()),
+                        _ => None,
+                    };
+                    let (Some(pk), Some(sk)) = (text("pk"), text("sk")) else { continue };
+                    let version = app_view::read_version(&item)
+                        .map_err(|e| PortError::permanent(self.op("read versions in"), e))?;
+                    found.insert((pk, sk), Stored { content_hash: text("content_hash"), version });
+                }
+                pending =
+                    out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    self.pause(attempt, started, "batch-get from", "unprocessed keys").await?;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Sends one conditional put or delete until it is done or refused as stale.
+    async fn write(&self, write: &ItemWrite) -> Result<Decision, PortError> {
+        let what = format!("write {}/{} to", write.pk, write.sk);
+        let d = AttributeValue::S(write.version.price_date.to_string());
+        let s = AttributeValue::N(write.version.load_seq.to_string());
+        let (started, mut attempt) = (Instant::now(), 0);
+        loop {
+            let result = match &write.put {
+                Some(item) => self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(to_dynamo(item)))
+                    .condition_expression(NOT_BACKWARDS)
+                    .expression_attribute_values(":d", d.clone())
+                    .expression_attribute_values(":s", s.clone())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        let stale = e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception());
+                        (stale, aws_error(self.op(&what), e))
+                    }),
+                None => self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(&write.pk, &write.sk)))
+                    .condition_expression(NOT_BACKWARDS)
+                    .expression_attribute_values(":d", d.clone())
+                    .expression_attribute_values(":s", s.clone())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        let stale = e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception());
+                        (stale, aws_error(self.op(&what), e))
+                    }),
+            };
+            match result {
+                Ok(()) => return Ok(Decision::Send),
+                Err((true, _)) => return Ok(Decision::Stale),
+                Err((false, err)) if crate::Retryable::is_retryable(&err) => {
+                    attempt += 1;
+                    self.pause(attempt, started, &what, &err.to_string()).await?;
+                }
+                Err((false, err)) => return Err(err),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl AppStore for DynamoAppTable {
+    async fn apply(&self, writes: &[ItemWrite]) -> Result<WriteCounts, PortError> {
+        // One write per key (the last one), as a transaction may not name a key twice.
+        let mut last: HashMap<(&str, &str), &ItemWrite> = HashMap::new();
+        for w in writes {
+            last.insert((w.pk.as_str(), w.sk.as_str()), w);
+        }
+        let mut unique: Vec<&ItemWrite> = last.into_values().collect();
+        unique.sort_by(|a, b| (&a.pk, &a.sk).cmp(&(&b.pk, &b.sk)));
+        let keys: Vec<(String, String)> = unique.iter().map(|w| (w.pk.clone(), w.sk.clone())).collect();
+        let stored = self.stored(&keys).await?;
+        let mut counts = WriteCounts::default();
+        let mut to_send = Vec::new();
+        for w in unique {
+            match decide(w, stored.get(&(w.pk.clone(), w.sk.clone()))) {
+                Decision::Send => to_send.push(w),
+                Decision::Unchanged => counts.unchanged += 1,
+                Decision::Stale => counts.stale_skipped += 1,
+            }
+        }
+        let mut in_flight = futures::stream::FuturesUnordered::new();
+        let mut settle = |outcome: Result<(Decision, bool), PortError>| -> Result<(), PortError> {
+            match outcome? {
+                (Decision::Send, true) => counts.written += 1,
+                (Decision::Send, false) => counts.deleted += 1,
+                (Decision::Stale, _) => counts.stale_skipped += 1,
+                (Decision::Unchanged, _) => counts.unchanged += 1,
+            }
+            Ok(())
+        };
+        for w in to_send {
+            if in_flight.len() == MAX_IN_FLIGHT {
+                if let Some(done) = in_flight.next().await {
+                    settle(done)?;
+                }
+            }
+            in_flight.push(async move { self.write(w).await.map(|d| (d, w.put.is_some())) });
+        }
+        while let Some(done) = in_flight.next().await {
+            settle(done)?;
+        }
+        Ok(counts)
+    }
+}
+
+#[async_trait]
+impl AppReader for DynamoAppTable {
+    async fn get_item(&self, pk: &str, sk: &str) -> Result<Option<Item>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .send()
+            .await
+            .map_err(|e| aws_error(format!("get {pk}/{sk} from {}", self.table), e))?;
+        Ok(out.item.as_ref().map(from_dynamo))
+    }
+
+    async fn query_range(
+        &self,
+        pk: &str,
+        from_sk: &str,
+        to_sk: &str,
+        newest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<Item>, PortError> {
+        let mut items = Vec::new();
+        let mut start: Option<DynamoItem> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+                .expression_attribute_values(":a", AttributeValue::S(from_sk.into()))
+                .expression_attribute_values(":b", AttributeValue::S(to_sk.into()))
+                .scan_index_forward(!newest_first)
+                .limit(i32::try_from(limit - items.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| aws_error(format!("query {pk} in {}", self.table), e))?;
+            items.extend(out.items.unwrap_or_default().iter().map(from_dynamo));
+            match out.last_evaluated_key {
+                Some(last) if items.len() < limit => start = Some(last),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    async fn query_category(
+        &self,
+        category: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Item>, Option<String>), PortError> {
+        let gsi1pk = app_view::category_pk(category);
+        let start = cursor.map(|c| {
+            let product_id = c.split_once('#').map(|(_, id)| id).unwrap_or_default();
+            DynamoItem::from([
+                ("gsi1pk".to_owned(), AttributeValue::S(gsi1pk.clone())),
+                ("gsi1sk".to_owned(), AttributeValue::S(c.to_owned())),
+                ("pk".to_owned(), AttributeValue::S(app_view::product_pk(product_id))),
+                ("sk".to_owned(), AttributeValue::S(LATEST_SK.to_owned())),
+            ])
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(CATEGORY_INDEX)
+            .key_condition_expression("gsi1pk = :c")
+            .expression_attribute_values(":c", AttributeValue::S(gsi1pk.clone()))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| aws_error(format!("query category {category} in {}", self.table), e))?;
+        let items: Vec<Item> = out.items.unwrap_or_default().iter().map(from_dynamo).collect();
+        let next = out.last_evaluated_key.and_then(|k| k.get("gsi1sk").and_then(|v| v.as_s().ok()).cloned());
+        Ok((items, next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn v(day: u32, seq: i64) -> ItemVersion {
+        ItemVersion { price_date: NaiveDate::from_ymd_opt(2026, 11, day).unwrap(), load_seq: seq }
+    }
+
+    fn put(version: ItemVersion, hash: &str) -> ItemWrite {
+        let item = Item::from([("content_hash".to_owned(), AttrValue::S(hash.into()))]);
+        ItemWrite { pk: "PRODUCT#p".into(), sk: "LATEST".into(), version, put: Some(item) }
+    }
+
+    #[test]
+    fn decisions_never_go_backwards_and_skip_unchanged_content() {
+        let stored = Stored { content_hash: Some("h1".into()), version: v(25, 5) };
+        assert_eq!(decide(&put(v(24, 9), "h2"), Some(&stored)), Decision::Stale, "an older day");
+        assert_eq!(decide(&put(v(25, 4), "h2"), Some(&stored)), Decision::Stale, "an older load of the day");
+        assert_eq!(decide(&put(v(25, 5), "h2"), Some(&stored)), Decision::Send, "a retry of the same load");
+        assert_eq!(decide(&put(v(26, 1), "h2"), Some(&stored)), Decision::Send, "a newer day");
+        assert_eq!(decide(&put(v(26, 1), "h1"), Some(&stored)), Decision::Unchanged, "same content");
+        assert_eq!(decide(&put(v(26, 1), "h1"), None), Decision::Send);
+        let delete = ItemWrite { put: None, ..put(v(25, 5), "") };
+        assert_eq!(decide(&delete, None), Decision::Unchanged, "nothing to delete");
+        assert_eq!(decide(&delete, Some(&stored)), Decision::Send);
+        assert_eq!(decide(&ItemWrite { version: v(25, 1), ..delete }, Some(&stored)), Decision::Stale);
+    }
+}

@@ -1,0 +1,33 @@
+-- Exactly one current row per product: its newest day. 090 made the day's row current
+-- where no later day is; here the row that was current before it steps down, ...
+UPDATE fact_product_prices
+SET is_current = FALSE
+FROM fact_product_prices d
+WHERE d.price_date = CAST(:batch_date AS DATE) AND d.batch_id = :batch_id AND d.is_current
+  AND fact_product_prices.product_id = d.product_id
+  AND fact_product_prices.is_current
+  AND fact_product_prices.price_date < CAST(:batch_date AS DATE)
+  AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id);
+-- ... and a product the day listed before (batch_keys) but no longer lists, whose
+-- current row was the day's, gets its newest remaining day as current. Only these
+-- products are looked up over their whole history.
+UPDATE fact_product_prices
+SET is_current = TRUE
+FROM (
+    SELECT f.product_id, MAX(f.price_date) AS newest_date
+    FROM fact_product_prices f
+    JOIN (SELECT DISTINCT product_id FROM batch_keys WHERE batch_id = :batch_id) k
+      ON k.product_id = f.product_id
+    WHERE NOT EXISTS (
+              SELECT 1 FROM fact_product_prices t
+              WHERE t.product_id = k.product_id AND t.price_date = CAST(:batch_date AS DATE)
+          )
+      AND NOT EXISTS (
+              SELECT 1 FROM fact_product_prices c
+              WHERE c.product_id = k.product_id AND c.is_current
+          )
+    GROUP BY f.product_id
+) l
+WHERE fact_product_prices.product_id = l.product_id
+  AND fact_product_prices.price_date = l.newest_date
+  AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id);
