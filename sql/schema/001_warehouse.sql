@@ -143,7 +143,9 @@ CREATE TABLE IF NOT EXISTS quarantine_releases (
 );
 
 -- Rules as data. Rows with origin = 'seed' are replaced by sql/seed at provision; other
--- origins (an operator's) are kept, and win over a seed row of the same key.
+-- origins (an operator's) are kept, and win over a seed row of the same key. A key has
+-- at most one seed row and one operator row (unique indexes on PostgreSQL; on Redshift a
+-- second row would duplicate offers, which the transform's row accounting refuses).
 CREATE TABLE IF NOT EXISTS brand_aliases (
     alias_key       VARCHAR(256)  NOT NULL,
     brand_key       VARCHAR(256)  NOT NULL,
@@ -327,24 +329,25 @@ SELECT rate_date, base_currency AS currency, rate AS usd_per_unit, source
 FROM fx_rates
 WHERE quote_currency = 'USD';
 
--- The batch's offers: staged rows not recorded as repeated observations (020 writes
--- those to duplicate_rows), one per (source, source_sku), with brand_key resolved
--- through brand_aliases (an operator's alias wins over the seed's). Always read with
--- WHERE batch_id = the batch.
+-- The batch's offers: one staged row per (source, source_sku), the latest observation
+-- (then the first file and line; 020 records the others in duplicate_rows), with
+-- brand_key resolved through brand_aliases (an operator's alias wins over the seed's).
+-- Always read with WHERE batch_id = the batch, which reaches the staging rows through
+-- the window's partition.
 CREATE OR REPLACE VIEW staged_offers AS
 SELECT s.batch_id, s.batch_date, s.source_id, s.file_key, s.line_no, s.source_sku, s.name,
        s.brand, s.category, s.price, s.regular_price, s.currency, s.gtin14, s.mpn_key,
-       COALESCE(a.brand_key, s.brand_key) AS brand_key, s.name_key
-FROM staging_prices s
-LEFT JOIN (
-    SELECT alias_key, brand_key,
+       COALESCE(ao.brand_key, sa.brand_key, s.brand_key) AS brand_key, s.name_key
+FROM (
+    SELECT r.batch_id, r.batch_date, r.source_id, r.file_key, r.line_no, r.source_sku, r.name,
+           r.brand, r.category, r.price, r.regular_price, r.currency, r.gtin14, r.mpn_key,
+           r.brand_key, r.name_key,
            ROW_NUMBER() OVER (
-               PARTITION BY alias_key
-               ORDER BY CASE WHEN origin = 'seed' THEN 1 ELSE 0 END, brand_key
-           ) AS pick
-    FROM brand_aliases
-) a ON a.alias_key = s.brand_key AND a.pick = 1
-WHERE NOT EXISTS (
-    SELECT 1 FROM duplicate_rows d
-    WHERE d.batch_id = s.batch_id AND d.file_key = s.file_key AND d.line_no = s.line_no
-);
+               PARTITION BY r.batch_id, r.source_id, r.source_sku
+               ORDER BY r.observed_at DESC, r.file_key, r.line_no
+           ) AS rank_in_offer
+    FROM staging_prices r
+) s
+LEFT JOIN brand_aliases ao ON ao.alias_key = s.brand_key AND ao.origin <> 'seed'
+LEFT JOIN brand_aliases sa ON sa.alias_key = s.brand_key AND sa.origin = 'seed'
+WHERE s.rank_in_offer = 1;

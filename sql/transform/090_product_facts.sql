@@ -6,15 +6,27 @@
 --   retail_price_usd  the highest regular price in USD where a source gives one, else the
 --                     highest offer
 --   dispersion        (highest - lowest) / market price, 4 places
+--   prev_price_date, price_change_pct  the product's latest earlier day within 30 days,
+--                     and (today - then) / then * 100, 2 places
+--   trend             today against the mean market price of the 6 days before: rising
+--                     at >= +2 %, falling at <= -2 %, else stable (compared without
+--                     division: today * n >= 1.02 * sum); NULL without such a day
+--   avg/min/max_7d, avg/min/max_30d  over the market prices of the 7 and 30 days ending
+--                     on the day (today included)
+--   category          the best category rule over its offers (none: uncategorized), and
+--                     category_avg_usd the mean market price of the category that day
 --   confidence        0.35 A + 0.25 D + 0.15 F + 0.25 T, 3 places: A = min(1, offers
 --                     within 5 % of the market price / 3); D = max(0, 1 - dispersion / 0.5);
 --                     F = 1 if the newest observation is on or after the day's 00:00 UTC,
 --                     0.5 if within the day before, else 0; T = the mean over the
 --                     product's sources of (staged - quarantined) / (staged + rejected)
 --                     over the 30 days up to the day (1 - the bad share)
---   category          the best category rule over its offers (none: uncategorized), and
---                     category_avg_usd the mean market price of the category that day
--- The history figures are filled in next, and is_current last.
+--   is_current        unless the product has a current row on a later day (N rows: the
+--                     day is a replay of an older one); 100 retires the row that was
+--                     current before
+-- As in 050, the day's offers (O rows), the products' rows of the 30 days before (P rows)
+-- and later current rows (N rows) are stacked and read with window functions and one
+-- aggregation, so no derived table is joined to another.
 INSERT INTO fact_product_prices
     (product_id, price_date, name, brand, gtin14, category, market_price_usd,
      retail_price_usd, lowest_price_usd, sources, dispersion, prev_price_date,
@@ -23,7 +35,23 @@ INSERT INTO fact_product_prices
      manifest_sha256)
 SELECT t.product_id, CAST(:batch_date AS DATE), p.name, p.brand, p.gtin14, t.category,
        t.market, t.retail, t.lowest, t.sources, t.dispersion,
-       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       t.prev_date,
+       CASE WHEN t.prev_market > 0 THEN
+           GREATEST(LEAST(ROUND((t.market - t.prev_market) * 100 / t.prev_market, 2),
+                          9999999999.99), -9999999999.99)
+       END,
+       CASE
+           WHEN t.n_6 = 0 THEN NULL
+           WHEN t.market * t.n_6 >= 1.02 * t.sum_6 THEN 'rising'
+           WHEN t.market * t.n_6 <= 0.98 * t.sum_6 THEN 'falling'
+           ELSE 'stable'
+       END,
+       ROUND(CAST(COALESCE(t.sum_6, 0) + t.market AS NUMERIC(20,4)) / CAST(t.n_6 + 1 AS NUMERIC(6,0)), 2),
+       CASE WHEN t.min_6 < t.market THEN t.min_6 ELSE t.market END,
+       CASE WHEN t.max_6 > t.market THEN t.max_6 ELSE t.market END,
+       ROUND(CAST(COALESCE(t.sum_29, 0) + t.market AS NUMERIC(20,4)) / CAST(t.n_29 + 1 AS NUMERIC(6,0)), 2),
+       CASE WHEN t.min_29 < t.market THEN t.min_29 ELSE t.market END,
+       CASE WHEN t.max_29 > t.market THEN t.max_29 ELSE t.market END,
        ROUND(AVG(CAST(t.market AS NUMERIC(28,10))) OVER (PARTITION BY t.category), 2),
        ROUND(
            0.35 * ROUND(CAST(LEAST(t.agreeing, 3) AS NUMERIC(18,6)) / 3, 6)
@@ -36,115 +64,100 @@ SELECT t.product_id, CAST(:batch_date AS DATE), p.name, p.brand, p.gtin14, t.cat
          + 0.25 * ROUND(t.good_sum / t.sources, 6),
        3),
        'in_stock ' || CAST(t.in_stock AS VARCHAR(12)) || '/' || CAST(t.sources AS VARCHAR(12)),
-       FALSE, :batch_id, b.manifest_sha256
+       (t.newer = 0), :batch_id, b.manifest_sha256
 FROM (
-    SELECT o.product_id,
-           CAST(COUNT(*) AS INTEGER) AS sources,
-           MAX(o.market) AS market,
-           COALESCE(MAX(o.regular_price_usd), MAX(o.price_usd)) AS retail,
-           MIN(o.price_usd) AS lowest,
-           LEAST(ROUND((MAX(o.price_usd) - MIN(o.price_usd)) / MAX(o.market), 4), 999999.9999) AS dispersion,
-           SUM(CASE WHEN ABS(o.price_usd - o.market) <= 0.05 * o.market THEN 1 ELSE 0 END) AS agreeing,
-           SUM(CASE WHEN o.availability = 'in_stock' THEN 1 ELSE 0 END) AS in_stock,
-           MAX(o.observed_at) AS newest_observed,
-           SUM(o.good_share) AS good_sum,
-           COALESCE(MAX(CASE WHEN o.category_rank = 1 THEN o.category END), 'uncategorized') AS category
+    SELECT m.product_id,
+           CAST(SUM(CASE WHEN m.kind = 'O' THEN 1 ELSE 0 END) AS INTEGER) AS sources,
+           MAX(m.market) AS market,
+           COALESCE(MAX(m.regular_price_usd), MAX(m.price_usd)) AS retail,
+           MIN(m.price_usd) AS lowest,
+           LEAST(ROUND((MAX(m.price_usd) - MIN(m.price_usd)) / MAX(m.market), 4), 999999.9999) AS dispersion,
+           SUM(CASE WHEN m.kind = 'O' AND ABS(m.price_usd - m.market) <= 0.05 * m.market THEN 1 ELSE 0 END) AS agreeing,
+           SUM(CASE WHEN m.kind = 'O' AND m.availability = 'in_stock' THEN 1 ELSE 0 END) AS in_stock,
+           MAX(m.observed_at) AS newest_observed,
+           SUM(m.good_share) AS good_sum,
+           COALESCE(MAX(CASE WHEN m.kind = 'O' AND m.crn = 1 THEN m.offer_category END), 'uncategorized') AS category,
+           MAX(CASE WHEN m.kind = 'P' AND m.hrn = 1 THEN m.hist_date END) AS prev_date,
+           MAX(CASE WHEN m.kind = 'P' AND m.hrn = 1 THEN m.hist_market END) AS prev_market,
+           SUM(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 6 THEN m.hist_market END) AS sum_6,
+           SUM(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 6 THEN 1 ELSE 0 END) AS n_6,
+           MIN(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 6 THEN m.hist_market END) AS min_6,
+           MAX(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 6 THEN m.hist_market END) AS max_6,
+           SUM(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 29 THEN m.hist_market END) AS sum_29,
+           SUM(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 29 THEN 1 ELSE 0 END) AS n_29,
+           MIN(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 29 THEN m.hist_market END) AS min_29,
+           MAX(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 29 THEN m.hist_market END) AS max_29,
+           SUM(CASE WHEN m.kind = 'N' THEN 1 ELSE 0 END) AS newer
     FROM (
-        SELECT m.product_id, m.price_usd, m.regular_price_usd, m.availability, m.observed_at,
-               m.good_share, m.category, m.category_rank,
-               ROUND(AVG(CASE WHEN m.rn IN ((m.n + 1) / 2, (m.n + 2) / 2)
-                              THEN CAST(m.price_usd AS NUMERIC(20,4)) END)
-                         OVER (PARTITION BY m.product_id), 2) AS market
+        -- the market price: the median of the O rows
+        SELECT w.*,
+               ROUND(AVG(CASE WHEN w.kind = 'O' AND w.orn IN ((w.n + 1) / 2, (w.n + 2) / 2)
+                              THEN CAST(w.price_usd AS NUMERIC(20,4)) END)
+                         OVER (PARTITION BY w.product_id), 2) AS market
         FROM (
-            SELECT f.product_id, f.price_usd, f.regular_price_usd, f.availability,
-                   f.observed_at, COALESCE(g.good_share, 1) AS good_share,
-                   c.offer_category AS category,
+            -- O rows ranked by price and by category rule; P rows by date, newest first
+            SELECT u.*,
                    ROW_NUMBER() OVER (
-                       PARTITION BY f.product_id
-                       ORDER BY COALESCE(c.category_priority, 2147483647), COALESCE(c.category_kind, 9),
-                                COALESCE(c.offer_category, 'uncategorized')
-                   ) AS category_rank,
-                   ROW_NUMBER() OVER (PARTITION BY f.product_id ORDER BY f.price_usd, f.source_id) AS rn,
-                   COUNT(*) OVER (PARTITION BY f.product_id) AS n
-            FROM fact_offer_prices f
-            JOIN offer_checks c
-              ON c.batch_id = f.batch_id AND c.source_id = f.source_id AND c.source_sku = f.source_sku
-            LEFT JOIN (
-                SELECT source_id,
-                       ROUND(CAST(SUM(rows_staged) - SUM(rows_quarantined) AS NUMERIC(24,6))
-                             / NULLIF(SUM(rows_staged) + SUM(rows_rejected), 0), 6) AS good_share
-                FROM source_day_stats
-                WHERE price_date BETWEEN CAST(:batch_date AS DATE) - 29 AND CAST(:batch_date AS DATE)
-                GROUP BY source_id
-            ) g ON g.source_id = f.source_id
-            WHERE f.price_date = CAST(:batch_date AS DATE) AND f.batch_id = :batch_id
-              AND c.batch_id = :batch_id
-        ) m
-    ) o
-    GROUP BY o.product_id
+                       PARTITION BY u.product_id
+                       ORDER BY CASE WHEN u.kind = 'O' THEN 0 ELSE 1 END, u.price_usd, u.source_id
+                   ) AS orn,
+                   SUM(CASE WHEN u.kind = 'O' THEN 1 ELSE 0 END) OVER (PARTITION BY u.product_id) AS n,
+                   ROW_NUMBER() OVER (
+                       PARTITION BY u.product_id
+                       ORDER BY CASE WHEN u.kind = 'O' THEN 0 ELSE 1 END,
+                                COALESCE(u.category_priority, 2147483647), COALESCE(u.category_kind, 9),
+                                COALESCE(u.offer_category, 'uncategorized')
+                   ) AS crn,
+                   ROW_NUMBER() OVER (
+                       PARTITION BY u.product_id
+                       ORDER BY CASE WHEN u.kind = 'P' THEN 0 ELSE 1 END, u.hist_date DESC
+                   ) AS hrn
+            FROM (
+                -- O: the day's offer facts, with the offer's category rule (050) and its
+                -- source's good share of the 30 days up to the day
+                SELECT 'O' AS kind, f.product_id, f.source_id, f.price_usd, f.regular_price_usd,
+                       f.availability, f.observed_at, COALESCE(g.good_share, 1) AS good_share,
+                       c.offer_category, c.category_priority, c.category_kind,
+                       CAST(NULL AS DATE) AS hist_date, CAST(NULL AS NUMERIC(18,2)) AS hist_market
+                FROM fact_offer_prices f
+                JOIN offer_checks c
+                  ON c.batch_id = f.batch_id AND c.source_id = f.source_id AND c.source_sku = f.source_sku
+                LEFT JOIN (
+                    SELECT source_id,
+                           ROUND(CAST(SUM(rows_staged) - SUM(rows_quarantined) AS NUMERIC(24,6))
+                                 / NULLIF(SUM(rows_staged) + SUM(rows_rejected), 0), 6) AS good_share
+                    FROM source_day_stats
+                    WHERE price_date BETWEEN CAST(:batch_date AS DATE) - 29 AND CAST(:batch_date AS DATE)
+                    GROUP BY source_id
+                ) g ON g.source_id = f.source_id
+                WHERE f.price_date = CAST(:batch_date AS DATE) AND f.batch_id = :batch_id
+                  AND c.batch_id = :batch_id
+                UNION ALL
+                -- P: the products' rows of the 30 days before
+                SELECT 'P', h.product_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                       h.price_date, h.market_price_usd
+                FROM (
+                    SELECT DISTINCT product_id FROM fact_offer_prices
+                    WHERE price_date = CAST(:batch_date AS DATE) AND batch_id = :batch_id
+                ) k
+                JOIN fact_product_prices h
+                  ON h.product_id = k.product_id
+                 AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30 AND CAST(:batch_date AS DATE) - 1
+                UNION ALL
+                -- N: a current row on a later day (the day is a replay of an older one)
+                SELECT 'N', n.product_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                       NULL, NULL
+                FROM (
+                    SELECT DISTINCT product_id FROM fact_offer_prices
+                    WHERE price_date = CAST(:batch_date AS DATE) AND batch_id = :batch_id
+                ) k
+                JOIN fact_product_prices n
+                  ON n.product_id = k.product_id AND n.is_current
+                 AND n.price_date > CAST(:batch_date AS DATE)
+            ) u
+        ) w
+    ) m
+    GROUP BY m.product_id
 ) t
 JOIN dim_products p ON p.product_id = t.product_id
 JOIN batches b ON b.batch_id = :batch_id;
-
--- History, over the product's rows of the 30 days before and the day itself:
---   prev_price_date, price_change_pct  the latest earlier day within 30 days, and
---                     (today - then) / then * 100, 2 places
---   trend             today against the mean market price of the 6 days before: rising
---                     at >= +2 %, falling at <= -2 %, else stable (compared without
---                     division: today * n >= 1.02 * sum)
---   avg/min/max_7d, avg/min/max_30d  over the 7 and 30 days ending on the day
-UPDATE fact_product_prices
-SET prev_price_date = h.prev_date,
-    price_change_pct = CASE WHEN h.prev_market > 0 THEN
-        GREATEST(LEAST(ROUND((h.today - h.prev_market) * 100 / h.prev_market, 2), 9999999999.99), -9999999999.99)
-        END,
-    trend = CASE
-        WHEN h.n_6 = 0 THEN NULL
-        WHEN h.today * h.n_6 >= 1.02 * h.sum_6 THEN 'rising'
-        WHEN h.today * h.n_6 <= 0.98 * h.sum_6 THEN 'falling'
-        ELSE 'stable'
-    END,
-    avg_7d = h.avg_7d, min_7d = h.min_7d, max_7d = h.max_7d,
-    avg_30d = h.avg_30d, min_30d = h.min_30d, max_30d = h.max_30d
-FROM (
-    SELECT w.product_id,
-           MAX(CASE WHEN w.newest = 1 THEN w.market_price_usd END) AS today,
-           MAX(CASE WHEN w.newest = 2 THEN w.price_date END) AS prev_date,
-           MAX(CASE WHEN w.newest = 2 THEN w.market_price_usd END) AS prev_market,
-           SUM(CASE WHEN w.price_date >= CAST(:batch_date AS DATE) - 6 AND w.newest > 1
-                    THEN w.market_price_usd ELSE 0 END) AS sum_6,
-           SUM(CASE WHEN w.price_date >= CAST(:batch_date AS DATE) - 6 AND w.newest > 1
-                    THEN 1 ELSE 0 END) AS n_6,
-           ROUND(AVG(CASE WHEN w.price_date >= CAST(:batch_date AS DATE) - 6
-                          THEN CAST(w.market_price_usd AS NUMERIC(28,10)) END), 2) AS avg_7d,
-           MIN(CASE WHEN w.price_date >= CAST(:batch_date AS DATE) - 6 THEN w.market_price_usd END) AS min_7d,
-           MAX(CASE WHEN w.price_date >= CAST(:batch_date AS DATE) - 6 THEN w.market_price_usd END) AS max_7d,
-           ROUND(AVG(CASE WHEN w.price_date >= CAST(:batch_date AS DATE) - 29
-                          THEN CAST(w.market_price_usd AS NUMERIC(28,10)) END), 2) AS avg_30d,
-           MIN(CASE WHEN w.price_date >= CAST(:batch_date AS DATE) - 29 THEN w.market_price_usd END) AS min_30d,
-           MAX(CASE WHEN w.price_date >= CAST(:batch_date AS DATE) - 29 THEN w.market_price_usd END) AS max_30d
-    FROM (
-        SELECT f.product_id, f.price_date, f.market_price_usd,
-               ROW_NUMBER() OVER (PARTITION BY f.product_id ORDER BY f.price_date DESC) AS newest
-        FROM fact_product_prices f
-        JOIN fact_product_prices d
-          ON d.product_id = f.product_id
-         AND d.price_date = CAST(:batch_date AS DATE) AND d.batch_id = :batch_id
-        WHERE f.price_date BETWEEN CAST(:batch_date AS DATE) - 30 AND CAST(:batch_date AS DATE)
-    ) w
-    GROUP BY w.product_id
-) h
-WHERE fact_product_prices.price_date = CAST(:batch_date AS DATE)
-  AND fact_product_prices.batch_id = :batch_id
-  AND fact_product_prices.product_id = h.product_id;
-
--- is_current: the day's row is the product's newest unless a later day is current
--- (a replay of an older day). 100 then retires the previous current rows.
-UPDATE fact_product_prices
-SET is_current = TRUE
-WHERE price_date = CAST(:batch_date AS DATE) AND batch_id = :batch_id
-  AND NOT EXISTS (
-      SELECT 1 FROM fact_product_prices n
-      WHERE n.product_id = fact_product_prices.product_id
-        AND n.is_current AND n.price_date > CAST(:batch_date AS DATE)
-  );

@@ -1,13 +1,13 @@
 -- PostgreSQL only: the lookups the loader, the transform and the syncer make, and the
--- work table's storage. (Redshift
--- has no indexes; sort and distribution keys for it are not declared yet.) Primary keys
--- declared in 001 already give: batches (batch_id), fx_rates (rate_date, base, quote),
+-- work table's storage. (Redshift has no indexes; sort and distribution keys for it are
+-- not declared yet.) Primary keys declared in 001 already give: batches (batch_id), fx_rates (rate_date, base, quote),
 -- dim_products (product_id), product_offers (source_id, source_sku), product_overrides
 -- (source_id, source_sku), offer_checks (batch_id, source_id, source_sku),
 -- fact_offer_prices (product_id, source_id, price_date), fact_product_prices
 -- (product_id, price_date) and source_day_stats (source_id, price_date).
 
--- The loader replaces a day; the transform and the syncer read a batch.
+-- The loader replaces a day; the transform and the syncer read a batch; batch_keys by
+-- batch, and by product (the versions the syncer writes at).
 CREATE INDEX IF NOT EXISTS batches_date ON batches (batch_date);
 CREATE INDEX IF NOT EXISTS staging_prices_date ON staging_prices (batch_date);
 CREATE INDEX IF NOT EXISTS staging_prices_offer ON staging_prices (batch_id, source_id, source_sku);
@@ -15,25 +15,33 @@ CREATE INDEX IF NOT EXISTS rejected_rows_date ON rejected_rows (batch_date);
 CREATE INDEX IF NOT EXISTS rejected_rows_batch ON rejected_rows (batch_id);
 CREATE INDEX IF NOT EXISTS batch_fx_batch ON batch_fx (batch_id, currency);
 CREATE INDEX IF NOT EXISTS batch_keys_batch ON batch_keys (batch_id, product_id, source_id);
+CREATE INDEX IF NOT EXISTS batch_keys_product ON batch_keys (product_id);
 
 -- Matching (040): an existing offer by GTIN, by MPN and brand, by name and brand. Names
 -- can be longer than a B-tree entry may be, so the name lookup is a hash index.
 CREATE INDEX IF NOT EXISTS product_offers_gtin ON product_offers (gtin14);
 CREATE INDEX IF NOT EXISTS product_offers_mpn ON product_offers (mpn_key, brand_key);
 CREATE INDEX IF NOT EXISTS product_offers_name ON product_offers USING hash (name_key);
+-- A product's offers; the offers a batch mapped first (a product's GTIN).
+CREATE INDEX IF NOT EXISTS product_offers_product ON product_offers (product_id);
+CREATE INDEX IF NOT EXISTS product_offers_first_batch ON product_offers (first_batch_id);
 CREATE INDEX IF NOT EXISTS quarantine_releases_day ON quarantine_releases (price_date, source_id, source_sku);
+-- Rules as data: one seed row and one operator row per key at most.
+CREATE UNIQUE INDEX IF NOT EXISTS brand_aliases_seed ON brand_aliases (alias_key) WHERE origin = 'seed';
+CREATE UNIQUE INDEX IF NOT EXISTS brand_aliases_operator ON brand_aliases (alias_key) WHERE origin <> 'seed';
+CREATE UNIQUE INDEX IF NOT EXISTS category_price_bounds_seed ON category_price_bounds (category) WHERE origin = 'seed';
+CREATE UNIQUE INDEX IF NOT EXISTS category_price_bounds_operator ON category_price_bounds (category) WHERE origin <> 'seed';
 
--- The work rows of a batch are found by their primary key only (a second index misled
--- the planner, which has no statistics for rows that live inside one transaction). They
--- need no WAL either: unlogged (a crash empties the table, which holds nothing between
--- transforms anyway).
+-- The work rows of a batch (offer_checks) are found by their primary key only. They live
+-- only inside a transform's transaction, so they need no WAL: unlogged (a crash empties
+-- the table, which holds nothing between transforms anyway).
 ALTER TABLE offer_checks SET UNLOGGED;
 
 -- Facts: a day's rows (reset, the day's aggregates) and a product's history windows
 -- (the primary keys); each product's current row.
 CREATE INDEX IF NOT EXISTS fact_offer_prices_date ON fact_offer_prices (price_date);
 CREATE INDEX IF NOT EXISTS fact_product_prices_date ON fact_product_prices (price_date);
-CREATE INDEX IF NOT EXISTS fact_product_prices_current ON fact_product_prices (product_id) WHERE is_current;
+CREATE INDEX IF NOT EXISTS fact_product_prices_current ON fact_product_prices (product_id, price_date) WHERE is_current;
 
 -- Transform outcomes of a day or a batch.
 CREATE INDEX IF NOT EXISTS quarantined_rows_date ON quarantined_rows (batch_date);
