@@ -221,6 +221,39 @@ async fn a_product_missing_from_a_new_scrape_of_the_day_leaves_the_app() -> anyh
     Ok(())
 }
 
+/// The retry-after-commit case: the transform of a re-scrape runs twice (a duplicate
+/// `loaded` event) before the syncer sees it. Each run must remember what the replaced
+/// batch listed, or the product the re-scrape dropped keeps its items forever.
+#[tokio::test]
+async fn a_dropped_product_leaves_the_app_even_when_the_transform_ran_twice() -> anyhow::Result<()> {
+    let mut h = Harness::new("dropped-twice").await?;
+    golden_day(&mut h).await?;
+    h.stop("syncer").await?;
+    let mut files = golden_files("40.00");
+    files[1].content = files[1].content.lines().filter(|l| !l.contains("blender")).map(|l| format!("{l}\n")).collect();
+    files[1].records = 2;
+    let again = h.drop_batch(day(24), &files).await?;
+    let done = |r: &ppmt_platform::ports::StageRun| r.status == RunStatus::Succeeded;
+    h.wait_for(day(24), &again.batch_id, Stage::Transformed, Duration::from_secs(60), done).await?;
+    // The same `loaded` event again: the transform runs a second time and commits.
+    let env = ppmt_cli::ops::StackEnv::new(h.env.clone());
+    let notifier = ppmt_platform::adapters::sns::SnsNotifier {
+        client: h.clients.sns.clone(),
+        topic_arn: h.provisioned.topic_arn.clone(),
+    };
+    ppmt_cli::ops::replay_stage(&h.ledger, &notifier, &env, day(24), Stage::Loaded).await?;
+    h.wait_for(day(24), &again.batch_id, Stage::Transformed, Duration::from_secs(60), |r| {
+        r.attempts >= 2 && r.status == RunStatus::Succeeded
+    })
+    .await?;
+    h.start("syncer")?;
+    h.wait_synced(day(24), &again.batch_id).await?;
+    let mut expected = golden_items();
+    expected.retain(|(name, _), _| name != "Blender");
+    assert_eq!(app_summary(&h).await?, expected);
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_undecodable_message_fails_alone_and_ends_in_the_dlq_with_its_reason() -> anyhow::Result<()> {
     let mut h = Harness::new("poison").await?;
