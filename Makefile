@@ -43,9 +43,12 @@ unit:
 e2e: build up
 	$(LOAD_ENV); cargo test -p ppmt-e2e -- --test-threads=1
 
-## Loader throughput against a baseline run at the same time (release build).
-bench:
+## Loader throughput and the transform at realistic sizes, each beside a baseline
+## measured in the same run (release build; the transform needs the local stack).
+bench: up
 	cargo bench -p ppmt-loader --bench parse
+	cargo build --release -p ppmt-e2e --bin bench_transform
+	$(LOAD_ENV); $(CARGO_TARGET_DIR)/release/bench_transform
 
 clean-local: down
 	rm -rf .local

@@ -1,74 +1,86 @@
 -- Offer items (product, source) the app must no longer show, at the product's version
 -- (see sync_products.sql): the offer keys the batch's day listed before this batch's
--- runs (batch_keys), and the offers of the batch's products on their previous day
--- (the newest within the 30 days before the current day), that have no offer fact on
--- the product's current day (or whose product has no current day: no rows at all).
--- Nothing is returned once the batch is no longer its day's batch.
+-- runs (batch_keys, K rows), and the offers of the batch's products on their previous
+-- day (the newest within the 30 days before the current day, P rows), that have no
+-- offer fact on the product's current day (A rows), or whose product has no current day
+-- any more. Nothing is returned once the batch is no longer its day's batch.
+--
+-- As in sync_products.sql, the batch's products are joined to other tables only as the
+-- preserved side of LEFT JOINs, and the rest is read with window functions.
 --
 -- Columns: product_id, source_id, version_date, version_seq.
-SELECT r.product_id, r.source_id, pv.version_date, pv.version_seq
+SELECT DISTINCT v.product_id, v.source_id, v.version_date, v.version_seq
 FROM (
-    SELECT product_id, source_id FROM batch_keys WHERE batch_id = :batch_id
-    UNION
-    SELECT o.product_id, o.source_id
+    SELECT u.kind, u.product_id, u.source_id,
+           MAX(CASE WHEN u.kind = 'A' THEN 1 ELSE 0 END)
+               OVER (PARTITION BY u.product_id, u.source_id) AS listed_now,
+           FIRST_VALUE(u.row_version_date) OVER (
+               PARTITION BY u.product_id
+               ORDER BY CASE WHEN u.row_version_date IS NULL THEN 1 ELSE 0 END,
+                        u.row_version_date DESC, u.row_version_seq DESC
+               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+           ) AS version_date,
+           FIRST_VALUE(u.row_version_seq) OVER (
+               PARTITION BY u.product_id
+               ORDER BY CASE WHEN u.row_version_date IS NULL THEN 1 ELSE 0 END,
+                        u.row_version_date DESC, u.row_version_seq DESC
+               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+           ) AS version_seq
     FROM (
-        SELECT f.product_id, MAX(h.price_date) AS prev_date
+        -- A: the offers of the product's current day, which carry that day's version
+        SELECT 'A' AS kind, bp.product_id, o.source_id,
+               f.price_date AS row_version_date, COALESCE(cb.load_seq, 0) AS row_version_seq
         FROM (
             SELECT product_id FROM fact_product_prices
             WHERE price_date = CAST(:batch_date AS DATE) AND batch_id = :batch_id
             UNION
             SELECT product_id FROM batch_keys WHERE batch_id = :batch_id
         ) bp
-        JOIN fact_product_prices f ON f.product_id = bp.product_id AND f.is_current
-        JOIN fact_product_prices h
-          ON h.product_id = f.product_id
-         AND h.price_date BETWEEN f.price_date - 30 AND f.price_date - 1
-        GROUP BY f.product_id
-    ) pd
-    JOIN fact_offer_prices o ON o.product_id = pd.product_id AND o.price_date = pd.prev_date
-) r
-LEFT JOIN fact_product_prices f ON f.product_id = r.product_id AND f.is_current
-JOIN (
-    SELECT v.product_id, v.version_date, v.version_seq
-    FROM (
-        SELECT u.product_id, u.version_date, u.version_seq,
-               ROW_NUMBER() OVER (
-                   PARTITION BY u.product_id ORDER BY u.version_date DESC, u.version_seq DESC
-               ) AS pick
+        LEFT JOIN fact_product_prices f ON f.product_id = bp.product_id AND f.is_current
+        LEFT JOIN batches cb ON cb.batch_id = f.batch_id
+        LEFT JOIN fact_offer_prices o ON o.product_id = f.product_id AND o.price_date = f.price_date
+        UNION ALL
+        -- D: each day's current batch that listed the product (batch_keys) on a day after
+        -- its current day, so no longer lists it
+        SELECT 'D', bp.product_id, NULL,
+               CASE WHEN b.batch_date > COALESCE(f.price_date, CAST('0001-01-01' AS DATE))
+                    THEN b.batch_date END,
+               CASE WHEN b.batch_date > COALESCE(f.price_date, CAST('0001-01-01' AS DATE))
+                    THEN b.load_seq END
         FROM (
-            SELECT c.product_id, c.price_date AS version_date,
-                   COALESCE(cb.load_seq, 0) AS version_seq
-            FROM fact_product_prices c
-            JOIN (
+            SELECT product_id FROM fact_product_prices
+            WHERE price_date = CAST(:batch_date AS DATE) AND batch_id = :batch_id
+            UNION
+            SELECT product_id FROM batch_keys WHERE batch_id = :batch_id
+        ) bp
+        LEFT JOIN fact_product_prices f ON f.product_id = bp.product_id AND f.is_current
+        LEFT JOIN batch_keys k ON k.product_id = bp.product_id
+        LEFT JOIN batches b ON b.batch_id = k.batch_id
+        UNION ALL
+        -- K: the keys the day listed before this batch's runs
+        SELECT 'K', product_id, source_id, NULL, NULL
+        FROM batch_keys
+        WHERE batch_id = :batch_id
+        UNION ALL
+        -- P: the offers of the product's previous day
+        SELECT 'P', pd.product_id, o.source_id, NULL, NULL
+        FROM (
+            SELECT f.product_id, MAX(h.price_date) AS prev_date
+            FROM (
                 SELECT product_id FROM fact_product_prices
                 WHERE price_date = CAST(:batch_date AS DATE) AND batch_id = :batch_id
                 UNION
                 SELECT product_id FROM batch_keys WHERE batch_id = :batch_id
-            ) p ON p.product_id = c.product_id
-            LEFT JOIN batches cb ON cb.batch_id = c.batch_id
-            WHERE c.is_current
-            UNION ALL
-            SELECT k.product_id, b.batch_date, b.load_seq
-            FROM batch_keys k
-            JOIN (
-                SELECT product_id FROM fact_product_prices
-                WHERE price_date = CAST(:batch_date AS DATE) AND batch_id = :batch_id
-                UNION
-                SELECT product_id FROM batch_keys WHERE batch_id = :batch_id
-            ) p ON p.product_id = k.product_id
-            JOIN batches b ON b.batch_id = k.batch_id
-            WHERE NOT EXISTS (
-                SELECT 1 FROM fact_product_prices t
-                WHERE t.product_id = k.product_id AND t.price_date = b.batch_date
-            )
-        ) u
-    ) v
-    WHERE v.pick = 1
-) pv ON pv.product_id = r.product_id
-WHERE NOT EXISTS (
-        SELECT 1 FROM fact_offer_prices o
-        WHERE o.product_id = r.product_id AND o.source_id = r.source_id
-          AND o.price_date = f.price_date
-    )
+            ) bp
+            LEFT JOIN fact_product_prices f ON f.product_id = bp.product_id AND f.is_current
+            LEFT JOIN fact_product_prices h
+              ON h.product_id = f.product_id
+             AND h.price_date BETWEEN f.price_date - 30 AND f.price_date - 1
+            GROUP BY f.product_id
+        ) pd
+        LEFT JOIN fact_offer_prices o ON o.product_id = pd.product_id AND o.price_date = pd.prev_date
+    ) u
+) v
+WHERE v.kind IN ('K', 'P') AND v.source_id IS NOT NULL AND v.listed_now = 0
   AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id)
-ORDER BY r.product_id, r.source_id
+ORDER BY v.product_id, v.source_id

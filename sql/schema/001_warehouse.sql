@@ -170,9 +170,11 @@ CREATE TABLE IF NOT EXISTS category_price_bounds (
     origin          VARCHAR(32)   NOT NULL
 );
 
--- Work rows of one transform (050): one per offer (source, sku) of the batch, with
--- everything the checks used and the verdict. Emptied for the batch at reset (010) and
--- cleanup (110); written once, never updated.
+-- Work rows of one transform (050): one per offer (source, sku) of the batch, with the
+-- staged row, everything the checks used and the verdict. Emptied for the batch at reset
+-- (010) and cleanup (110); written once, never updated. Later steps read it alone (never
+-- joined to another table of the batch), because the planner cannot know its size: its
+-- rows live only inside the transform's transaction.
 CREATE TABLE IF NOT EXISTS offer_checks (
     batch_id          VARCHAR(128)  NOT NULL,
     batch_date        DATE          NOT NULL,
@@ -181,8 +183,18 @@ CREATE TABLE IF NOT EXISTS offer_checks (
     file_key          VARCHAR(1024) NOT NULL,
     line_no           BIGINT        NOT NULL,
     product_id        VARCHAR(64)   NOT NULL,
+    -- the staged row, as the offer fact (070) needs it
+    name              VARCHAR(1024),
+    brand             VARCHAR(256),
+    source_category   VARCHAR(512),
     price             NUMERIC(18,6) NOT NULL,
+    price_kind        VARCHAR(8)    NOT NULL,
+    price_max         NUMERIC(18,6),
+    regular_price     NUMERIC(18,6),
     currency          CHAR(3)       NOT NULL,
+    availability      VARCHAR(64),
+    url               VARCHAR(2048),
+    observed_at       TIMESTAMPTZ   NOT NULL,
     -- conversion (NULL: no rate)
     usd_per_unit      NUMERIC(28,12),
     fx_rate_date      DATE,
@@ -336,11 +348,13 @@ WHERE quote_currency = 'USD';
 -- the window's partition.
 CREATE OR REPLACE VIEW staged_offers AS
 SELECT s.batch_id, s.batch_date, s.source_id, s.file_key, s.line_no, s.source_sku, s.name,
-       s.brand, s.category, s.price, s.regular_price, s.currency, s.gtin14, s.mpn_key,
+       s.brand, s.category, s.price, s.price_kind, s.price_max, s.regular_price, s.currency,
+       s.availability, s.url, s.observed_at, s.gtin14, s.mpn_key,
        COALESCE(ao.brand_key, sa.brand_key, s.brand_key) AS brand_key, s.name_key
 FROM (
     SELECT r.batch_id, r.batch_date, r.source_id, r.file_key, r.line_no, r.source_sku, r.name,
-           r.brand, r.category, r.price, r.regular_price, r.currency, r.gtin14, r.mpn_key,
+           r.brand, r.category, r.price, r.price_kind, r.price_max, r.regular_price,
+           r.currency, r.availability, r.url, r.observed_at, r.gtin14, r.mpn_key,
            r.brand_key, r.name_key,
            ROW_NUMBER() OVER (
                PARTITION BY r.batch_id, r.source_id, r.source_sku

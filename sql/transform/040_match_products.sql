@@ -9,8 +9,9 @@
 -- S<md5(source_id|source_sku)[0..16]>. New products are founded key by key (GTIN, then
 -- MPN, then name), and the weaker rules run again after each, so an offer without a
 -- GTIN joins the product that a GTIN-bearing offer of the same batch founds.
--- The batch's offers are read from staged_offers: its staged rows that are not repeated
--- observations (020), with brand_key resolved through brand_aliases.
+-- The batch's offers are read from staged_offers (one row per offer, brand_key resolved
+-- through brand_aliases), and joined to the mappings only as the preserved side of a
+-- LEFT JOIN (a plan cannot then loop over the batch's rows per mapping).
 
 -- Overrides: re-pointed when mapped, ...
 UPDATE product_offers
@@ -19,7 +20,8 @@ FROM product_overrides o, staged_offers c
 WHERE c.batch_id = :batch_id
   AND c.source_id = product_offers.source_id AND c.source_sku = product_offers.source_sku
   AND o.source_id = c.source_id AND o.source_sku = c.source_sku
-  AND (product_offers.product_id <> o.product_id OR product_offers.match_rule <> 'override');
+  AND (product_offers.product_id <> o.product_id OR product_offers.match_rule <> 'override')
+  AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id);
 -- ... mapped when new, ...
 INSERT INTO product_offers
     (source_id, source_sku, product_id, match_rule, gtin14, mpn_key, brand_key, name_key,
@@ -53,42 +55,45 @@ INSERT INTO product_offers
 SELECT c.source_id, c.source_sku, MIN(po.product_id), 'gtin', c.gtin14, c.mpn_key,
        c.brand_key, c.name_key, :batch_id, CAST(:batch_date AS DATE)
 FROM staged_offers c
-JOIN product_offers po ON po.gtin14 = c.gtin14
+LEFT JOIN product_offers po ON po.gtin14 = c.gtin14
 WHERE c.batch_id = :batch_id AND c.gtin14 IS NOT NULL
   AND NOT EXISTS (
       SELECT 1 FROM product_offers m WHERE m.source_id = c.source_id AND m.source_sku = c.source_sku
   )
-GROUP BY c.source_id, c.source_sku, c.gtin14, c.mpn_key, c.brand_key, c.name_key;
+GROUP BY c.source_id, c.source_sku, c.gtin14, c.mpn_key, c.brand_key, c.name_key
+HAVING MIN(po.product_id) IS NOT NULL;
 -- 2. MPN + brand; a GTIN-bearing offer only joins a product without a GTIN.
 INSERT INTO product_offers
     (source_id, source_sku, product_id, match_rule, gtin14, mpn_key, brand_key, name_key,
      first_batch_id, first_date)
-SELECT c.source_id, c.source_sku, MIN(po.product_id), 'mpn_brand', c.gtin14, c.mpn_key,
-       c.brand_key, c.name_key, :batch_id, CAST(:batch_date AS DATE)
+SELECT c.source_id, c.source_sku,
+       MIN(CASE WHEN c.gtin14 IS NULL OR p.gtin14 IS NULL THEN po.product_id END), 'mpn_brand',
+       c.gtin14, c.mpn_key, c.brand_key, c.name_key, :batch_id, CAST(:batch_date AS DATE)
 FROM staged_offers c
-JOIN product_offers po ON po.mpn_key = c.mpn_key AND po.brand_key = c.brand_key
-JOIN dim_products p ON p.product_id = po.product_id
+LEFT JOIN product_offers po ON po.mpn_key = c.mpn_key AND po.brand_key = c.brand_key
+LEFT JOIN dim_products p ON p.product_id = po.product_id
 WHERE c.batch_id = :batch_id AND c.mpn_key IS NOT NULL AND c.brand_key IS NOT NULL
-  AND (c.gtin14 IS NULL OR p.gtin14 IS NULL)
   AND NOT EXISTS (
       SELECT 1 FROM product_offers m WHERE m.source_id = c.source_id AND m.source_sku = c.source_sku
   )
-GROUP BY c.source_id, c.source_sku, c.gtin14, c.mpn_key, c.brand_key, c.name_key;
+GROUP BY c.source_id, c.source_sku, c.gtin14, c.mpn_key, c.brand_key, c.name_key
+HAVING MIN(CASE WHEN c.gtin14 IS NULL OR p.gtin14 IS NULL THEN po.product_id END) IS NOT NULL;
 -- 3. Name + brand, likewise.
 INSERT INTO product_offers
     (source_id, source_sku, product_id, match_rule, gtin14, mpn_key, brand_key, name_key,
      first_batch_id, first_date)
-SELECT c.source_id, c.source_sku, MIN(po.product_id), 'name_brand', c.gtin14, c.mpn_key,
-       c.brand_key, c.name_key, :batch_id, CAST(:batch_date AS DATE)
+SELECT c.source_id, c.source_sku,
+       MIN(CASE WHEN c.gtin14 IS NULL OR p.gtin14 IS NULL THEN po.product_id END), 'name_brand',
+       c.gtin14, c.mpn_key, c.brand_key, c.name_key, :batch_id, CAST(:batch_date AS DATE)
 FROM staged_offers c
-JOIN product_offers po ON po.name_key = c.name_key AND po.brand_key = c.brand_key
-JOIN dim_products p ON p.product_id = po.product_id
+LEFT JOIN product_offers po ON po.name_key = c.name_key AND po.brand_key = c.brand_key
+LEFT JOIN dim_products p ON p.product_id = po.product_id
 WHERE c.batch_id = :batch_id AND c.name_key IS NOT NULL AND c.brand_key IS NOT NULL
-  AND (c.gtin14 IS NULL OR p.gtin14 IS NULL)
   AND NOT EXISTS (
       SELECT 1 FROM product_offers m WHERE m.source_id = c.source_id AND m.source_sku = c.source_sku
   )
-GROUP BY c.source_id, c.source_sku, c.gtin14, c.mpn_key, c.brand_key, c.name_key;
+GROUP BY c.source_id, c.source_sku, c.gtin14, c.mpn_key, c.brand_key, c.name_key
+HAVING MIN(CASE WHEN c.gtin14 IS NULL OR p.gtin14 IS NULL THEN po.product_id END) IS NOT NULL;
 
 -- 4a. New products by GTIN: G<gtin14>. Named after the offer with the smallest
 -- (source, sku).
@@ -123,12 +128,13 @@ INSERT INTO product_offers
 SELECT c.source_id, c.source_sku, MIN(po.product_id), 'mpn_brand', c.gtin14, c.mpn_key,
        c.brand_key, c.name_key, :batch_id, CAST(:batch_date AS DATE)
 FROM staged_offers c
-JOIN product_offers po ON po.mpn_key = c.mpn_key AND po.brand_key = c.brand_key
+LEFT JOIN product_offers po ON po.mpn_key = c.mpn_key AND po.brand_key = c.brand_key
 WHERE c.batch_id = :batch_id AND c.mpn_key IS NOT NULL AND c.brand_key IS NOT NULL
   AND NOT EXISTS (
       SELECT 1 FROM product_offers m WHERE m.source_id = c.source_id AND m.source_sku = c.source_sku
   )
-GROUP BY c.source_id, c.source_sku, c.gtin14, c.mpn_key, c.brand_key, c.name_key;
+GROUP BY c.source_id, c.source_sku, c.gtin14, c.mpn_key, c.brand_key, c.name_key
+HAVING MIN(po.product_id) IS NOT NULL;
 -- 3 again.
 INSERT INTO product_offers
     (source_id, source_sku, product_id, match_rule, gtin14, mpn_key, brand_key, name_key,
@@ -136,12 +142,13 @@ INSERT INTO product_offers
 SELECT c.source_id, c.source_sku, MIN(po.product_id), 'name_brand', c.gtin14, c.mpn_key,
        c.brand_key, c.name_key, :batch_id, CAST(:batch_date AS DATE)
 FROM staged_offers c
-JOIN product_offers po ON po.name_key = c.name_key AND po.brand_key = c.brand_key
+LEFT JOIN product_offers po ON po.name_key = c.name_key AND po.brand_key = c.brand_key
 WHERE c.batch_id = :batch_id AND c.name_key IS NOT NULL AND c.brand_key IS NOT NULL
   AND NOT EXISTS (
       SELECT 1 FROM product_offers m WHERE m.source_id = c.source_id AND m.source_sku = c.source_sku
   )
-GROUP BY c.source_id, c.source_sku, c.gtin14, c.mpn_key, c.brand_key, c.name_key;
+GROUP BY c.source_id, c.source_sku, c.gtin14, c.mpn_key, c.brand_key, c.name_key
+HAVING MIN(po.product_id) IS NOT NULL;
 
 -- 4b. New products by MPN + brand: M<md5(brand_key|mpn_key)[0..16]>.
 INSERT INTO dim_products (product_id, gtin14, brand_key, name, brand, created_batch_id, created_date)
@@ -178,12 +185,13 @@ INSERT INTO product_offers
 SELECT c.source_id, c.source_sku, MIN(po.product_id), 'name_brand', c.gtin14, c.mpn_key,
        c.brand_key, c.name_key, :batch_id, CAST(:batch_date AS DATE)
 FROM staged_offers c
-JOIN product_offers po ON po.name_key = c.name_key AND po.brand_key = c.brand_key
+LEFT JOIN product_offers po ON po.name_key = c.name_key AND po.brand_key = c.brand_key
 WHERE c.batch_id = :batch_id AND c.name_key IS NOT NULL AND c.brand_key IS NOT NULL
   AND NOT EXISTS (
       SELECT 1 FROM product_offers m WHERE m.source_id = c.source_id AND m.source_sku = c.source_sku
   )
-GROUP BY c.source_id, c.source_sku, c.gtin14, c.mpn_key, c.brand_key, c.name_key;
+GROUP BY c.source_id, c.source_sku, c.gtin14, c.mpn_key, c.brand_key, c.name_key
+HAVING MIN(po.product_id) IS NOT NULL;
 
 -- 4c. New products by name + brand: N<md5(brand_key|name_key)[0..16]>.
 INSERT INTO dim_products (product_id, gtin14, brand_key, name, brand, created_batch_id, created_date)
@@ -251,4 +259,5 @@ WHERE po.product_id = dim_products.product_id
       SELECT 1 FROM product_offers o2
       WHERE o2.product_id = po.product_id AND o2.first_batch_id = :batch_id
         AND o2.gtin14 < po.gtin14
-  );
+  )
+  AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id);

@@ -1,5 +1,5 @@
 -- The day's product facts: one row per product with an offer fact that day, over its
--- offers (at most one per source). Money is rounded to cents half away from zero; means
+-- offers (at most one per source), read from the work rows that 070 made facts. Money is rounded to cents half away from zero; means
 -- are taken at a wide scale first, so PostgreSQL and Redshift (whose AVG keeps the
 -- argument's scale) round the same value.
 --   market_price_usd  the median offer (the mean of the two middle ones for an even count)
@@ -24,9 +24,10 @@
 --   is_current        unless the product has a current row on a later day (N rows: the
 --                     day is a replay of an older one); 100 retires the row that was
 --                     current before
--- As in 050, the day's offers (O rows), the products' rows of the 30 days before (P rows)
--- and later current rows (N rows) are stacked and read with window functions and one
--- aggregation, so no derived table is joined to another.
+-- As in 050, the day's offers (O rows), per product a summary of its rows of the 30 days
+-- before (H rows) and its current rows on later days (N rows) are stacked and read with
+-- window functions and one aggregation, so no derived table is joined to another, and
+-- history is joined only as the optional side of a LEFT JOIN.
 INSERT INTO fact_product_prices
     (product_id, price_date, name, brand, gtin14, category, market_price_usd,
      retail_price_usd, lowest_price_usd, sources, dispersion, prev_price_date,
@@ -66,6 +67,7 @@ SELECT t.product_id, CAST(:batch_date AS DATE), p.name, p.brand, p.gtin14, t.cat
        'in_stock ' || CAST(t.in_stock AS VARCHAR(12)) || '/' || CAST(t.sources AS VARCHAR(12)),
        (t.newer = 0), :batch_id, b.manifest_sha256
 FROM (
+    -- 3. one row per product
     SELECT m.product_id,
            CAST(SUM(CASE WHEN m.kind = 'O' THEN 1 ELSE 0 END) AS INTEGER) AS sources,
            MAX(m.market) AS market,
@@ -77,25 +79,20 @@ FROM (
            MAX(m.observed_at) AS newest_observed,
            SUM(m.good_share) AS good_sum,
            COALESCE(MAX(CASE WHEN m.kind = 'O' AND m.crn = 1 THEN m.offer_category END), 'uncategorized') AS category,
-           MAX(CASE WHEN m.kind = 'P' AND m.hrn = 1 THEN m.hist_date END) AS prev_date,
-           MAX(CASE WHEN m.kind = 'P' AND m.hrn = 1 THEN m.hist_market END) AS prev_market,
-           SUM(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 6 THEN m.hist_market END) AS sum_6,
-           SUM(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 6 THEN 1 ELSE 0 END) AS n_6,
-           MIN(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 6 THEN m.hist_market END) AS min_6,
-           MAX(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 6 THEN m.hist_market END) AS max_6,
-           SUM(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 29 THEN m.hist_market END) AS sum_29,
-           SUM(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 29 THEN 1 ELSE 0 END) AS n_29,
-           MIN(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 29 THEN m.hist_market END) AS min_29,
-           MAX(CASE WHEN m.kind = 'P' AND m.hist_date >= CAST(:batch_date AS DATE) - 29 THEN m.hist_market END) AS max_29,
+           MAX(m.prev_date) AS prev_date, MAX(m.prev_market) AS prev_market,
+           MAX(m.sum_6) AS sum_6, COALESCE(MAX(m.n_6), 0) AS n_6,
+           MAX(m.min_6) AS min_6, MAX(m.max_6) AS max_6,
+           MAX(m.sum_29) AS sum_29, COALESCE(MAX(m.n_29), 0) AS n_29,
+           MAX(m.min_29) AS min_29, MAX(m.max_29) AS max_29,
            SUM(CASE WHEN m.kind = 'N' THEN 1 ELSE 0 END) AS newer
     FROM (
-        -- the market price: the median of the O rows
+        -- 2. the market price: the median of the O rows
         SELECT w.*,
                ROUND(AVG(CASE WHEN w.kind = 'O' AND w.orn IN ((w.n + 1) / 2, (w.n + 2) / 2)
                               THEN CAST(w.price_usd AS NUMERIC(20,4)) END)
                          OVER (PARTITION BY w.product_id), 2) AS market
         FROM (
-            -- O rows ranked by price and by category rule; P rows by date, newest first
+            -- 1. the O rows ranked by price and by category rule
             SELECT u.*,
                    ROW_NUMBER() OVER (
                        PARTITION BY u.product_id
@@ -107,21 +104,20 @@ FROM (
                        ORDER BY CASE WHEN u.kind = 'O' THEN 0 ELSE 1 END,
                                 COALESCE(u.category_priority, 2147483647), COALESCE(u.category_kind, 9),
                                 COALESCE(u.offer_category, 'uncategorized')
-                   ) AS crn,
-                   ROW_NUMBER() OVER (
-                       PARTITION BY u.product_id
-                       ORDER BY CASE WHEN u.kind = 'P' THEN 0 ELSE 1 END, u.hist_date DESC
-                   ) AS hrn
+                   ) AS crn
             FROM (
-                -- O: the day's offer facts, with the offer's category rule (050) and its
-                -- source's good share of the 30 days up to the day
-                SELECT 'O' AS kind, f.product_id, f.source_id, f.price_usd, f.regular_price_usd,
-                       f.availability, f.observed_at, COALESCE(g.good_share, 1) AS good_share,
+                -- O rows: the day's offers, as 070 made them facts (passing and kept),
+                -- with their category rule (050) and their source's good share of the 30
+                -- days up to the day, ...
+                SELECT 'O' AS kind, c.product_id, c.source_id, c.price_usd, c.regular_price_usd,
+                       c.availability, c.observed_at, COALESCE(g.good_share, 1) AS good_share,
                        c.offer_category, c.category_priority, c.category_kind,
-                       CAST(NULL AS DATE) AS hist_date, CAST(NULL AS NUMERIC(18,2)) AS hist_market
-                FROM fact_offer_prices f
-                JOIN offer_checks c
-                  ON c.batch_id = f.batch_id AND c.source_id = f.source_id AND c.source_sku = f.source_sku
+                       CAST(NULL AS DATE) AS prev_date, CAST(NULL AS NUMERIC(18,2)) AS prev_market,
+                       CAST(NULL AS NUMERIC(28,2)) AS sum_6, CAST(NULL AS BIGINT) AS n_6,
+                       CAST(NULL AS NUMERIC(18,2)) AS min_6, CAST(NULL AS NUMERIC(18,2)) AS max_6,
+                       CAST(NULL AS NUMERIC(28,2)) AS sum_29, CAST(NULL AS BIGINT) AS n_29,
+                       CAST(NULL AS NUMERIC(18,2)) AS min_29, CAST(NULL AS NUMERIC(18,2)) AS max_29
+                FROM offer_checks c
                 LEFT JOIN (
                     SELECT source_id,
                            ROUND(CAST(SUM(rows_staged) - SUM(rows_quarantined) AS NUMERIC(24,6))
@@ -129,29 +125,47 @@ FROM (
                     FROM source_day_stats
                     WHERE price_date BETWEEN CAST(:batch_date AS DATE) - 29 AND CAST(:batch_date AS DATE)
                     GROUP BY source_id
-                ) g ON g.source_id = f.source_id
-                WHERE f.price_date = CAST(:batch_date AS DATE) AND f.batch_id = :batch_id
-                  AND c.batch_id = :batch_id
+                ) g ON g.source_id = c.source_id
+                WHERE c.batch_id = :batch_id AND c.reason_code IS NULL AND c.offer_rank = 1
                 UNION ALL
-                -- P: the products' rows of the 30 days before
-                SELECT 'P', h.product_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                       h.price_date, h.market_price_usd
+                -- ... H rows: per product, its latest earlier day within 30 days and that
+                -- day's market price; the sum, count, min and max of its market prices of
+                -- the 6 days before (with today: the 7-day figures) and the 29 days before
+                -- (the 30-day figures), ...
+                SELECT 'H', y.product_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                       MAX(CASE WHEN y.newest = 1 THEN y.price_date END),
+                       MAX(CASE WHEN y.newest = 1 THEN y.market_price_usd END),
+                       SUM(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 6 THEN y.market_price_usd END),
+                       SUM(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 6 THEN 1 ELSE 0 END),
+                       MIN(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 6 THEN y.market_price_usd END),
+                       MAX(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 6 THEN y.market_price_usd END),
+                       SUM(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 29 THEN y.market_price_usd END),
+                       SUM(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 29 THEN 1 ELSE 0 END),
+                       MIN(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 29 THEN y.market_price_usd END),
+                       MAX(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 29 THEN y.market_price_usd END)
                 FROM (
-                    SELECT DISTINCT product_id FROM fact_offer_prices
-                    WHERE price_date = CAST(:batch_date AS DATE) AND batch_id = :batch_id
-                ) k
-                JOIN fact_product_prices h
-                  ON h.product_id = k.product_id
-                 AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30 AND CAST(:batch_date AS DATE) - 1
+                    SELECT k.product_id, h.price_date, h.market_price_usd,
+                           ROW_NUMBER() OVER (PARTITION BY k.product_id ORDER BY h.price_date DESC) AS newest
+                    FROM (
+                        SELECT DISTINCT product_id FROM offer_checks
+                        WHERE batch_id = :batch_id AND reason_code IS NULL AND offer_rank = 1
+                    ) k
+                    LEFT JOIN fact_product_prices h
+                      ON h.product_id = k.product_id
+                     AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30 AND CAST(:batch_date AS DATE) - 1
+                ) y
+                GROUP BY y.product_id
                 UNION ALL
-                -- N: a current row on a later day (the day is a replay of an older one)
-                SELECT 'N', n.product_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                       NULL, NULL
+                -- ... and N rows: a current row of the product on a later day (the day is a
+                -- replay of an older one)
+                SELECT CASE WHEN n.product_id IS NULL THEN 'X' ELSE 'N' END, k.product_id,
+                       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
                 FROM (
-                    SELECT DISTINCT product_id FROM fact_offer_prices
-                    WHERE price_date = CAST(:batch_date AS DATE) AND batch_id = :batch_id
+                    SELECT DISTINCT product_id FROM offer_checks
+                    WHERE batch_id = :batch_id AND reason_code IS NULL AND offer_rank = 1
                 ) k
-                JOIN fact_product_prices n
+                LEFT JOIN fact_product_prices n
                   ON n.product_id = k.product_id AND n.is_current
                  AND n.price_date > CAST(:batch_date AS DATE)
             ) u

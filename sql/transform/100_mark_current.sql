@@ -14,19 +14,22 @@ WHERE d.price_date = CAST(:batch_date AS DATE) AND d.batch_id = :batch_id AND d.
 UPDATE fact_product_prices
 SET is_current = TRUE
 FROM (
-    SELECT f.product_id, MAX(f.price_date) AS newest_date
-    FROM fact_product_prices f
-    JOIN (SELECT DISTINCT product_id FROM batch_keys WHERE batch_id = :batch_id) k
-      ON k.product_id = f.product_id
-    WHERE NOT EXISTS (
-              SELECT 1 FROM fact_product_prices t
-              WHERE t.product_id = k.product_id AND t.price_date = CAST(:batch_date AS DATE)
-          )
-      AND NOT EXISTS (
-              SELECT 1 FROM fact_product_prices c
-              WHERE c.product_id = k.product_id AND c.is_current
-          )
-    GROUP BY f.product_id
+    SELECT k.product_id, MAX(f.price_date) AS newest_date
+    FROM (
+        SELECT DISTINCT b.product_id
+        FROM batch_keys b
+        WHERE b.batch_id = :batch_id
+          AND NOT EXISTS (
+                  SELECT 1 FROM fact_product_prices t
+                  WHERE t.product_id = b.product_id AND t.price_date = CAST(:batch_date AS DATE)
+              )
+          AND NOT EXISTS (
+                  SELECT 1 FROM fact_product_prices c
+                  WHERE c.product_id = b.product_id AND c.is_current
+              )
+    ) k
+    LEFT JOIN fact_product_prices f ON f.product_id = k.product_id
+    GROUP BY k.product_id
 ) l
 WHERE fact_product_prices.product_id = l.product_id
   AND fact_product_prices.price_date = l.newest_date

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use ppmt_domain::manifest::{FileFormat, FileKind, ManifestFile};
-use ppmt_domain::record::PRICE_CSV_HEADER;
+use ppmt_domain::record::PRICE_CSV_REQUIRED;
 use ppmt_loader::parse::parse_file;
 
 const ROWS: usize = 200_000;
@@ -38,7 +38,7 @@ fn report(name: &str, measured: (Duration, usize), baseline: (Duration, usize)) 
 }
 
 fn main() {
-    let mut csv = PRICE_CSV_HEADER.join(",");
+    let mut csv = PRICE_CSV_REQUIRED.join(",");
     csv.push('\n');
     let mut json = String::new();
     for i in 0..ROWS {

@@ -107,6 +107,10 @@ pub struct SqlStep {
     /// Statements separated by `;` at the end of a line; `:batch_id` and `:batch_date`
     /// are replaced by the batch's values.
     pub sql: &'static str,
+    /// Tables this step fills enough that the statements after it must be planned on
+    /// fresh statistics: PostgreSQL analyses such a table inside the transaction right
+    /// after each statement that writes it (Redshift keeps its own statistics current).
+    pub analyze: &'static [&'static str],
 }
 
 /// What the syncer reads from the warehouse for a batch: the app's view of every product

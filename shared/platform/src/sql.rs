@@ -12,7 +12,14 @@ use crate::ports::SqlStep;
 
 macro_rules! step {
     ($dir:literal, $name:literal) => {
-        SqlStep { name: $name, sql: include_str!(concat!("../../../sql/", $dir, "/", $name)) }
+        step!($dir, $name, [])
+    };
+    ($dir:literal, $name:literal, [$($table:literal),*]) => {
+        SqlStep {
+            name: $name,
+            sql: include_str!(concat!("../../../sql/", $dir, "/", $name)),
+            analyze: &[$($table),*],
+        }
     };
 }
 
@@ -35,12 +42,12 @@ pub const TRANSFORM_STEPS: &[SqlStep] = &[
     step!("transform", "010_reset_day.sql"),
     step!("transform", "020_remove_duplicates.sql"),
     step!("transform", "030_pin_fx_rates.sql"),
-    step!("transform", "040_match_products.sql"),
-    step!("transform", "050_check_offers.sql"),
+    step!("transform", "040_match_products.sql", ["product_offers", "dim_products"]),
+    step!("transform", "050_check_offers.sql", ["offer_checks"]),
     step!("transform", "060_quarantine.sql"),
-    step!("transform", "070_offer_facts.sql"),
+    step!("transform", "070_offer_facts.sql", ["fact_offer_prices"]),
     step!("transform", "080_source_stats.sql"),
-    step!("transform", "090_product_facts.sql"),
+    step!("transform", "090_product_facts.sql", ["fact_product_prices"]),
     step!("transform", "100_mark_current.sql"),
     step!("transform", "110_cleanup.sql"),
 ];
@@ -147,6 +154,21 @@ pub fn split_statements(sql: &str) -> Vec<String> {
     statements
 }
 
+/// The table a statement writes (`INSERT INTO t`, `UPDATE t`, `DELETE FROM t`), if any.
+pub fn written_table(statement: &str) -> Option<&str> {
+    let mut words = statement.split_whitespace();
+    let first = words.next()?.to_ascii_uppercase();
+    let table = match first.as_str() {
+        "INSERT" | "DELETE" => {
+            words.next()?;
+            words.next()?
+        }
+        "UPDATE" => words.next()?,
+        _ => return None,
+    };
+    Some(table.split('(').next().unwrap_or(table))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +189,7 @@ mod tests {
         let step = SqlStep {
             name: "t.sql",
             sql: "SELECT x::int FROM t WHERE id = :batch_id AND d = :batch_date AND s = 'a:b :c'",
+            analyze: &[],
         };
         assert_eq!(
             render(&step, &batch("b-1")).unwrap(),
@@ -176,18 +199,22 @@ mod tests {
 
     #[test]
     fn apostrophes_in_comments_do_not_hide_parameters() {
-        let step = SqlStep { name: "t.sql", sql: "-- the day's rows: all\nSELECT :batch_id -- it's :batch_date\n" };
+        let step = SqlStep {
+            name: "t.sql",
+            sql: "-- the day's rows: all\nSELECT :batch_id -- it's :batch_date\n",
+            analyze: &[],
+        };
         assert_eq!(render(&step, &batch("b")).unwrap(), "-- the day's rows: all\nSELECT 'b' -- it's :batch_date\n");
     }
 
     #[test]
     fn refuses_unknown_parameters_and_unsafe_ids() {
-        let step = SqlStep { name: "t.sql", sql: "SELECT :nope" };
+        let step = SqlStep { name: "t.sql", sql: "SELECT :nope", analyze: &[] };
         assert_eq!(
             render(&step, &batch("b")),
             Err(RenderError::UnknownParameter { step: "t.sql", name: "nope".into() })
         );
-        let ok = SqlStep { name: "t.sql", sql: "SELECT 1" };
+        let ok = SqlStep { name: "t.sql", sql: "SELECT 1", analyze: &[] };
         assert!(matches!(render(&ok, &batch("b'; --")), Err(RenderError::UnsafeBatchId(_))));
     }
 
@@ -216,6 +243,15 @@ mod tests {
         files.sort();
         let listed: Vec<&str> = TRANSFORM_STEPS.iter().map(|s| s.name).collect();
         assert_eq!(files, listed);
+    }
+
+    #[test]
+    fn finds_the_table_a_statement_writes() {
+        assert_eq!(written_table("INSERT INTO product_offers\n (a, b) SELECT 1"), Some("product_offers"));
+        assert_eq!(written_table("insert into dim_products(a) values (1)"), Some("dim_products"));
+        assert_eq!(written_table("UPDATE fact_product_prices SET x = 1"), Some("fact_product_prices"));
+        assert_eq!(written_table("DELETE FROM offer_checks WHERE 1 = 1"), Some("offer_checks"));
+        assert_eq!(written_table("SELECT 1"), None);
     }
 
     #[test]

@@ -38,8 +38,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS category_price_bounds_operator ON category_pri
 ALTER TABLE offer_checks SET UNLOGGED;
 
 -- Facts: a day's rows (reset, the day's aggregates) and a product's history windows
--- (the primary keys); each product's current row.
+-- (the primary keys); a product's offers of one day (the syncer); each product's current
+-- row.
 CREATE INDEX IF NOT EXISTS fact_offer_prices_date ON fact_offer_prices (price_date);
+CREATE INDEX IF NOT EXISTS fact_offer_prices_product_day ON fact_offer_prices (product_id, price_date);
 CREATE INDEX IF NOT EXISTS fact_product_prices_date ON fact_product_prices (price_date);
 CREATE INDEX IF NOT EXISTS fact_product_prices_current ON fact_product_prices (product_id, price_date) WHERE is_current;
 

@@ -132,6 +132,11 @@ impl Warehouse for PostgresWarehouse {
         copy_in(&tx, STAGING_COLUMNS, rows).await?;
         let rejects = rejected_rows_csv(staged).map_err(|e| PortError::permanent(ctx("encode rejected rows"), e))?;
         copy_in(&tx, REJECTED_COLUMNS, rejects).await?;
+        // The transform's plans read these; a new day brings values the statistics have
+        // never seen.
+        tx.batch_execute("ANALYZE staging_prices, rejected_rows")
+            .await
+            .map_err(|e| pg_error(ctx("analyze staging"), e))?;
 
         for rate in &staged.fx_rates {
             tx.execute(
@@ -177,9 +182,21 @@ impl Warehouse for PostgresWarehouse {
         }
         for step in steps {
             let sql = render(step, batch)?;
-            tx.batch_execute(&sql)
-                .await
-                .map_err(|e| pg_error(format!("run {} for batch {}", step.name, batch.batch_id), e))?;
+
+            for (i, statement) in sql::split_statements(&sql).iter().enumerate() {
+                let what =
+                    |doing: &str| format!("{doing} {} statement {} for batch {}", step.name, i + 1, batch.batch_id);
+                let written = tx.execute(statement.as_str(), &[]).await.map_err(|e| pg_error(what("run"), e))?;
+                // Later statements read what this one wrote: plan them on its real size. (A
+                // statement that wrote nothing leaves the statistics alone: an analysed
+                // empty table is planned as empty, even while a statement fills it.)
+                let analyze = sql::written_table(statement).filter(|t| written > 0 && step.analyze.contains(t));
+                if let Some(table) = analyze {
+                    tx.batch_execute(&format!("ANALYZE {table}"))
+                        .await
+                        .map_err(|e| pg_error(what("analyze after"), e))?;
+                }
+            }
         }
         let sql = render(&sql::BATCH_COUNTS, batch)?;
         let row = tx

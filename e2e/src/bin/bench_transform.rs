@@ -1,0 +1,166 @@
+//! `make bench`: the transform on PostgreSQL at realistic sizes, with a baseline measured
+//! in the same run. Four sources each list every product (GTIN, GTIN, MPN + brand and
+//! name + brand), in three currencies, with prices moving a little every day.
+//!
+//! - a day of `ROWS` observations transformed into an empty history, then the same day
+//!   shape after `HISTORY_DAYS` earlier days (goal: at most 1.2× the first: no step reads
+//!   all of history);
+//! - one day of `BIG_ROWS` observations (goal: at most 60 s).
+//!
+//! Sizes come from `PPMT_BENCH_ROWS`, `PPMT_BENCH_DAYS` and `PPMT_BENCH_BIG_ROWS`
+//! (`make bench-quick` makes them small). Needs `PPMT_DATABASE_URL` (`make up`).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{NaiveDate, TimeZone, Utc};
+use ppmt_domain::record::{FxRateRecord, RawRecord};
+use ppmt_domain::{BatchId, BatchRef, Currency};
+use ppmt_platform::adapters::postgres::PostgresWarehouse;
+use ppmt_platform::ports::{StagedBatch, StagedRow, TransformOutcome, Warehouse};
+use ppmt_platform::sql::TRANSFORM_STEPS;
+use rust_decimal::Decimal;
+
+fn setting(name: &str, default: u32) -> u32 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A valid GTIN-13 for product `p`: twelve digits and their GS1 check digit.
+fn gtin(p: u32) -> String {
+    let body = format!("40{p:010}");
+    let sum: u32 =
+        body.bytes().rev().enumerate().map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 }).sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+fn day_batch(date: NaiveDate, rows: u32, seq: i64) -> anyhow::Result<StagedBatch> {
+    let batch = BatchRef {
+        batch_id: BatchId(format!("{date}-bench{seq}")),
+        batch_date: date,
+        bucket: "bench".into(),
+        manifest_key: format!("raw/{date}/manifest.json"),
+    };
+    let products = rows / 4;
+    let day = chrono::Datelike::ordinal(&date);
+    let observed = Utc.from_utc_datetime(&date.and_hms_opt(2, 0, 0).context("time")?).to_rfc3339();
+    let mut staged = Vec::with_capacity(rows as usize);
+    for (s, (source, currency)) in
+        [("gtin_a", "EUR"), ("gtin_b", "USD"), ("mpn_c", "GBP"), ("name_d", "USD")].iter().enumerate()
+    {
+        for p in 0..products {
+            let cents = 1000 + (p % 5000) * 7 + (day + s as u32) % 13;
+            let raw = RawRecord {
+                product_id: Some(format!("{source}-{p}")),
+                name: Some(format!("Bench gadget {p}")),
+                brand: Some("Acme".into()),
+                gtin: (s < 2).then(|| gtin(p)),
+                mpn: (s == 2).then(|| format!("BG-{p}")),
+                price: Some(format!("{}.{:02}", cents / 100, cents % 100)),
+                currency: Some((*currency).into()),
+                observed_at: Some(observed.clone()),
+                ..RawRecord::default()
+            };
+            let record = raw.validate().map_err(|r| anyhow::anyhow!("generated row rejected: {}", r.detail))?;
+            staged.push(StagedRow {
+                file_key: format!("raw/{date}/{source}.csv"),
+                source_id: (*source).into(),
+                line_no: u64::from(p) + 2,
+                record,
+            });
+        }
+    }
+    let rate = |quote: Currency, rate: i64| FxRateRecord {
+        rate_date: date,
+        base_currency: Currency::EUR,
+        quote_currency: quote,
+        rate: Decimal::new(rate, 4),
+        source: "ECB".into(),
+    };
+    Ok(StagedBatch {
+        batch,
+        rows: staged,
+        rejects: Vec::new(),
+        fx_rates: vec![rate(Currency::USD, 10500), rate("GBP".parse()?, 8400)],
+        load_seq: seq,
+        manifest_sha256: "00".repeat(32),
+    })
+}
+
+async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<PostgresWarehouse> {
+    let admin = PostgresWarehouse { url: admin_url.to_owned() }.connect().await?;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await?;
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b).context("PPMT_DATABASE_URL has no database part")?;
+    let warehouse = PostgresWarehouse { url: format!("{base}/{name}") };
+    warehouse.apply_schema().await?;
+    Ok(warehouse)
+}
+
+/// Stages and transforms one day; returns (load time, transform time).
+async fn run_day(w: &PostgresWarehouse, date: NaiveDate, rows: u32, seq: i64) -> anyhow::Result<(Duration, Duration)> {
+    let staged = day_batch(date, rows, seq)?;
+    let start = Instant::now();
+    w.stage_batch(&staged).await?;
+    let loaded = start.elapsed();
+    w.connect().await?.batch_execute("ANALYZE").await?;
+    let start = Instant::now();
+    match w.run_transform(&staged.batch, TRANSFORM_STEPS).await? {
+        TransformOutcome::Done(counts) => counts.check().map_err(anyhow::Error::msg)?,
+        TransformOutcome::Superseded { .. } => anyhow::bail!("the bench batch was superseded"),
+    }
+    Ok((loaded, start.elapsed()))
+}
+
+fn bench_line(figure: &str, ours: f64, baseline: f64, unit: &str, goal: &str, met: bool) {
+    println!(
+        "BENCH {figure} ours={ours:.2}{unit} baseline={baseline:.2}{unit} ratio={:.2} goal={goal} {}",
+        ours / baseline,
+        if met { "MET" } else { "MISSED" }
+    );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let admin = std::env::var("PPMT_DATABASE_URL").context("PPMT_DATABASE_URL is not set: run `make bench`")?;
+    let rows = setting("PPMT_BENCH_ROWS", 100_000);
+    let days = setting("PPMT_BENCH_DAYS", 30);
+    let big = setting("PPMT_BENCH_BIG_ROWS", 1_000_000);
+    let first = NaiveDate::from_ymd_opt(2026, 10, 1).context("date")?;
+
+    let w = fresh_database(&admin, "bench_transform").await?;
+    let (_, empty) = run_day(&w, first, rows, 1).await?;
+    println!("transform of {rows} rows into an empty history: {:.2} s", empty.as_secs_f64());
+    let mut last = empty;
+    for d in 1..=days {
+        let (_, t) = run_day(&w, first + chrono::Duration::days(i64::from(d)), rows, i64::from(d) + 1).await?;
+        last = t;
+    }
+    println!("transform of {rows} rows after {days} earlier days: {:.2} s", last.as_secs_f64());
+    let ratio = last.as_secs_f64() / empty.as_secs_f64();
+    bench_line(
+        &format!("transform_{rows}_after_{days}_days"),
+        last.as_secs_f64(),
+        empty.as_secs_f64(),
+        "s",
+        "<=1.2x",
+        ratio <= 1.2,
+    );
+
+    let w = fresh_database(&admin, "bench_transform_big").await?;
+    let (load, transform) = run_day(&w, first, big, 1).await?;
+    println!(
+        "one day of {big} rows: staged in {:.2} s, transformed in {:.2} s",
+        load.as_secs_f64(),
+        transform.as_secs_f64()
+    );
+    // Baseline: the same day's rows staged (COPY) in the same run; the goal is absolute.
+    bench_line(
+        &format!("transform_{big}_rows"),
+        transform.as_secs_f64(),
+        load.as_secs_f64(),
+        "s",
+        "<=60s",
+        transform.as_secs_f64() <= 60.0,
+    );
+    Ok(())
+}
