@@ -119,9 +119,9 @@ FROM (
                    o.category_priority, o.category_kind, o.product_category,
                    CASE WHEN bo.category IS NOT NULL THEN bo.min_usd ELSE bs.min_usd END AS min_usd,
                    CASE WHEN bo.category IS NOT NULL THEN bo.max_usd ELSE bs.max_usd END AS max_usd,
-                   COALESCE(rl.scale > 0, FALSE) AS released_scale,
-                   COALESCE(rl.bounds > 0, FALSE) AS released_bounds,
-                   COALESCE(rl.outlier > 0, FALSE) AS released_outlier,
+                   rl.source_id IS NOT NULL AS released_scale,
+                   rl.source_id IS NOT NULL AS released_bounds,
+                   rl.source_id IS NOT NULL AS released_outlier,
                    CAST(NULL AS DATE) AS f_date, CAST(NULL AS NUMERIC(18,2)) AS f_price_usd,
                    CAST(NULL AS BIGINT) AS h_days, CAST(NULL AS NUMERIC(20,4)) AS h_median,
                    CAST(NULL AS NUMERIC(22,6)) AS h_mad
@@ -175,14 +175,11 @@ FROM (
               ON bo.category = o.product_category AND bo.origin <> 'seed'
             LEFT JOIN category_price_bounds bs
               ON bs.category = o.product_category AND bs.origin = 'seed'
+            -- a released offer skips every releasable check that day
             LEFT JOIN (
-                SELECT source_id, source_sku,
-                       SUM(CASE WHEN reason_code = 'SCALE_ERROR' THEN 1 ELSE 0 END) AS scale,
-                       SUM(CASE WHEN reason_code = 'PRICE_BOUNDS' THEN 1 ELSE 0 END) AS bounds,
-                       SUM(CASE WHEN reason_code = 'OUTLIER_MAD' THEN 1 ELSE 0 END) AS outlier
+                SELECT DISTINCT source_id, source_sku
                 FROM quarantine_releases
                 WHERE price_date = CAST(:batch_date AS DATE)
-                GROUP BY source_id, source_sku
             ) rl ON rl.source_id = o.source_id AND rl.source_sku = o.source_sku
             UNION ALL
             -- ... F rows: the latest earlier fact (30 days) of each (product, source) pair
