@@ -120,37 +120,47 @@ async fn latest(h: &Harness) -> anyhow::Result<Vec<(String, String, String)>> {
         .collect())
 }
 
-#[tokio::test]
-async fn an_older_day_whose_sync_lands_last_leaves_no_stale_item() -> anyhow::Result<()> {
-    let mut h = Harness::new("race-days").await?;
+/// Loads and transforms `older`, starts its sync and holds it between its read and its
+/// writes, then loads, transforms and syncs `newer` with the real syncer, and only then
+/// lets the older sync write. Returns the older batch's id.
+async fn older_sync_lands_last(
+    h: &mut Harness,
+    older: (u32, Vec<RawFile<'static>>),
+    newer: (u32, Vec<RawFile<'static>>),
+) -> anyhow::Result<BatchId> {
     h.start("loader")?;
     h.start("transformer")?;
-    // Day 24: 600 products at 10.00 EUR. Day 25: the first 300 of them at 20.00 EUR.
-    let d24 = h.drop_batch(day(24), &day_files(24, 0..600, |_| "10.00".into())).await?;
-    h.wait_for(day(24), &d24.batch_id, Stage::Transformed, Duration::from_secs(60), |r| {
+    let first = h.drop_batch(day(older.0), &older.1).await?;
+    h.wait_for(day(older.0), &first.batch_id, Stage::Transformed, Duration::from_secs(60), |r| {
         r.status == RunStatus::Succeeded
     })
     .await?;
-
-    // The day-24 sync reads its view, then stalls before writing.
     let held = Arc::new(HeldRead {
         inner: PostgresWarehouse { url: h.database_url.clone() },
         read: Notify::new(),
         release: Notify::new(),
     });
-    let older = in_process_syncer(&h, held.clone());
-    let older_message = transformed_message(&d24, &h);
-    let older_sync = tokio::spawn(async move { older.handle(&older_message).await });
+    let syncer = in_process_syncer(h, held.clone());
+    let message = transformed_message(&first, h);
+    let older_sync = tokio::spawn(async move { syncer.handle(&message).await });
     held.read.notified().await;
 
-    // Meanwhile day 25 is loaded, transformed and synced by the real syncer.
     h.start("syncer")?;
-    let d25 = h.drop_batch(day(25), &day_files(25, 0..300, |_| "20.00".into())).await?;
-    h.wait_synced(day(25), &d25.batch_id).await?;
-
+    let second = h.drop_batch(day(newer.0), &newer.1).await?;
+    h.wait_synced(day(newer.0), &second.batch_id).await?;
     held.release.notify_one();
     older_sync.await??;
-    let run = h.run(day(24), &d24.batch_id, Stage::Synced).await?.unwrap();
+    Ok(first.batch_id)
+}
+
+#[tokio::test]
+async fn an_older_day_whose_sync_lands_last_leaves_no_stale_item() -> anyhow::Result<()> {
+    let mut h = Harness::new("race-days").await?;
+    // Day 24: 600 products at 10.00 EUR. Day 25: the first 300 of them at 20.00 EUR.
+    let d24 = day_files(24, 0..600, |_| "10.00".into());
+    let d25 = day_files(25, 0..300, |_| "20.00".into());
+    let older = older_sync_lands_last(&mut h, (24, d24), (25, d25)).await?;
+    let run = h.run(day(24), &older, Stage::Synced).await?.unwrap();
     // 10.00 EUR × 1.05 = 10.50 USD; 20.00 EUR × 1.05 = 21.00 USD.
     let items = latest(&h).await?;
     assert_eq!(items.len(), 600);
@@ -166,35 +176,15 @@ async fn an_older_day_whose_sync_lands_last_leaves_no_stale_item() -> anyhow::Re
 #[tokio::test]
 async fn a_superseded_load_whose_sync_lands_last_leaves_no_stale_item() -> anyhow::Result<()> {
     let mut h = Harness::new("race-loads").await?;
-    h.start("loader")?;
-    h.start("transformer")?;
-    let first = h.drop_batch(day(24), &day_files(24, 0..200, |_| "10.00".into())).await?;
-    h.wait_for(day(24), &first.batch_id, Stage::Transformed, Duration::from_secs(60), |r| {
-        r.status == RunStatus::Succeeded
-    })
-    .await?;
-    let held = Arc::new(HeldRead {
-        inner: PostgresWarehouse { url: h.database_url.clone() },
-        read: Notify::new(),
-        release: Notify::new(),
-    });
-    let older = in_process_syncer(&h, held.clone());
-    let older_message = transformed_message(&first, &h);
-    let older_sync = tokio::spawn(async move { older.handle(&older_message).await });
-    held.read.notified().await;
-
-    // The day is scraped again with new prices; its sync completes first.
-    h.start("syncer")?;
-    let second = h.drop_batch(day(24), &day_files(24, 0..200, |_| "30.00".into())).await?;
-    h.wait_synced(day(24), &second.batch_id).await?;
-    held.release.notify_one();
-    older_sync.await??;
-
+    // The day is scraped again with new prices; the new load's sync completes first.
+    let first = day_files(24, 0..200, |_| "10.00".into());
+    let second = day_files(24, 0..200, |_| "30.00".into());
+    let older = older_sync_lands_last(&mut h, (24, first), (24, second)).await?;
     // 30.00 EUR × 1.05 = 31.50 USD everywhere.
     let items = latest(&h).await?;
     assert_eq!(items.len(), 200);
     assert!(items.iter().all(|(_, _, market)| market == "31.50"), "{:?}", &items[..3]);
-    let run = h.run(day(24), &first.batch_id, Stage::Synced).await?.unwrap();
+    let run = h.run(day(24), &older, Stage::Synced).await?.unwrap();
     // Every LATEST, offer and history item of the first load is older than the second's.
     assert_eq!(run.counts.stale_skipped, Some(600), "{:?}", run.counts);
     Ok(())

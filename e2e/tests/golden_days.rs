@@ -195,6 +195,8 @@ async fn three_golden_days_reach_the_app_with_hand_computed_figures() -> anyhow:
     .await?;
     assert_day(&h, "2026-11-23", &expected["followups"]["b_replay_day1_after_day3"]["day"]).await?;
     assert_eq!(h.app_items().await?, before, "a replay of an older day writes nothing");
+    let replayed = h.run(date("2026-11-23"), &batches["2026-11-23"], Stage::Synced).await?.unwrap().counts;
+    assert_eq!((replayed.items_written, replayed.items_deleted), (Some(0), Some(0)), "{replayed:?}");
 
     // (a) The operator releases the ×100 offer of day 2 and replays the day: it flows on
     // as a fact, and the median of three stays sane. Day 3 stays current.

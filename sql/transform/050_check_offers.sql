@@ -99,7 +99,8 @@ FROM (
                w.category_priority, w.category_kind, w.product_category, w.min_usd, w.max_usd,
                w.released_scale, w.released_bounds, w.released_outlier, w.prev_price_usd,
                w.prev_price_date, CAST(COALESCE(w.hist_days, 0) AS INTEGER) AS hist_days,
-               w.hist_median, w.hist_mad
+               CAST(w.hist_median AS NUMERIC(20,4)) AS hist_median,
+               CAST(w.hist_mad AS NUMERIC(22,6)) AS hist_mad
         FROM (
           -- 4. the F row of each offer's (product, source) and the H row of its product,
           -- spread onto the offers

@@ -99,6 +99,21 @@ pub fn decide(write: &ItemWrite, stored: Option<&Stored>) -> Decision {
     }
 }
 
+/// A conditional write's outcome: done, or failed with whether the failure was the
+/// condition (a newer version is stored) and the error.
+fn refused<T, E>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+    operation: impl FnOnce() -> String,
+) -> Result<(), (bool, PortError)>
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
+{
+    result.map(|_| ()).map_err(|e| {
+        let stale = e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException");
+        (stale, aws_error(operation(), e))
+    })
+}
+
 impl DynamoAppTable {
     fn op(&self, what: &str) -> String {
         format!("{what} {}", self.table)
@@ -170,36 +185,30 @@ impl DynamoAppTable {
         let (started, mut attempt) = (Instant::now(), 0);
         loop {
             let result = match &write.put {
-                Some(item) => self
-                    .client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(to_dynamo(item)))
-                    .condition_expression(NOT_BACKWARDS)
-                    .expression_attribute_values(":d", d.clone())
-                    .expression_attribute_values(":s", s.clone())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        let stale = e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception());
-                        (stale, aws_error(self.op(&what), e))
-                    }),
-                None => self
-                    .client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(&write.pk, &write.sk)))
-                    .condition_expression(NOT_BACKWARDS)
-                    .expression_attribute_values(":d", d.clone())
-                    .expression_attribute_values(":s", s.clone())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        let stale = e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception());
-                        (stale, aws_error(self.op(&what), e))
-                    }),
+                Some(item) => refused(
+                    self.client
+                        .put_item()
+                        .table_name(&self.table)
+                        .set_item(Some(to_dynamo(item)))
+                        .condition_expression(NOT_BACKWARDS)
+                        .expression_attribute_values(":d", d.clone())
+                        .expression_attribute_values(":s", s.clone())
+                        .send()
+                        .await,
+                    || self.op(&what),
+                ),
+                None => refused(
+                    self.client
+                        .delete_item()
+                        .table_name(&self.table)
+                        .set_key(Some(key(&write.pk, &write.sk)))
+                        .condition_expression(NOT_BACKWARDS)
+                        .expression_attribute_values(":d", d.clone())
+                        .expression_attribute_values(":s", s.clone())
+                        .send()
+                        .await,
+                    || self.op(&what),
+                ),
             };
             match result {
                 Ok(()) => return Ok(Decision::Send),
