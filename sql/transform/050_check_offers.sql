@@ -185,13 +185,16 @@ FROM (
             UNION ALL
             -- ... F rows: the latest earlier fact (30 days) of each (product, source) pair
             -- of the batch, ...
-            SELECT 'F', l.product_id, l.source_id,
+            SELECT 'F', y.product_id, y.source_id,
                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                       f.price_date, f.price_usd, NULL, NULL, NULL
+                       y.price_date, y.price_usd, NULL, NULL, NULL
             FROM (
-                SELECT k.product_id, k.source_id, MAX(h.price_date) AS price_date
+                SELECT k.product_id, k.source_id, h.price_date, h.price_usd,
+                       ROW_NUMBER() OVER (
+                           PARTITION BY k.product_id, k.source_id ORDER BY h.price_date DESC
+                       ) AS newest
                 FROM (
                     SELECT DISTINCT po.product_id, s.source_id
                     FROM staged_offers s
@@ -203,12 +206,8 @@ FROM (
                   ON h.product_id = k.product_id AND h.source_id = k.source_id
                  AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30
                                       AND CAST(:batch_date AS DATE) - 1
-                GROUP BY k.product_id, k.source_id
-            ) l
-            LEFT JOIN fact_offer_prices f
-              ON f.product_id = l.product_id AND f.source_id = l.source_id
-             AND f.price_date = l.price_date
-             AND f.price_date BETWEEN CAST(:batch_date AS DATE) - 30 AND CAST(:batch_date AS DATE) - 1
+            ) y
+            WHERE y.newest = 1
             UNION ALL
             -- ... and H rows: per product of the batch, how many days it has in the 30
             -- days before, and the median and the median absolute deviation (MAD) of

@@ -269,6 +269,19 @@ mod tests {
     ];
 
     #[test]
+    fn the_api_listens_on_its_default_address_unless_told_or_under_lambda() {
+        let table = (vars::PRICES_TABLE, "prices");
+        let local = ApiConfig::read(env(&[table])).unwrap();
+        assert_eq!((local.prices_table.as_str(), local.listen), ("prices", Some(DEFAULT_API_ADDR)));
+        let told = ApiConfig::read(env(&[table, (vars::API_ADDR, "0.0.0.0:9000")])).unwrap();
+        assert_eq!(told.listen.map(|a| a.port()), Some(9000));
+        let lambda = ApiConfig::read(env(&[table, (vars::LAMBDA_RUNTIME_API, "127.0.0.1:9001")])).unwrap();
+        assert_eq!(lambda.listen, None);
+        let err = ApiConfig::read(env(&[(vars::API_ADDR, "nowhere")])).unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+    }
+
+    #[test]
     fn names_every_missing_variable() {
         let err = ServiceConfig::read(env(&[]), Needs { warehouse: true, queue: true }).unwrap_err();
         let text = err.to_string();

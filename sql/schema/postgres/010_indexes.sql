@@ -22,9 +22,8 @@ CREATE INDEX IF NOT EXISTS batch_keys_product ON batch_keys (product_id);
 CREATE INDEX IF NOT EXISTS product_offers_gtin ON product_offers (gtin14);
 CREATE INDEX IF NOT EXISTS product_offers_mpn ON product_offers (mpn_key, brand_key);
 CREATE INDEX IF NOT EXISTS product_offers_name ON product_offers USING hash (name_key);
--- A product's offers; the offers a batch mapped first (a product's GTIN).
-CREATE INDEX IF NOT EXISTS product_offers_product ON product_offers (product_id);
-CREATE INDEX IF NOT EXISTS product_offers_first_batch ON product_offers (first_batch_id);
+-- The offers a batch mapped first, by product (a product's GTIN).
+CREATE INDEX IF NOT EXISTS product_offers_first_batch ON product_offers (first_batch_id, product_id);
 CREATE INDEX IF NOT EXISTS quarantine_releases_day ON quarantine_releases (price_date, source_id, source_sku);
 -- Rules as data: one seed row and one operator row per key at most.
 CREATE UNIQUE INDEX IF NOT EXISTS brand_aliases_seed ON brand_aliases (alias_key) WHERE origin = 'seed';
@@ -37,12 +36,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS category_price_bounds_operator ON category_pri
 -- the table, which holds nothing between transforms anyway).
 ALTER TABLE offer_checks SET UNLOGGED;
 
--- Facts: a day's rows (reset, the day's aggregates) and a product's history windows
--- (the primary keys); a product's offers of one day (the syncer); each product's current
--- row.
-CREATE INDEX IF NOT EXISTS fact_offer_prices_date ON fact_offer_prices (price_date);
-CREATE INDEX IF NOT EXISTS fact_offer_prices_product_day ON fact_offer_prices (product_id, price_date);
-CREATE INDEX IF NOT EXISTS fact_product_prices_date ON fact_product_prices (price_date);
+-- Facts: a product's history windows (the primary keys); a day's rows (reset, the day's
+-- aggregates) and a product's rows of one day (the syncer), both by date first: a lookup
+-- of (product, day) finds one entry whichever index the planner picks, even without
+-- statistics (a date-only index was once taken for it: a scan of the whole day per
+-- row). Each product's current row.
+CREATE INDEX IF NOT EXISTS fact_offer_prices_day ON fact_offer_prices (price_date, product_id);
+CREATE INDEX IF NOT EXISTS fact_product_prices_day ON fact_product_prices (price_date, product_id);
 CREATE INDEX IF NOT EXISTS fact_product_prices_current ON fact_product_prices (product_id, price_date) WHERE is_current;
 
 -- Transform outcomes of a day or a batch.
