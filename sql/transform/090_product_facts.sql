@@ -1,7 +1,7 @@
 -- The day's product facts: one row per product with an offer fact that day, over its
--- offers (at most one per source), read from the work rows that 070 made facts. Money is rounded to cents half away from zero; means
--- are taken at a wide scale first, so PostgreSQL and Redshift (whose AVG keeps the
--- argument's scale) round the same value.
+-- offers (at most one per source), read from the work rows that 070 made facts. Money
+-- is rounded to cents half away from zero; means are taken at a wide scale first, so
+-- PostgreSQL and Redshift (whose AVG keeps the argument's scale) round the same value.
 --   market_price_usd  the median offer (the mean of the two middle ones for an even count)
 --   retail_price_usd  the highest regular price in USD where a source gives one, else the
 --                     highest offer

@@ -36,13 +36,14 @@ CREATE UNIQUE INDEX IF NOT EXISTS category_price_bounds_operator ON category_pri
 -- the table, which holds nothing between transforms anyway).
 ALTER TABLE offer_checks SET UNLOGGED;
 
--- Facts: a product's history windows (the primary keys); a day's rows (reset, the day's
--- aggregates) and a product's rows of one day (the syncer), both by date first: a lookup
--- of (product, day) finds one entry whichever index the planner picks, even without
--- statistics (a date-only index was once taken for it: a scan of the whole day per
--- row). Each product's current row.
-CREATE INDEX IF NOT EXISTS fact_offer_prices_day ON fact_offer_prices (price_date, product_id);
-CREATE INDEX IF NOT EXISTS fact_product_prices_day ON fact_product_prices (price_date, product_id);
+-- Facts: a day's rows (reset, the day's aggregates), a product's history windows (the
+-- primary keys), a product's offers of one day (the syncer), each product's current row.
+-- No index leads with the date and goes on with the product: without statistics (a young
+-- table) the planner takes such an index for a product's 30-day window and scans the
+-- window of every product per row.
+CREATE INDEX IF NOT EXISTS fact_offer_prices_date ON fact_offer_prices (price_date);
+CREATE INDEX IF NOT EXISTS fact_offer_prices_product_day ON fact_offer_prices (product_id, price_date);
+CREATE INDEX IF NOT EXISTS fact_product_prices_date ON fact_product_prices (price_date);
 CREATE INDEX IF NOT EXISTS fact_product_prices_current ON fact_product_prices (product_id, price_date) WHERE is_current;
 
 -- Transform outcomes of a day or a batch.
