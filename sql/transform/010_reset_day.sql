@@ -6,14 +6,19 @@
 -- run recorded (the keys of the batch this one replaced), so no product of the replaced
 -- batch is forgotten. Pinned rates (batch_fx) and product mappings are kept.
 INSERT INTO batch_keys (batch_id, product_id, source_id)
-SELECT DISTINCT :batch_id, f.product_id, f.source_id
-FROM fact_offer_prices f
-WHERE f.price_date = CAST(:batch_date AS DATE)
-  AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id)
-  AND NOT EXISTS (
-      SELECT 1 FROM batch_keys k
-      WHERE k.batch_id = :batch_id AND k.product_id = f.product_id AND k.source_id = f.source_id
-  );
+SELECT :batch_id, u.product_id, u.source_id
+FROM (
+    SELECT f.product_id, f.source_id, 0 AS recorded
+    FROM fact_offer_prices f
+    WHERE f.price_date = CAST(:batch_date AS DATE)
+      AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id)
+    UNION ALL
+    SELECT k.product_id, k.source_id, 1
+    FROM batch_keys k
+    WHERE k.batch_id = :batch_id
+) u
+GROUP BY u.product_id, u.source_id
+HAVING MAX(u.recorded) = 0;
 DELETE FROM fact_offer_prices WHERE price_date = CAST(:batch_date AS DATE)
     AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id);
 DELETE FROM fact_product_prices WHERE price_date = CAST(:batch_date AS DATE)
