@@ -16,8 +16,15 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// Tables whose size grows with the days or the batch.
-const BIG: [&str; 6] =
-    ["staging_prices", "fact_offer_prices", "fact_product_prices", "product_offers", "offer_checks", "rejected_rows"];
+const BIG: [&str; 7] = [
+    "staging_prices",
+    "fact_offer_prices",
+    "fact_product_prices",
+    "product_offers",
+    "offer_work",
+    "offer_checks",
+    "rejected_rows",
+];
 
 fn day(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, d).unwrap()

@@ -170,6 +170,41 @@ CREATE TABLE IF NOT EXISTS category_price_bounds (
     origin          VARCHAR(32)   NOT NULL
 );
 
+-- Work rows of one transform (040): one per offer (source, sku) of the batch, the staged
+-- row as staged_offers gives it (brand_key resolved), read from staging once. Matching
+-- fills product_id here: from the offer's mapping or override when it has one (is_new
+-- false for a mapped offer), else rule by rule; founds marks the offers whose new product
+-- dim_products does not have yet. product_offers and dim_products are then written once
+-- each from these rows, so no statement reads the table it writes. Emptied for the batch
+-- at reset (010) and cleanup (110).
+CREATE TABLE IF NOT EXISTS offer_work (
+    batch_id          VARCHAR(128)  NOT NULL,
+    source_id         VARCHAR(128)  NOT NULL,
+    source_sku        VARCHAR(256)  NOT NULL,
+    file_key          VARCHAR(1024) NOT NULL,
+    line_no           BIGINT        NOT NULL,
+    name              VARCHAR(1024),
+    brand             VARCHAR(256),
+    category          VARCHAR(512),
+    price             NUMERIC(18,6) NOT NULL,
+    price_kind        VARCHAR(8)    NOT NULL,
+    price_max         NUMERIC(18,6),
+    regular_price     NUMERIC(18,6),
+    currency          CHAR(3)       NOT NULL,
+    availability      VARCHAR(64),
+    url               VARCHAR(2048),
+    observed_at       TIMESTAMPTZ   NOT NULL,
+    gtin14            CHAR(14),
+    mpn_key           VARCHAR(128),
+    brand_key         VARCHAR(256),
+    name_key          VARCHAR(1024),
+    product_id        VARCHAR(64),
+    match_rule        VARCHAR(16),
+    is_new            BOOLEAN       NOT NULL,
+    founds            BOOLEAN       NOT NULL,
+    PRIMARY KEY (batch_id, source_id, source_sku)
+);
+
 -- Work rows of one transform (050): one per offer (source, sku) of the batch, with the
 -- staged row, everything the checks used and the verdict. Emptied for the batch at reset
 -- (010) and cleanup (110); written once, never updated. Later steps read it alone (never
@@ -365,3 +400,14 @@ FROM (
 LEFT JOIN brand_aliases ao ON ao.alias_key = s.brand_key AND ao.origin <> 'seed'
 LEFT JOIN brand_aliases sa ON sa.alias_key = s.brand_key AND sa.origin = 'seed'
 WHERE s.rank_in_offer = 1;
+
+-- The offers matching compares a new offer with (041 to 043): every mapped offer, and the
+-- offers the running transform has matched so far (their mappings are written at 048).
+-- Another transform's work rows are never visible: they live only inside its transaction.
+CREATE OR REPLACE VIEW mapped_offers AS
+SELECT product_id, gtin14, mpn_key, brand_key, name_key
+FROM product_offers
+UNION ALL
+SELECT product_id, gtin14, mpn_key, brand_key, name_key
+FROM offer_work
+WHERE is_new AND product_id IS NOT NULL;

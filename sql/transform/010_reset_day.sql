@@ -29,5 +29,7 @@ DELETE FROM duplicate_rows WHERE batch_date = CAST(:batch_date AS DATE)
     AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id);
 DELETE FROM source_day_stats WHERE price_date = CAST(:batch_date AS DATE)
     AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id);
+DELETE FROM offer_work WHERE batch_id = :batch_id
+    AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id);
 DELETE FROM offer_checks WHERE batch_id = :batch_id
     AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id);

@@ -139,10 +139,10 @@ FROM (
               FROM (
                 SELECT r0.*
                 FROM (
-                  -- 1. each offer with its product (040), its USD price (half away from
+                  -- 1. each offer with its product (040 to 048), its USD price (half away from
                   -- zero) and its category rules (source_path on the lower-cased path,
                   -- keyword on name_key), best first
-                  SELECT s.source_id, s.source_sku, s.file_key, s.line_no, po.product_id,
+                  SELECT s.source_id, s.source_sku, s.file_key, s.line_no, s.product_id,
                          s.name, s.brand, s.category AS source_category, s.price,
                          s.price_kind, s.price_max, s.regular_price, s.currency,
                          s.availability, s.url, s.observed_at, f.usd_per_unit,
@@ -156,9 +156,7 @@ FROM (
                              ORDER BY COALESCE(cr.priority, 2147483647), COALESCE(cr.kind, 9),
                                       cr.category
                          ) AS rule_rank
-                  FROM staged_offers s
-                  LEFT JOIN product_offers po
-                    ON po.source_id = s.source_id AND po.source_sku = s.source_sku
+                  FROM offer_work s
                   LEFT JOIN batch_fx f ON f.batch_id = s.batch_id AND f.currency = s.currency
                   LEFT JOIN (
                       SELECT rule_kind, pattern, category, priority,
@@ -196,10 +194,8 @@ FROM (
                            PARTITION BY k.product_id, k.source_id ORDER BY h.price_date DESC
                        ) AS newest
                 FROM (
-                    SELECT DISTINCT po.product_id, s.source_id
-                    FROM staged_offers s
-                    LEFT JOIN product_offers po
-                      ON po.source_id = s.source_id AND po.source_sku = s.source_sku
+                    SELECT DISTINCT s.product_id, s.source_id
+                    FROM offer_work s
                     WHERE s.batch_id = :batch_id
                 ) k
                 LEFT JOIN fact_offer_prices h
@@ -240,10 +236,8 @@ FROM (
                                        ) AS rn,
                                        COUNT(h.market_price_usd) OVER (PARTITION BY k.product_id) AS n
                                 FROM (
-                                    SELECT DISTINCT po.product_id
-                                    FROM staged_offers s
-                                    LEFT JOIN product_offers po
-                                      ON po.source_id = s.source_id AND po.source_sku = s.source_sku
+                                    SELECT DISTINCT s.product_id
+                                    FROM offer_work s
                                     WHERE s.batch_id = :batch_id
                                 ) k
                                 LEFT JOIN fact_product_prices h

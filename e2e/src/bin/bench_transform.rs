@@ -121,6 +121,8 @@ fn bench_line(figure: &str, ours: f64, baseline: f64, unit: &str, goal: &str, me
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // RUST_LOG=ppmt_platform=debug prints each transform statement's time and rows.
+    ppmt_platform::telemetry::init("bench_transform", "warn");
     let admin = std::env::var("PPMT_DATABASE_URL").context("PPMT_DATABASE_URL is not set: run `make bench`")?;
     let rows = setting("PPMT_BENCH_ROWS", 100_000);
     let days = setting("PPMT_BENCH_DAYS", 30);

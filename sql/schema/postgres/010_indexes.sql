@@ -2,7 +2,7 @@
 -- work table's storage. (Redshift has no indexes; sort and distribution keys for it are
 -- not declared yet.) Primary keys declared in 001 already give: batches (batch_id), fx_rates (rate_date, base, quote),
 -- dim_products (product_id), product_offers (source_id, source_sku), product_overrides
--- (source_id, source_sku), offer_checks (batch_id, source_id, source_sku),
+-- (source_id, source_sku), offer_work and offer_checks (batch_id, source_id, source_sku),
 -- fact_offer_prices (product_id, source_id, price_date), fact_product_prices
 -- (product_id, price_date) and source_day_stats (source_id, price_date).
 
@@ -31,10 +31,16 @@ CREATE UNIQUE INDEX IF NOT EXISTS brand_aliases_operator ON brand_aliases (alias
 CREATE UNIQUE INDEX IF NOT EXISTS category_price_bounds_seed ON category_price_bounds (category) WHERE origin = 'seed';
 CREATE UNIQUE INDEX IF NOT EXISTS category_price_bounds_operator ON category_price_bounds (category) WHERE origin <> 'seed';
 
--- The work rows of a batch (offer_checks) are found by their primary key only. They live
--- only inside a transform's transaction, so they need no WAL: unlogged (a crash empties
--- the table, which holds nothing between transforms anyway).
+-- The work rows of a batch (offer_work, offer_checks) live only inside a transform's
+-- transaction, so they need no WAL: unlogged (a crash empties the tables, which hold
+-- nothing between transforms anyway). offer_checks is found by its primary key only;
+-- offer_work's new offers (a few, on most days) by batch and by each matching key.
+ALTER TABLE offer_work SET UNLOGGED;
 ALTER TABLE offer_checks SET UNLOGGED;
+CREATE INDEX IF NOT EXISTS offer_work_new ON offer_work (batch_id) WHERE is_new;
+CREATE INDEX IF NOT EXISTS offer_work_new_gtin ON offer_work (gtin14) WHERE is_new;
+CREATE INDEX IF NOT EXISTS offer_work_new_mpn ON offer_work (mpn_key, brand_key) WHERE is_new;
+CREATE INDEX IF NOT EXISTS offer_work_new_name ON offer_work USING hash (name_key) WHERE is_new;
 
 -- Facts: a day's rows (reset, the day's aggregates), a product's history windows (the
 -- primary keys), a product's offers of one day (the syncer), each product's current row.

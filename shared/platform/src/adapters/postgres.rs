@@ -186,7 +186,16 @@ impl Warehouse for PostgresWarehouse {
             for (i, statement) in sql::split_statements(&sql).iter().enumerate() {
                 let what =
                     |doing: &str| format!("{doing} {} statement {} for batch {}", step.name, i + 1, batch.batch_id);
+                let started = std::time::Instant::now();
                 let written = tx.execute(statement.as_str(), &[]).await.map_err(|e| pg_error(what("run"), e))?;
+                tracing::debug!(
+                    batch_id = %batch.batch_id,
+                    step = step.name,
+                    statement = i + 1,
+                    rows = written,
+                    ms = started.elapsed().as_millis() as u64,
+                    "transform statement"
+                );
                 // Later statements read what this one wrote: plan them on its real size. (A
                 // statement that wrote nothing leaves the statistics alone: an analysed
                 // empty table is planned as empty, even while a statement fills it.)
