@@ -4,6 +4,7 @@
 //! does. Run through `make e2e`, which starts moto server and PostgreSQL first.
 
 pub mod fault_proxy;
+pub mod staged_day;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -301,16 +302,20 @@ impl Harness {
 
     /// Runs a query on the test's database; every column is cast to text by the caller.
     pub async fn query(&self, sql: &str) -> anyhow::Result<Vec<Vec<Option<String>>>> {
-        let client = PostgresWarehouse { url: self.database_url.clone() }.connect().await?;
-        let rows = client.simple_query(sql).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => {
-                    Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect())
-                }
-                _ => None,
-            })
-            .collect())
+        query(&PostgresWarehouse { url: self.database_url.clone() }, sql).await
     }
+}
+
+/// Runs a query on a warehouse database and returns its rows as text (simple protocol).
+pub async fn query(warehouse: &PostgresWarehouse, sql: &str) -> anyhow::Result<Vec<Vec<Option<String>>>> {
+    let rows = warehouse.connect().await?.simple_query(sql).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect())
+            }
+            _ => None,
+        })
+        .collect())
 }

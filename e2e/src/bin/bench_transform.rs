@@ -13,11 +13,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::{NaiveDate, TimeZone, Utc};
-use ppmt_domain::record::{FxRateRecord, RawRecord};
-use ppmt_domain::{BatchId, BatchRef, Currency};
+use chrono::NaiveDate;
+use ppmt_e2e::staged_day::{day_batch, fresh_database, Offer};
 use ppmt_platform::adapters::postgres::PostgresWarehouse;
-use ppmt_platform::ports::{StagedBatch, StagedRow, TransformOutcome, Warehouse};
+use ppmt_platform::ports::{StagedBatch, TransformOutcome, Warehouse};
 use ppmt_platform::sql::TRANSFORM_STEPS;
 use rust_decimal::Decimal;
 
@@ -33,72 +32,34 @@ fn gtin(p: u32) -> String {
     format!("{body}{}", (10 - sum % 10) % 10)
 }
 
-fn day_batch(date: NaiveDate, rows: u32, seq: i64) -> anyhow::Result<StagedBatch> {
-    let batch = BatchRef {
-        batch_id: BatchId(format!("{date}-bench{seq}")),
-        batch_date: date,
-        bucket: "bench".into(),
-        manifest_key: format!("raw/{date}/manifest.json"),
-    };
+/// A bench day: every product listed by each of the four sources.
+fn bench_day(date: NaiveDate, rows: u32, seq: i64) -> anyhow::Result<StagedBatch> {
     let products = rows / 4;
     let day = chrono::Datelike::ordinal(&date);
-    let observed = Utc.from_utc_datetime(&date.and_hms_opt(2, 0, 0).context("time")?).to_rfc3339();
-    let mut staged = Vec::with_capacity(rows as usize);
+    let mut offers = Vec::with_capacity(rows as usize);
     for (s, (source, currency)) in
         [("gtin_a", "EUR"), ("gtin_b", "USD"), ("mpn_c", "GBP"), ("name_d", "USD")].iter().enumerate()
     {
         for p in 0..products {
             let cents = 1000 + (p % 5000) * 7 + (day + s as u32) % 13;
-            let raw = RawRecord {
-                product_id: Some(format!("{source}-{p}")),
-                name: Some(format!("Bench gadget {p}")),
-                brand: Some("Acme".into()),
-                gtin: (s < 2).then(|| gtin(p)),
-                mpn: (s == 2).then(|| format!("BG-{p}")),
-                price: Some(format!("{}.{:02}", cents / 100, cents % 100)),
-                currency: Some((*currency).into()),
-                observed_at: Some(observed.clone()),
-                ..RawRecord::default()
-            };
-            let record = raw.validate().map_err(|r| anyhow::anyhow!("generated row rejected: {}", r.detail))?;
-            staged.push(StagedRow {
-                file_key: format!("raw/{date}/{source}.csv"),
-                source_id: (*source).into(),
-                line_no: u64::from(p) + 2,
-                record,
-            });
+            let price = format!("{}.{:02}", cents / 100, cents % 100);
+            let mut offer = Offer::new(source, &format!("{source}-{p}"), &price, currency)
+                .name(&format!("Bench gadget {p}"), "Acme");
+            if s < 2 {
+                offer = offer.gtin(&gtin(p));
+            }
+            if s == 2 {
+                offer = offer.mpn(&format!("BG-{p}"));
+            }
+            offers.push(offer);
         }
     }
-    let rate = |quote: Currency, rate: i64| FxRateRecord {
-        rate_date: date,
-        base_currency: Currency::EUR,
-        quote_currency: quote,
-        rate: Decimal::new(rate, 4),
-        source: "ECB".into(),
-    };
-    Ok(StagedBatch {
-        batch,
-        rows: staged,
-        rejects: Vec::new(),
-        fx_rates: vec![rate(Currency::USD, 10500), rate("GBP".parse()?, 8400)],
-        load_seq: seq,
-        manifest_sha256: "00".repeat(32),
-    })
-}
-
-async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<PostgresWarehouse> {
-    let admin = PostgresWarehouse { url: admin_url.to_owned() }.connect().await?;
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await?;
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).await?;
-    let base = admin_url.rsplit_once('/').map(|(b, _)| b).context("PPMT_DATABASE_URL has no database part")?;
-    let warehouse = PostgresWarehouse { url: format!("{base}/{name}") };
-    warehouse.apply_schema().await?;
-    Ok(warehouse)
+    day_batch(date, seq, &offers, &[("USD", Decimal::new(10500, 4)), ("GBP", Decimal::new(8400, 4))])
 }
 
 /// Stages and transforms one day; returns (load time, transform time).
 async fn run_day(w: &PostgresWarehouse, date: NaiveDate, rows: u32, seq: i64) -> anyhow::Result<(Duration, Duration)> {
-    let staged = day_batch(date, rows, seq)?;
+    let staged = bench_day(date, rows, seq)?;
     let start = Instant::now();
     w.stage_batch(&staged).await?;
     let loaded = start.elapsed();
