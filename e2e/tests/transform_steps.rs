@@ -255,17 +255,21 @@ async fn each_check_quarantines_its_case_and_a_release_lets_it_through() {
             Offer::new("c", "c-Y", "1500", "JPY").name("Rice cooker", "Acme"),
             // 0.001 EUR × 1.10 = 0.0011 USD, 0.00 at 2 decimals
             Offer::new("c", "c-Z", "0.001", "EUR").name("Sticker", "Acme"),
+            // 1 EUR = 0.0001 BHD (a typo, but in range): 11,000 USD per BHD, so
+            // 999,999,999,999.99 BHD is about 1.1 × 10^16 USD
+            Offer::new("c", "c-B", "999999999999.99", "BHD").name("Yacht", "Acme"),
         ],
-        &rates(),
+        &[("USD", Decimal::new(110, 2)), ("BHD", Decimal::new(1, 4))],
     )
     .unwrap();
     let counts = stage_and_transform(&w, &day6).await;
-    assert_eq!((counts.staged, counts.facts, counts.quarantined, counts.duplicates), (6, 1, 5, 0));
+    assert_eq!((counts.staged, counts.facts, counts.quarantined, counts.duplicates), (7, 1, 6, 0));
     assert_eq!(
         rows(&w, "SELECT source_sku, reason_code, COALESCE(CAST(price_usd AS TEXT), '-') FROM quarantined_rows WHERE batch_date = '2026-11-06' ORDER BY source_sku").await,
         vec![
             vec!["a-K".to_owned(), "SCALE_ERROR".into(), "10000.00".into()],
             vec!["b-K".into(), "OUTLIER_MAD".into(), "250.00".into()],
+            vec!["c-B".into(), "OVERFLOW_AFTER_FX".into(), "-".into()],
             vec!["c-T".into(), "PRICE_BOUNDS".into(), "2500.00".into()],
             vec!["c-Y".into(), "NO_FX_RATE".into(), "-".into()],
             vec!["c-Z".into(), "ZERO_AFTER_FX".into(), "0.00".into()],
@@ -286,7 +290,7 @@ async fn each_check_quarantines_its_case_and_a_release_lets_it_through() {
     .await
     .unwrap();
     let counts = transform(&w, &day6).await;
-    assert_eq!((counts.facts, counts.quarantined), (2, 4));
+    assert_eq!((counts.facts, counts.quarantined), (2, 5));
     assert_eq!(rows(&w, market).await, vec![vec!["2".to_owned(), "175.50".into()]]);
 }
 

@@ -1,11 +1,11 @@
 -- Products whose app items go: products the batch's day listed before this batch's runs
 -- (batch_keys) that have no product fact on any day any more. The version is the
 -- greatest day and load_seq of the day batches that listed the product (this batch among
--- them: none of them lists it any more). Nothing is returned once the batch is no longer
--- its day's batch.
+-- them: none of them lists it any more), and its GTIN, whose pointer item goes too.
+-- Nothing is returned once the batch is no longer its day's batch.
 --
--- Columns: product_id, version_date, version_seq.
-SELECT v.product_id, v.version_date, v.version_seq
+-- Columns: product_id, gtin14, version_date, version_seq.
+SELECT v.product_id, p.gtin14, v.version_date, v.version_seq
 FROM (
     SELECT g.product_id, b.batch_date AS version_date, b.load_seq AS version_seq,
            ROW_NUMBER() OVER (
@@ -21,6 +21,7 @@ FROM (
     LEFT JOIN batch_keys k ON k.product_id = g.product_id
     LEFT JOIN batches b ON b.batch_id = k.batch_id
 ) v
+LEFT JOIN dim_products p ON p.product_id = v.product_id
 WHERE v.pick = 1 AND v.version_date IS NOT NULL
   AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id)
 ORDER BY v.product_id

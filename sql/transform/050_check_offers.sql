@@ -2,6 +2,8 @@
 -- and the verdict, written once. Checked in this order, the first that applies is the
 -- reason (NULL = the offer passes):
 --   NO_FX_RATE     no rate pinned to the batch for the currency
+--   OVERFLOW_AFTER_FX  the USD price is 10^15 or more (more than its column holds, and
+--                  no real price): price_usd is left NULL instead of failing the day
 --   ZERO_AFTER_FX  the USD price rounds to 0.00
 --   SCALE_ERROR    the ratio to the same source's latest earlier price of the product
 --                  (within 30 days) is in [80, 125] or [1/125, 1/80]
@@ -40,6 +42,9 @@ SELECT :batch_id, CAST(:batch_date AS DATE), r.source_id, r.source_sku, r.file_k
        CASE r.reason_code
            WHEN 'NO_FX_RATE' THEN
                'no ' || r.currency || ' to USD rate in the 7 days up to ' || :batch_date
+           WHEN 'OVERFLOW_AFTER_FX' THEN
+               CAST(r.price AS VARCHAR(40)) || ' ' || r.currency || ' at '
+               || CAST(r.usd_per_unit AS VARCHAR(40)) || ' USD each is 10^15 USD or more'
            WHEN 'ZERO_AFTER_FX' THEN
                CAST(r.price AS VARCHAR(40)) || ' ' || r.currency || ' is 0.00 USD'
            WHEN 'SCALE_ERROR' THEN
@@ -78,6 +83,7 @@ FROM (
       SELECT h.*,
              CASE
                  WHEN h.usd_per_unit IS NULL THEN 'NO_FX_RATE'
+                 WHEN h.price_usd IS NULL THEN 'OVERFLOW_AFTER_FX'
                  WHEN h.price_usd = 0 THEN 'ZERO_AFTER_FX'
                  WHEN NOT h.released_scale AND h.prev_price_usd > 0
                       AND (h.price_usd BETWEEN 80 * h.prev_price_usd AND 125 * h.prev_price_usd
@@ -147,8 +153,10 @@ FROM (
                          s.price_kind, s.price_max, s.regular_price, s.currency,
                          s.availability, s.url, s.observed_at, f.usd_per_unit,
                          f.rate_date AS fx_rate_date, f.source AS fx_source,
-                         ROUND(s.price * f.usd_per_unit, 2) AS price_usd,
-                         ROUND(s.regular_price * f.usd_per_unit, 2) AS regular_price_usd,
+                         CASE WHEN s.price * f.usd_per_unit < 1000000000000000
+                              THEN ROUND(s.price * f.usd_per_unit, 2) END AS price_usd,
+                         CASE WHEN s.regular_price * f.usd_per_unit < 1000000000000000
+                              THEN ROUND(s.regular_price * f.usd_per_unit, 2) END AS regular_price_usd,
                          cr.category AS offer_category, cr.priority AS category_priority,
                          cr.kind AS category_kind,
                          ROW_NUMBER() OVER (
@@ -182,26 +190,47 @@ FROM (
             ) rl ON rl.source_id = o.source_id AND rl.source_sku = o.source_sku
             UNION ALL
             -- ... F rows: the latest earlier fact (30 days) of each (product, source) pair
-            -- of the batch, ...
+            -- of the batch: the day before's, which most pairs have, or else the newest
+            -- of the 29 days before that (so a calm day reads one day of facts, not 30),
+            -- ...
             SELECT 'F', y.product_id, y.source_id,
                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                        y.price_date, y.price_usd, NULL, NULL, NULL
             FROM (
-                SELECT k.product_id, k.source_id, h.price_date, h.price_usd,
-                       ROW_NUMBER() OVER (
-                           PARTITION BY k.product_id, k.source_id ORDER BY h.price_date DESC
-                       ) AS newest
+                SELECT k.product_id, k.source_id, d1.price_date, d1.price_usd, 1 AS newest
                 FROM (
                     SELECT DISTINCT s.product_id, s.source_id
                     FROM offer_work s
                     WHERE s.batch_id = :batch_id
                 ) k
+                JOIN fact_offer_prices d1
+                  ON d1.product_id = k.product_id AND d1.source_id = k.source_id
+                 AND d1.price_date = CAST(:batch_date AS DATE) - 1
+                UNION ALL
+                SELECT m.product_id, m.source_id, h.price_date, h.price_usd,
+                       ROW_NUMBER() OVER (
+                           PARTITION BY m.product_id, m.source_id ORDER BY h.price_date DESC
+                       ) AS newest
+                FROM (
+                    SELECT k.product_id, k.source_id
+                    FROM (
+                        SELECT DISTINCT s.product_id, s.source_id
+                        FROM offer_work s
+                        WHERE s.batch_id = :batch_id
+                    ) k
+                    LEFT JOIN fact_offer_prices d1
+                      ON d1.product_id = k.product_id AND d1.source_id = k.source_id
+                     AND d1.price_date = CAST(:batch_date AS DATE) - 1
+                    WHERE d1.product_id IS NULL
+                    -- (grouped, so that the pairs are found before the window is read)
+                    GROUP BY k.product_id, k.source_id
+                ) m
                 LEFT JOIN fact_offer_prices h
-                  ON h.product_id = k.product_id AND h.source_id = k.source_id
+                  ON h.product_id = m.product_id AND h.source_id = m.source_id
                  AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30
-                                      AND CAST(:batch_date AS DATE) - 1
+                                      AND CAST(:batch_date AS DATE) - 2
             ) y
             WHERE y.newest = 1
             UNION ALL

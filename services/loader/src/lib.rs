@@ -11,6 +11,7 @@ pub mod parse;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::Utc;
 use ppmt_domain::batch::parse_manifest_key;
 use ppmt_domain::s3_event::{Body, S3ObjectRef};
 use ppmt_domain::{BatchRef, Manifest, Stage, StageCounts};
@@ -69,6 +70,7 @@ impl Loader {
         };
         let bytes = self.store.get(&object.bucket, &object.key).await?;
         let manifest = Manifest::parse(&bytes, key_date)
+            .and_then(|m| m.check_date(Utc::now().date_naive()).map(|()| m))
             .map_err(|e| StageError::invalid(format!("s3://{}/{}", object.bucket, object.key), e))?;
         let batch = BatchRef {
             batch_id: manifest.batch_id.clone(),

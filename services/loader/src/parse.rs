@@ -47,14 +47,17 @@ pub fn parse_file(file: &ManifestFile, content: &[u8]) -> Result<ParsedFile, Fil
 const MAX_DETAIL_BYTES: usize = 1024;
 const MAX_RAW_BYTES: usize = 65_535;
 
+/// A reject as the warehouse can store it: cut to its column, and a NUL (which no text
+/// column can hold) shown as U+2400 `␀`.
 fn reject(file: &ManifestFile, line_no: u64, why: RowReject, raw: String) -> RejectedRow {
+    let storable = |text: &str, max| clip(&text.replace('\0', "\u{2400}"), max);
     RejectedRow {
         file_key: file.key.clone(),
         source_id: file.source_id.clone(),
         line_no,
         reason: why.reason,
-        detail: clip(&why.detail, MAX_DETAIL_BYTES),
-        raw: clip(&raw, MAX_RAW_BYTES),
+        detail: storable(&why.detail, MAX_DETAIL_BYTES),
+        raw: storable(&raw, MAX_RAW_BYTES),
     }
 }
 
@@ -70,6 +73,10 @@ fn read_csv(
     mut each: impl FnMut(u64, Result<Vec<String>, RowReject>, String),
 ) -> Result<(), FileError> {
     let content = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content);
+    // An empty file (not even a header) is a source with nothing today: 0 records.
+    if content.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
     let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(content);
     let header = reader
         .headers()
@@ -186,8 +193,18 @@ fn parse_price_json_lines(file: &ManifestFile, content: &[u8]) -> ParsedFile {
         if text.trim().is_empty() {
             continue;
         }
-        let record = serde_json::from_str::<serde_json::Value>(&text)
-            .map_err(|e| RowReject::new(RejectReason::MalformedRecord, format!("not JSON: {e}")))
+        // Invalid UTF-8 is a reject, never a U+FFFD in a stored name.
+        let record = std::str::from_utf8(line)
+            .map_err(|e| {
+                RowReject::new(
+                    RejectReason::MalformedRecord,
+                    format!("row is not valid UTF-8 (at byte {})", e.valid_up_to() + 1),
+                )
+            })
+            .and_then(|line| {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .map_err(|e| RowReject::new(RejectReason::MalformedRecord, format!("not JSON: {e}")))
+            })
             .and_then(|v| RawRecord::from_json(&v))
             .and_then(|r| r.validate());
         match record {
@@ -213,6 +230,27 @@ mod tests {
 
     const HEADER: &str =
         "product_id,name,brand,gtin,mpn,price,price_kind,price_max,currency,availability,url,observed_at,reject_reason,reject_detail\n";
+
+    #[test]
+    fn an_empty_file_has_no_records_and_bad_bytes_cost_one_row() {
+        for kind in [FileKind::Prices, FileKind::FxRates] {
+            let parsed = parse_file(&file(kind, FileFormat::Csv), b"").unwrap();
+            assert_eq!((parsed.rows.len(), parsed.rejects.len(), parsed.fx_rates.len()), (0, 0, 0));
+        }
+        let good = r#"{"product_id":"p1","price":"1.00","currency":"USD","observed_at":"2026-11-25T02:00:00Z"}"#;
+        let mut content = format!("{good}\n").into_bytes();
+        content.extend_from_slice(b"{\"product_id\":\"p2\",\"name\":\"caf\xE9\"}\n");
+        content.extend_from_slice(format!("{good}\n").as_bytes());
+        let parsed = parse_file(&file(FileKind::Prices, FileFormat::Json), &content).unwrap();
+        assert_eq!(parsed.rows.len(), 2);
+        let reject = &parsed.rejects[0];
+        assert_eq!((reject.line_no, reject.reason), (2, RejectReason::MalformedRecord));
+        assert_eq!(reject.detail, "row is not valid UTF-8 (at byte 31)");
+        // A NUL is kept visibly in the stored row.
+        let nul = "{\"product_id\":\"p\0\"}\n";
+        let parsed = parse_file(&file(FileKind::Prices, FileFormat::Json), nul.as_bytes()).unwrap();
+        assert_eq!(parsed.rejects[0].raw, "{\"product_id\":\"p\u{2400}\"}");
+    }
 
     #[test]
     fn csv_rows_are_validated_and_bad_ones_kept_with_line_numbers() {

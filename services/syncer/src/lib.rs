@@ -10,6 +10,7 @@
 //! never move an item backwards. Writes of unchanged content are not sent, so repeating
 //! the event, or replaying a day, writes nothing new.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -49,8 +50,14 @@ pub fn plan_item_writes(set: &SyncSet) -> Vec<ItemWrite> {
     for (product, source, version) in &set.retired_offers {
         delete(product_pk(product), offer_sk(source), *version);
     }
-    for (product, version) in &set.retired_products {
+    // A retired product's GTIN pointer goes with it, unless this set points the GTIN at
+    // another product.
+    let pointed: HashSet<&str> = set.products.iter().filter_map(|(p, _)| p.gtin.as_deref()).collect();
+    for (product, gtin, version) in &set.retired_products {
         delete(product_pk(product), LATEST_SK.into(), *version);
+        if let Some(gtin) = gtin.as_deref().filter(|g| !pointed.contains(g)) {
+            delete(app_view::gtin_pk(gtin), GTIN_SK.into(), *version);
+        }
     }
     for (product, date, version) in &set.retired_history {
         delete(product_pk(product), day_sk(*date), *version);
@@ -210,6 +217,26 @@ mod tests {
             .collect();
         // The retired offer was never there: nothing to delete, so it counts as unchanged.
         assert_eq!(counts, vec![(Some(4), Some(1), Some(0), Some(0)), (Some(0), Some(5), Some(0), Some(0))]);
+    }
+
+    #[test]
+    fn a_retired_product_takes_its_gtin_pointer_unless_another_product_has_it() {
+        let gtin = "04006381333931".to_owned();
+        let version = ItemVersion { price_date: d(25), load_seq: 2 };
+        let retire =
+            SyncSet { retired_products: vec![("p1".into(), Some(gtin.clone()), version)], ..SyncSet::default() };
+        let keys: Vec<(String, String)> = plan_item_writes(&retire).into_iter().map(|w| (w.pk, w.sk)).collect();
+        assert_eq!(
+            keys,
+            [("PRODUCT#p1", "LATEST"), ("GTIN#04006381333931", "PRODUCT")].map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        // The GTIN now belongs to p2 (an override split): its pointer stays.
+        let mut moved = set(24900, 25, 2);
+        moved.products[0].0.product_id = "p2".into();
+        moved.retired_products = retire.retired_products.clone();
+        let deletes: Vec<String> =
+            plan_item_writes(&moved).into_iter().filter(|w| w.put.is_none()).map(|w| w.pk).collect();
+        assert_eq!(deletes, ["PRODUCT#p1", "PRODUCT#p1"]);
     }
 
     #[tokio::test]

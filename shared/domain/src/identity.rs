@@ -1,6 +1,7 @@
 //! The keys products are matched by across sources, computed once in the loader so that
 //! PostgreSQL and Redshift compare the same text (neither dialect can NFKC-normalise
-//! portably). The matching itself is SQL (`sql/transform/040_match_products.sql`);
+//! portably). The matching itself is SQL (`sql/transform/040_match_offers.sql` to
+//! `048_save_matches.sql`);
 //! brand aliases and category rules are data in the warehouse, not code.
 
 use unicode_normalization::UnicodeNormalization;

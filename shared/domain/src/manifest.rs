@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::batch::BatchId;
+use crate::batch::{day_prefix, BatchId};
 
 /// The manifest format version this code writes and reads.
 pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
@@ -105,6 +105,12 @@ pub enum ManifestError {
     Empty,
     #[error("manifest lists {key} twice")]
     DuplicateFile { key: String },
+    #[error("manifest lists {key}, outside its own day's folder {prefix}")]
+    OutsideDay { key: String, prefix: String },
+    #[error(
+        "batch date {batch_date} is later than tomorrow ({latest}, UTC): refused, since no real day could replace it"
+    )]
+    FutureDate { batch_date: NaiveDate, latest: NaiveDate },
     #[error("{key}: size is {actual} bytes, manifest says {expected}")]
     SizeMismatch { key: String, expected: u64, actual: u64 },
     #[error("{key}: sha256 is {actual}, manifest says {expected}")]
@@ -134,7 +140,21 @@ impl Manifest {
         if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
             return Err(ManifestError::DuplicateFile { key: w[0].to_owned() });
         }
+        let prefix = day_prefix(manifest.batch_date);
+        if let Some(key) = keys.iter().find(|k| !k.starts_with(&prefix) || k.split('/').any(|part| part == "..")) {
+            return Err(ManifestError::OutsideDay { key: (*key).to_owned(), prefix });
+        }
         Ok(manifest)
+    }
+
+    /// Refuses a batch dated later than the day after `today` (UTC): such a day would stay
+    /// the newest, and so current, over every real day after it.
+    pub fn check_date(&self, today: NaiveDate) -> Result<(), ManifestError> {
+        let latest = today.succ_opt().unwrap_or(today);
+        if self.batch_date > latest {
+            return Err(ManifestError::FutureDate { batch_date: self.batch_date, latest });
+        }
+        Ok(())
     }
 }
 
@@ -228,8 +248,28 @@ mod tests {
         let dup = Manifest::parse(manifest_json("2026-11-25", &two).as_bytes(), day());
         assert!(matches!(dup, Err(ManifestError::DuplicateFile { .. })));
         assert!(matches!(Manifest::parse(b"{", day()), Err(ManifestError::Malformed(_))));
+        let elsewhere = ONE_FILE.replace("raw/2026-11-25/a_", "raw/2026-11-24/a_");
+        let outside = Manifest::parse(manifest_json("2026-11-25", &elsewhere).as_bytes(), day());
+        assert!(
+            matches!(outside, Err(ManifestError::OutsideDay { ref key, .. }) if key == "raw/2026-11-24/a_020000.csv")
+        );
+        let climbing = ONE_FILE.replace("raw/2026-11-25/a_", "raw/2026-11-25/../../etc/a_");
+        let up = Manifest::parse(manifest_json("2026-11-25", &climbing).as_bytes(), day());
+        assert!(matches!(up, Err(ManifestError::OutsideDay { .. })));
         let v2 = manifest_json("2026-11-25", ONE_FILE).replace("\"schema_version\":1", "\"schema_version\":2");
         assert_eq!(Manifest::parse(v2.as_bytes(), day()), Err(ManifestError::UnsupportedVersion { found: 2 }));
+    }
+
+    #[test]
+    fn refuses_a_batch_date_later_than_tomorrow() {
+        let m = Manifest::parse(manifest_json("2026-11-25", ONE_FILE).as_bytes(), day()).unwrap();
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(m.check_date(d("2026-11-24")), Ok(()));
+        assert_eq!(m.check_date(d("2026-11-25")), Ok(()));
+        assert_eq!(
+            m.check_date(d("2026-11-23")),
+            Err(ManifestError::FutureDate { batch_date: d("2026-11-25"), latest: d("2026-11-24") })
+        );
     }
 
     #[test]

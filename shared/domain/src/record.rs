@@ -193,13 +193,18 @@ pub enum RejectReason {
     MalformedDocument,
     /// A field is longer than the warehouse keeps.
     FieldTooLong,
+    /// A text field holds NUL or another control character (tab and line breaks aside).
+    ControlCharacter,
+    /// A number is outside what its warehouse column holds or what is plausible (an FX
+    /// rate outside 0.0001..1,000,000).
+    OutOfRange,
     /// A document (a product page) could not be fetched.
     FetchFailed,
 }
 
 impl RejectReason {
     /// Every reason.
-    pub const ALL: [RejectReason; 12] = [
+    pub const ALL: [RejectReason; 14] = [
         RejectReason::MissingField,
         RejectReason::EmptyPrice,
         RejectReason::ZeroPrice,
@@ -211,6 +216,8 @@ impl RejectReason {
         RejectReason::MalformedRecord,
         RejectReason::MalformedDocument,
         RejectReason::FieldTooLong,
+        RejectReason::ControlCharacter,
+        RejectReason::OutOfRange,
         RejectReason::FetchFailed,
     ];
 
@@ -233,6 +240,8 @@ impl RejectReason {
             RejectReason::MalformedRecord => "MALFORMED_RECORD",
             RejectReason::MalformedDocument => "MALFORMED_DOCUMENT",
             RejectReason::FieldTooLong => "FIELD_TOO_LONG",
+            RejectReason::ControlCharacter => "CONTROL_CHARACTER",
+            RejectReason::OutOfRange => "OUT_OF_RANGE",
             RejectReason::FetchFailed => "FETCH_FAILED",
         }
     }
@@ -363,6 +372,12 @@ impl RawRecord {
                     return Err(RowReject::new(
                         RejectReason::FieldTooLong,
                         format!("{field} is {} bytes long, at most {limit} are kept", text.len()),
+                    ));
+                }
+                if let Some(c) = text.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+                    return Err(RowReject::new(
+                        RejectReason::ControlCharacter,
+                        format!("{field} contains the control character U+{:04X}", u32::from(c)),
                     ));
                 }
             }
@@ -517,6 +532,12 @@ pub struct FxRateRecord {
     pub source: String,
 }
 
+/// The smallest and largest FX rate accepted (units of quote per unit of base). Every
+/// real rate against the EUR lies well inside; outside, a rate is a typo, and converting
+/// through it could overflow the warehouse's columns.
+pub const FX_RATE_MIN: Decimal = Decimal::from_parts(1, 0, 0, false, 4);
+pub const FX_RATE_MAX: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
+
 impl FxRateRecord {
     /// Validates one FX CSV row given as text fields in [`FX_CSV_HEADER`] order.
     pub fn from_fields(fields: &[&str]) -> Result<FxRateRecord, RowReject> {
@@ -534,7 +555,16 @@ impl FxRateRecord {
             rate_date,
             base_currency: currency(base)?,
             quote_currency: currency(quote)?,
-            rate: parse_price("rate", Some(rate.trim()).filter(|s| !s.is_empty()))?,
+            rate: parse_price("rate", Some(rate.trim()).filter(|s| !s.is_empty())).and_then(|r| {
+                if (FX_RATE_MIN..=FX_RATE_MAX).contains(&r) {
+                    Ok(r)
+                } else {
+                    Err(RowReject::new(
+                        RejectReason::OutOfRange,
+                        format!("rate {r} is outside {FX_RATE_MIN}..{FX_RATE_MAX}"),
+                    ))
+                }
+            })?,
             source: match source.trim() {
                 s if s.len() <= 64 => s.to_owned(),
                 _ => return Err(RowReject::new(RejectReason::FieldTooLong, "source is longer than 64 bytes")),
@@ -618,6 +648,30 @@ mod tests {
         // 100 three-byte characters: 300 bytes, too long for product_id in Redshift.
         r.product_id = Some("価".repeat(100));
         assert_eq!(reason(&r), RejectReason::FieldTooLong);
+    }
+
+    #[test]
+    fn rejects_control_characters_but_keeps_tabs_and_line_breaks() {
+        let mut r = raw("1", "USD");
+        r.name = Some("Kettle\0 2000".into());
+        let reject = r.validate().unwrap_err();
+        assert_eq!(
+            (reject.reason, reject.detail.as_str()),
+            (RejectReason::ControlCharacter, "name contains the control character U+0000")
+        );
+        r.name = Some("Kettle\u{1b}[31m".into());
+        assert_eq!(reason(&r), RejectReason::ControlCharacter);
+        r.name = Some("Kettle\t2000\r\nblack".into());
+        assert!(r.validate().is_ok());
+    }
+
+    #[test]
+    fn rejects_fx_rates_outside_their_range() {
+        let row = |rate: &str| FxRateRecord::from_fields(&["2026-11-25", "EUR", "USD", rate, "ECB"]);
+        assert_eq!(row("20000000000").unwrap_err().reason, RejectReason::OutOfRange);
+        assert_eq!(row("0.00001").unwrap_err().reason, RejectReason::OutOfRange);
+        assert_eq!(row("0.0001").unwrap().rate, FX_RATE_MIN);
+        assert_eq!(row("1000000").unwrap().rate, FX_RATE_MAX);
     }
 
     #[test]

@@ -80,6 +80,24 @@ where
     PortError { operation, retryable, not_found: false, source: detail.into() }
 }
 
+/// Bytes of an error text kept in the ledger and in the failure log.
+pub const MAX_RECORDED_ERROR: usize = 4 * 1024;
+/// Bytes of an error text in one log line.
+pub const MAX_LOGGED_ERROR: usize = 16 * 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary, saying how much was cut.
+/// A failure's reason is then always recorded (DynamoDB refuses items over 400 KB).
+pub fn capped(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub(48);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} [... {} of {} bytes cut]", &text[..end], text.len() - end, text.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +111,14 @@ mod tests {
             );
         }
         assert!(backoff_delay(0, Duration::from_millis(50), Duration::from_secs(5)) <= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn capped_keeps_short_text_and_says_how_much_it_cut() {
+        assert_eq!(capped("short", 10), "short");
+        let long = "é".repeat(3000); // 6,000 bytes
+        let cut = capped(&long, MAX_RECORDED_ERROR);
+        assert!(cut.len() <= MAX_RECORDED_ERROR, "{}", cut.len());
+        assert!(cut.ends_with(" [... 1952 of 6000 bytes cut]"), "{}", &cut[cut.len() - 40..]);
     }
 }

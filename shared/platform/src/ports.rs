@@ -127,8 +127,9 @@ pub struct SyncSet {
     /// Offers the app must no longer show: (product, source) at the version that retires
     /// them.
     pub retired_offers: Vec<(String, String, ItemVersion)>,
-    /// Products with no price on any day any more.
-    pub retired_products: Vec<(String, ItemVersion)>,
+    /// Products with no price on any day any more: (product, GTIN) at the version that
+    /// retires them.
+    pub retired_products: Vec<(String, Option<String>, ItemVersion)>,
     /// History points of the batch's day that the day no longer has.
     pub retired_history: Vec<(String, NaiveDate, ItemVersion)>,
 }

@@ -6,7 +6,7 @@ use std::future::Future;
 use ppmt_domain::s3_event::Body;
 use ppmt_domain::{BatchRef, Stage, StageCounts, StageEvent};
 
-use crate::error::{BoxError, PortError, Retryable};
+use crate::error::{capped, BoxError, PortError, Retryable, MAX_RECORDED_ERROR};
 use crate::ports::{Notifier, RunLedger, RunStatus};
 use crate::worker::Message;
 
@@ -95,7 +95,7 @@ where
             Ok(())
         }
         Err(e) => {
-            let text = e.to_string();
+            let text = capped(&e.to_string(), MAX_RECORDED_ERROR);
             if let Err(ledger_error) =
                 ledger.stage_ended(batch, stage, RunStatus::Failed, &StageCounts::default(), Some(&text)).await
             {

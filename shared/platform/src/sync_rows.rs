@@ -139,7 +139,9 @@ pub fn read_sync_set(rows: &SyncRows) -> Result<SyncSet, String> {
         retired_offers: each("retired_offers.sql", &rows.retired_offers, |c| {
             Ok((c.text(0)?, c.text(1)?, c.version(2)?))
         })?,
-        retired_products: each("retired_products.sql", &rows.retired_products, |c| Ok((c.text(0)?, c.version(1)?)))?,
+        retired_products: each("retired_products.sql", &rows.retired_products, |c| {
+            Ok((c.text(0)?, c.opt(1), c.version(2)?))
+        })?,
         retired_history: each("retired_history.sql", &rows.retired_history, |c| {
             Ok((c.text(0)?, c.parse::<NaiveDate>(1)?, c.version(2)?))
         })?,
@@ -200,7 +202,8 @@ mod tests {
         assert_eq!(set.products[0].1.load_seq, 1_764_036_000_000);
         assert_eq!(set.offers[0].0.observed_at.to_rfc3339(), "2026-11-25T02:00:00+00:00");
         assert_eq!(set.retired_history.len(), 1);
-        let broken = SyncRows { retired_products: vec![row(&[Some("p"), None, Some("1")])], ..SyncRows::default() };
-        assert_eq!(read_sync_set(&broken).unwrap_err(), "retired_products.sql: column 2 is NULL");
+        let broken =
+            SyncRows { retired_products: vec![row(&[Some("p"), None, None, Some("1")])], ..SyncRows::default() };
+        assert_eq!(read_sync_set(&broken).unwrap_err(), "retired_products.sql: column 3 is NULL");
     }
 }

@@ -24,7 +24,7 @@ use ppmt_domain::s3_event::{classify, Body};
 use tracing::Instrument;
 
 use crate::config::{RunMode, WorkerSettings};
-use crate::error::{aws_error, BoxError, Retryable};
+use crate::error::{aws_error, capped, BoxError, Retryable, MAX_LOGGED_ERROR, MAX_RECORDED_ERROR};
 use crate::ports::{MessageFailure, RunLedger};
 
 /// A decoded SQS message, handed to a service's handler.
@@ -107,11 +107,13 @@ async fn handle_record<H: MessageHandler>(
             },
         };
         let (error, retryable) = outcome.err()?;
+        let logged = capped(&error, MAX_LOGGED_ERROR);
         if retryable {
-            tracing::warn!(%error, "message failed; it will be retried");
+            tracing::warn!(error = %logged, "message failed; it will be retried");
         } else {
-            tracing::error!(%error, "message failed and cannot succeed as it is; it goes to the DLQ after its retries");
+            tracing::error!(error = %logged, "message failed and cannot succeed as it is; it goes to the DLQ after its retries");
         }
+        let error = capped(&error, MAX_RECORDED_ERROR);
         let failure = MessageFailure {
             consumer: handler.consumer().to_owned(),
             message_id: message_id.clone(),

@@ -4,12 +4,14 @@
 //! is submitted, polled with `DescribeStatement` until it finishes, and its rows are read
 //! page by page with `GetStatementResult`. Staged rows go to S3 as CSV and are loaded
 //! with `COPY`, which is how Redshift ingests in bulk. The transform SQL is the same
-//! files PostgreSQL runs.
+//! files PostgreSQL runs, statement by statement in one Data API session, so that its
+//! checks (the batch still current, the row accounting) run inside the transaction.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_redshiftdata::operation::execute_statement::builders::ExecuteStatementFluentBuilder;
 use aws_sdk_redshiftdata::types::{Field, StatusString};
 use ppmt_domain::{BatchId, BatchRef};
 
@@ -21,8 +23,8 @@ use crate::sync_rows::{sync_rows_from, TextRow};
 
 /// The Data API takes at most this many statements in one batch.
 const MAX_BATCH_STATEMENTS: usize = 40;
-/// How long a Data API session outlives its last statement: a transform longer than
-/// one batch runs statement by statement in one.
+/// How long a Data API session outlives its last statement: the transform runs statement
+/// by statement in one.
 const SESSION_KEEP_ALIVE_SECS: i32 = 120;
 /// How long a statement may run before we stop waiting (it is then cancelled): within
 /// the consumer Lambda's 900 s, so the function can still report the failure.
@@ -43,9 +45,11 @@ pub struct RedshiftWarehouse {
     pub staging_bucket: String,
 }
 
-/// Quotes a text literal for Redshift (`'` doubled).
+/// Quotes a text literal for Redshift as its `QUOTE_LITERAL` does: `\` and `'` doubled
+/// (Redshift reads a backslash in a literal as an escape, so `\'` alone would end the
+/// string early).
 pub fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// The statements that replace a day's staged data with `staged`, whose CSV files are at
@@ -185,67 +189,36 @@ impl RedshiftWarehouse {
         self.wait(id, what).await
     }
 
-    /// Runs statements as one transaction: one batch when the Data API takes that many,
-    /// otherwise one statement at a time inside `BEGIN` … `COMMIT` in a Data API session
-    /// (an uncommitted transaction ends with its session, so a failure changes nothing).
-    async fn run_transaction(&self, statements: Vec<String>, what: &str) -> Result<(), PortError> {
-        if statements.len() <= MAX_BATCH_STATEMENTS {
-            return self.run_batch(statements, what).await;
-        }
-        let mut session: Option<String> = None;
-        let count = statements.len();
-        for (i, sql) in std::iter::once("BEGIN".to_owned()).chain(statements).chain(["COMMIT".to_owned()]).enumerate() {
-            let step = format!("{what} (statement {i} of {count}, in a session)");
-            let request = self
-                .client
-                .execute_statement()
-                .workgroup_name(&self.workgroup)
-                .database(&self.database)
-                .set_secret_arn(self.secret_arn.clone())
-                .sql(sql);
-            let request = match &session {
-                None => request.session_keep_alive_seconds(SESSION_KEEP_ALIVE_SECS),
-                Some(id) => request.session_id(id),
-            };
-            let out = request.send().await.map_err(|e| aws_error(format!("submit {step}"), e))?;
-            let id =
-                out.id().ok_or_else(|| PortError::transient(format!("submit {step}"), "no statement id returned"))?;
-            if session.is_none() {
-                session = Some(
-                    out.session_id()
-                        .ok_or_else(|| PortError::transient(format!("submit {step}"), "no session id returned"))?
-                        .to_owned(),
-                );
-            }
-            self.wait(id, &step).await?;
-        }
-        Ok(())
-    }
-
-    /// Runs one query and reads all its rows.
-    async fn query(&self, sql: String, what: &str) -> Result<Vec<Vec<Field>>, PortError> {
-        let out = self
-            .client
+    /// An `ExecuteStatement` request of `sql` on the workgroup's database.
+    fn statement(&self, sql: String) -> ExecuteStatementFluentBuilder {
+        self.client
             .execute_statement()
             .workgroup_name(&self.workgroup)
             .database(&self.database)
             .set_secret_arn(self.secret_arn.clone())
             .sql(sql)
-            .send()
-            .await
-            .map_err(|e| aws_error(format!("submit {what}"), e))?;
+    }
+
+    /// Runs one query and reads all its rows.
+    async fn query(&self, sql: String, what: &str) -> Result<Vec<Vec<Field>>, PortError> {
+        let out = self.statement(sql).send().await.map_err(|e| aws_error(format!("submit {what}"), e))?;
         let id = out
             .id()
             .ok_or_else(|| PortError::transient(format!("submit {what}"), "no statement id returned"))?
             .to_owned();
         self.wait(&id, what).await?;
+        self.result_rows(&id, what).await
+    }
+
+    /// Every row of a finished statement's result, page by page.
+    async fn result_rows(&self, id: &str, what: &str) -> Result<Vec<Vec<Field>>, PortError> {
         let mut rows = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let page = self
                 .client
                 .get_statement_result()
-                .id(&id)
+                .id(id)
                 .set_next_token(token.take())
                 .send()
                 .await
@@ -261,6 +234,87 @@ impl RedshiftWarehouse {
     fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, PortError> {
         sql::render(step, batch).map_err(|e| PortError::permanent(format!("render {}", step.name), e))
     }
+}
+
+/// Statements of one open transaction.
+#[async_trait]
+trait Transaction {
+    /// Runs a statement.
+    async fn run(&mut self, sql: String, what: &str) -> Result<(), PortError>;
+    /// Runs a query and reads its rows.
+    async fn rows(&mut self, sql: String, what: &str) -> Result<Vec<Vec<Field>>, PortError>;
+}
+
+/// A Data API session: its statements share one connection, so a transaction opened with
+/// `BEGIN` spans them, and a query inside it sees what the statements before it wrote.
+struct Session<'a> {
+    warehouse: &'a RedshiftWarehouse,
+    id: Option<String>,
+}
+
+impl Session<'_> {
+    /// Submits `sql` in the session (opening it on the first call) and waits for it;
+    /// returns the statement id.
+    async fn submit(&mut self, sql: String, what: &str) -> Result<String, PortError> {
+        let request = self.warehouse.statement(sql);
+        let request = match &self.id {
+            None => request.session_keep_alive_seconds(SESSION_KEEP_ALIVE_SECS),
+            Some(id) => request.session_id(id),
+        };
+        let out = request.send().await.map_err(|e| aws_error(format!("submit {what}"), e))?;
+        let id = out.id().ok_or_else(|| PortError::transient(format!("submit {what}"), "no statement id returned"))?;
+        if self.id.is_none() {
+            let session = out
+                .session_id()
+                .ok_or_else(|| PortError::transient(format!("submit {what}"), "no session id returned"))?;
+            self.id = Some(session.to_owned());
+        }
+        self.warehouse.wait(id, what).await?;
+        Ok(id.to_owned())
+    }
+}
+
+#[async_trait]
+impl Transaction for Session<'_> {
+    async fn run(&mut self, sql: String, what: &str) -> Result<(), PortError> {
+        self.submit(sql, what).await.map(|_| ())
+    }
+
+    async fn rows(&mut self, sql: String, what: &str) -> Result<Vec<Vec<Field>>, PortError> {
+        let id = self.submit(sql, what).await?;
+        self.warehouse.result_rows(&id, what).await
+    }
+}
+
+/// The transform inside an open transaction, with its checks inside it too: the batch
+/// must still be its day's batch once the batches lock is held, and its row accounting
+/// must balance before the caller commits.
+async fn transform_in(
+    tx: &mut (dyn Transaction + Send),
+    batch: &BatchRef,
+    steps: &[SqlStep],
+) -> Result<TransformOutcome, PortError> {
+    let id = &batch.batch_id;
+    tx.run("LOCK batches".into(), &format!("lock batches for batch {id}")).await?;
+    let rows = tx
+        .rows(RedshiftWarehouse::render(&sql::CURRENT_BATCH, batch)?, &format!("staged batch of {}", batch.batch_date))
+        .await?;
+    let current = rows.first().and_then(|row| row.first()).and_then(text).map(BatchId);
+    if current.as_ref() != Some(id) {
+        return Ok(TransformOutcome::Superseded { current });
+    }
+    for step in steps {
+        for (i, statement) in sql::split_statements(&RedshiftWarehouse::render(step, batch)?).into_iter().enumerate() {
+            tx.run(statement, &format!("{} statement {} for batch {id}", step.name, i + 1)).await?;
+        }
+    }
+    let what = format!("row counts of batch {id}");
+    let rows = tx.rows(RedshiftWarehouse::render(&sql::BATCH_COUNTS, batch)?, &what).await?;
+    let row = rows.first().ok_or_else(|| PortError::permanent(what.clone(), "no row"))?;
+    let count = |i: usize| row.get(i).and_then(text).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+    let counts = TransformCounts { staged: count(0), facts: count(1), quarantined: count(2), duplicates: count(3) };
+    counts.check().map_err(|e| PortError::permanent(format!("transform of batch {id}"), e))?;
+    Ok(TransformOutcome::Done(counts))
 }
 
 #[async_trait]
@@ -287,29 +341,17 @@ impl Warehouse for RedshiftWarehouse {
     }
 
     async fn run_transform(&self, batch: &BatchRef, steps: &[SqlStep]) -> Result<TransformOutcome, PortError> {
-        let id = &batch.batch_id;
-        // Checked before the transaction; if a newer load lands in between, the guarded
-        // day reset (010) deletes nothing and this batch has no staged rows to insert.
-        let current = self.current_batch(batch).await?;
-        if current.as_ref() != Some(id) {
-            return Ok(TransformOutcome::Superseded { current });
+        let mut session = Session { warehouse: self, id: None };
+        session.run("BEGIN".into(), &format!("begin transform of batch {}", batch.batch_id)).await?;
+        let outcome = transform_in(&mut session, batch, steps).await;
+        // Only a transform that passed its checks commits; anything else rolls back (and
+        // an uncommitted transaction also ends with its session).
+        let end = if matches!(outcome, Ok(TransformOutcome::Done(_))) { "COMMIT" } else { "ROLLBACK" };
+        let ended = session.run(end.into(), &format!("{end} transform of batch {}", batch.batch_id)).await;
+        match (outcome, ended) {
+            (Ok(outcome), Ok(())) => Ok(outcome),
+            (Ok(_), Err(e)) | (Err(e), _) => Err(e),
         }
-        let mut statements = vec!["LOCK batches".to_owned()];
-        for step in steps {
-            statements.extend(sql::split_statements(&Self::render(step, batch)?));
-        }
-        self.run_transaction(statements, &format!("transform of batch {id}")).await?;
-        let rows = self.query(Self::render(&sql::BATCH_COUNTS, batch)?, &format!("row counts of batch {id}")).await?;
-        let row = rows.first().ok_or_else(|| PortError::permanent(format!("row counts of batch {id}"), "no row"))?;
-        let count = |i: usize| row.get(i).and_then(text).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
-        // The Data API commits the batch before it can be counted; the transformer still
-        // refuses to announce a batch whose accounting is broken.
-        Ok(TransformOutcome::Done(TransformCounts {
-            staged: count(0),
-            facts: count(1),
-            quarantined: count(2),
-            duplicates: count(3),
-        }))
     }
 
     async fn sync_set(&self, batch: &BatchRef) -> Result<SyncSet, PortError> {
@@ -351,6 +393,70 @@ mod tests {
             load_seq: 1,
             manifest_sha256: "ab".repeat(32),
         }
+    }
+
+    /// A transaction that records its statements and answers the two queries.
+    struct Scripted {
+        statements: Vec<String>,
+        current: &'static str,
+        counts: [i64; 4],
+    }
+
+    #[async_trait]
+    impl Transaction for Scripted {
+        async fn run(&mut self, sql: String, _what: &str) -> Result<(), PortError> {
+            self.statements.push(sql);
+            Ok(())
+        }
+
+        async fn rows(&mut self, sql: String, _what: &str) -> Result<Vec<Vec<Field>>, PortError> {
+            let row = if sql.contains("AS staged") {
+                self.counts.iter().map(|n| Field::LongValue(*n)).collect()
+            } else {
+                vec![Field::StringValue(self.current.into())]
+            };
+            self.statements.push(sql);
+            Ok(vec![row])
+        }
+    }
+
+    fn scripted(current: &'static str, counts: [i64; 4]) -> Scripted {
+        Scripted { statements: Vec::new(), current, counts }
+    }
+
+    #[tokio::test]
+    async fn the_checks_run_inside_the_transaction_before_any_commit() {
+        let b = staged().batch;
+        let steps = sql::TRANSFORM_STEPS;
+        let statements: usize = steps.iter().map(|s| sql::split_statements(&sql::render(s, &b).unwrap()).len()).sum();
+
+        // Replaced by a newer load: nothing after the lock and the check runs.
+        let mut tx = scripted("2026-11-25-b2", [0; 4]);
+        let outcome = transform_in(&mut tx, &b, steps).await.unwrap();
+        assert!(
+            matches!(outcome, TransformOutcome::Superseded { current: Some(ref c) } if c.as_str() == "2026-11-25-b2")
+        );
+        assert_eq!(tx.statements.len(), 2);
+        assert_eq!(tx.statements[0], "LOCK batches");
+
+        // Still current and balanced: every statement, then the counts.
+        let mut tx = scripted("2026-11-25-b1", [10, 7, 2, 1]);
+        let outcome = transform_in(&mut tx, &b, steps).await.unwrap();
+        assert!(matches!(outcome, TransformOutcome::Done(TransformCounts { staged: 10, facts: 7, .. })));
+        assert_eq!(tx.statements.len(), 2 + statements + 1);
+
+        // Broken accounting is an error before the caller could commit.
+        let mut tx = scripted("2026-11-25-b1", [10, 7, 2, 0]);
+        let error = transform_in(&mut tx, &b, steps).await.unwrap_err();
+        assert!(error.to_string().contains("transform of batch 2026-11-25-b1"), "{error}");
+    }
+
+    #[test]
+    fn literals_double_backslashes_and_quotes_as_quote_literal_does() {
+        assert_eq!(literal("ECB's"), "'ECB''s'");
+        // An FX source ending in `\'` stays inside its string.
+        assert_eq!(literal(r"evil\'); DROP TABLE batches; --"), r"'evil\\''); DROP TABLE batches; --'");
+        assert_eq!(literal(r"C:\rates"), r"'C:\\rates'");
     }
 
     #[test]
