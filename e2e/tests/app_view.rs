@@ -18,7 +18,7 @@ use ppmt_e2e::{Harness, RawFile};
 use ppmt_platform::adapters::app_table::DynamoAppTable;
 use ppmt_platform::adapters::postgres::PostgresWarehouse;
 use ppmt_platform::adapters::sns::SnsNotifier;
-use ppmt_platform::ports::{RunStatus, SqlStep, StagedBatch, SyncSet, TransformOutcome, Warehouse};
+use ppmt_platform::ports::{RunStatus, SqlStep, StagedBatch, Staging, SyncSet, TransformOutcome, Warehouse};
 use ppmt_platform::worker::{Message, MessageHandler};
 use ppmt_platform::PortError;
 use ppmt_syncer::Syncer;
@@ -68,7 +68,7 @@ struct HeldRead {
 
 #[async_trait]
 impl Warehouse for HeldRead {
-    async fn stage_batch(&self, staged: &StagedBatch) -> Result<(), PortError> {
+    async fn stage_batch(&self, staged: &StagedBatch) -> Result<Staging, PortError> {
         self.inner.stage_batch(staged).await
     }
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {

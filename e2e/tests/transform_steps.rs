@@ -1,8 +1,8 @@
-//! The transform's SQL, step by step, on PostgreSQL: days staged straight into a fresh
-//! database (no emulator), transformed, and the warehouse rows compared with values
-//! worked out by hand in the comments. Matching (040 to 048), overrides, each quarantine
-//! reason and a release (050, 060), FX pinning (030), determinism, and transforms
-//! running at the same time.
+//! Staging and the transform's SQL, step by step, on PostgreSQL: days staged straight
+//! into a fresh database (no emulator), transformed, and the warehouse rows compared with
+//! values worked out by hand in the comments. Matching (040 to 048), overrides, each
+//! quarantine reason and a release (050, 060), FX pinning (030), determinism, transforms
+//! running at the same time, and an earlier scrape staged after a later one.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use std::collections::BTreeMap;
@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use ppmt_e2e::query;
 use ppmt_e2e::staged_day::{day_batch, fresh_database, Offer};
 use ppmt_platform::adapters::postgres::PostgresWarehouse;
-use ppmt_platform::ports::{StagedBatch, TransformCounts, TransformOutcome, Warehouse};
+use ppmt_platform::ports::{StagedBatch, Staging, TransformCounts, TransformOutcome, Warehouse};
 use ppmt_platform::sql::TRANSFORM_STEPS;
 use rust_decimal::Decimal;
 
@@ -342,4 +342,37 @@ async fn transforms_running_at_the_same_time_agree_on_products() {
         vec![vec!["9".to_owned(), "5".into()], vec!["9".into(), "5".into()]]
     );
     assert_eq!(rows(&w, "SELECT COUNT(*) FROM fact_product_prices WHERE is_current").await, vec![vec!["5".to_owned()]]);
+}
+
+#[tokio::test]
+async fn an_earlier_scrape_staged_after_a_later_one_changes_nothing() {
+    let w = database("ordering").await;
+    let scrape = |seq: i64, price: &str| {
+        let offer = Offer::new("a", "A1", price, "USD").name("Widget", "Acme").gtin("012345678905");
+        day_batch(day(1), seq, &[offer], &rates()).unwrap()
+    };
+    let (later, earlier) = (scrape(5, "12.00"), scrape(3, "10.00"));
+    assert_eq!(w.stage_batch(&later).await.unwrap(), Staging::Staged);
+    transform(&w, &later).await;
+    // The slow load of the earlier scrape finishes last: refused under the lock, and its
+    // events are stale.
+    assert_eq!(w.stage_batch(&earlier).await.unwrap(), Staging::Older { current: later.batch.batch_id.clone() });
+    assert!(matches!(
+        w.run_transform(&earlier.batch, TRANSFORM_STEPS).await.unwrap(),
+        TransformOutcome::Superseded { current: Some(ref c) } if *c == later.batch.batch_id
+    ));
+    let price = "SELECT price_usd FROM fact_offer_prices WHERE price_date = '2026-11-01'";
+    assert_eq!(rows(&w, price).await, vec![vec!["12.00".to_owned()]]);
+    // A replay of the staged batch stages again.
+    assert_eq!(w.stage_batch(&later).await.unwrap(), Staging::Staged);
+
+    // Two loads of a day at once, in either order: the later scrape is what stays.
+    let (newer, older) = (scrape(7, "14.00"), scrape(6, "13.00"));
+    let (a, b) = tokio::join!(w.stage_batch(&older), w.stage_batch(&newer));
+    assert_eq!(b.unwrap(), Staging::Staged);
+    assert!(matches!(a.unwrap(), Staging::Staged | Staging::Older { .. }));
+    assert_eq!(
+        rows(&w, "SELECT batch_id FROM batches WHERE batch_date = '2026-11-01'").await,
+        vec![vec![newer.batch.batch_id.to_string()]]
+    );
 }

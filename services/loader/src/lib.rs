@@ -15,7 +15,7 @@ use chrono::Utc;
 use ppmt_domain::batch::parse_manifest_key;
 use ppmt_domain::s3_event::{Body, S3ObjectRef};
 use ppmt_domain::{BatchRef, Manifest, Stage, StageCounts};
-use ppmt_platform::ports::{Notifier, ObjectStore, RunLedger, StagedBatch, Warehouse};
+use ppmt_platform::ports::{Notifier, ObjectStore, RunLedger, StagedBatch, Staging, Warehouse};
 use ppmt_platform::stage::{run_stage, StageError, StageResult};
 use ppmt_platform::worker::{Message, MessageHandler};
 use sha2::{Digest, Sha256};
@@ -122,7 +122,12 @@ impl Loader {
         for reject in &staged.rejects {
             tracing::info!(file = %reject.file_key, line = reject.line_no, reason = reject.reason.code(), detail = %reject.detail, "row rejected");
         }
-        self.warehouse.stage_batch(&staged).await?;
+        if let Staging::Older { current } = self.warehouse.stage_batch(&staged).await? {
+            return Ok(StageResult::Skipped(format!(
+                "{current}, from a later scrape, is already staged for {}; this earlier one changes nothing",
+                batch.batch_date
+            )));
+        }
         let (rows, fx, rejected) =
             (staged.rows.len() as u64, staged.fx_rates.len() as u64, staged.rejects.len() as u64);
         Ok(StageResult::Completed(StageCounts {

@@ -89,6 +89,23 @@ impl TransformCounts {
     }
 }
 
+/// What staging a batch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Staging {
+    /// The batch is now its day's staged batch.
+    Staged,
+    /// A later scrape of the day is staged already; nothing was changed.
+    Older { current: BatchId },
+}
+
+/// Whether the day's staged batch `current` (with its load sequence) comes from a later
+/// scrape than `batch`: a larger load sequence (the manifest's creation time), or the
+/// same one and a larger batch id. A batch is never later than itself, so a replay of the
+/// staged batch stages again.
+pub fn staged_later(current: &BatchId, current_seq: i64, batch: &BatchId, seq: i64) -> bool {
+    current != batch && (current_seq, current.as_str()) > (seq, batch.as_str())
+}
+
 /// What a transform run found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransformOutcome {
@@ -159,7 +176,7 @@ pub struct WriteCounts {
 #[async_trait]
 pub trait Warehouse: Send + Sync {
     /// Replaces what is staged for the batch's day with this batch, atomically.
-    async fn stage_batch(&self, staged: &StagedBatch) -> Result<(), PortError>;
+    async fn stage_batch(&self, staged: &StagedBatch) -> Result<Staging, PortError>;
     /// The batch currently staged for `batch`'s day, if any; events of other batches of
     /// that day are stale.
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError>;

@@ -13,7 +13,7 @@ use crate::adapters::app_table::{decide, Decision, Stored};
 use crate::error::PortError;
 use crate::ports::{
     AppReader, AppStore, ItemWrite, MessageFailure, Notifier, ObjectStore, RunLedger, RunStatus, SqlStep, StageRun,
-    StagedBatch, SyncSet, TransformOutcome, Warehouse, WriteCounts,
+    StagedBatch, Staging, SyncSet, TransformOutcome, Warehouse, WriteCounts,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -74,9 +74,9 @@ pub struct MemoryWarehouse {
 
 #[async_trait]
 impl Warehouse for MemoryWarehouse {
-    async fn stage_batch(&self, staged: &StagedBatch) -> Result<(), PortError> {
+    async fn stage_batch(&self, staged: &StagedBatch) -> Result<Staging, PortError> {
         lock(&self.staged).push(staged.clone());
-        Ok(())
+        Ok(Staging::Staged)
     }
 
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {

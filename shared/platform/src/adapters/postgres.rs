@@ -9,7 +9,9 @@ use tokio_postgres::{Client, NoTls, SimpleQueryMessage, Transaction};
 
 use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLUMNS, STAGING_COLUMNS};
 use crate::error::PortError;
-use crate::ports::{SqlStep, StagedBatch, SyncSet, TransformCounts, TransformOutcome, Warehouse};
+use crate::ports::{
+    staged_later, SqlStep, StagedBatch, Staging, SyncSet, TransformCounts, TransformOutcome, Warehouse,
+};
 use crate::sql;
 use crate::sync_rows::{sync_rows_from, TextRow};
 
@@ -86,18 +88,19 @@ impl PostgresWarehouse {
     }
 }
 
-async fn current_batch(tx: &Transaction<'_>, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {
+/// The day's staged batch and its load sequence.
+async fn current_batch(tx: &Transaction<'_>, batch: &BatchRef) -> Result<Option<(BatchId, i64)>, PortError> {
     let sql = render(&sql::CURRENT_BATCH, batch)?;
     let rows = tx
         .query(sql.as_str(), &[])
         .await
         .map_err(|e| pg_error(format!("find the staged batch of {}", batch.batch_date), e))?;
-    Ok(rows.first().map(|r| BatchId(r.get(0))))
+    Ok(rows.first().map(|r| (BatchId(r.get(0)), r.get(1))))
 }
 
 #[async_trait]
 impl Warehouse for PostgresWarehouse {
-    async fn stage_batch(&self, staged: &StagedBatch) -> Result<(), PortError> {
+    async fn stage_batch(&self, staged: &StagedBatch) -> Result<Staging, PortError> {
         let batch = &staged.batch;
         let ctx = |what: &str| format!("{what} for batch {}", batch.batch_id);
         let mut client = self.connect().await?;
@@ -105,6 +108,12 @@ impl Warehouse for PostgresWarehouse {
         // One loader at a time per warehouse: two deliveries of the same manifest must not
         // interleave their delete-and-insert.
         tx.batch_execute("LOCK TABLE batches IN EXCLUSIVE MODE").await.map_err(|e| pg_error(ctx("lock batches"), e))?;
+        // A slow load of an earlier scrape must not replace a later one staged meanwhile.
+        if let Some((current, seq)) = current_batch(&tx, batch).await? {
+            if staged_later(&current, seq, &batch.batch_id, staged.load_seq) {
+                return Ok(Staging::Older { current });
+            }
+        }
         let day = batch.batch_date;
         for table in ["staging_prices", "rejected_rows", "batches"] {
             tx.execute(format!("DELETE FROM {table} WHERE batch_date = $1").as_str(), &[&day])
@@ -156,13 +165,14 @@ impl Warehouse for PostgresWarehouse {
             .await
             .map_err(|e| pg_error(ctx("store fx rates"), e))?;
         }
-        tx.commit().await.map_err(|e| pg_error(ctx("commit staging"), e))
+        tx.commit().await.map_err(|e| pg_error(ctx("commit staging"), e))?;
+        Ok(Staging::Staged)
     }
 
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {
         let mut client = self.connect().await?;
         let tx = client.transaction().await.map_err(|e| pg_error("begin a read", e))?;
-        current_batch(&tx, batch).await
+        Ok(current_batch(&tx, batch).await?.map(|(id, _)| id))
     }
 
     async fn run_transform(&self, batch: &BatchRef, steps: &[SqlStep]) -> Result<TransformOutcome, PortError> {
@@ -176,7 +186,7 @@ impl Warehouse for PostgresWarehouse {
         tx.batch_execute("LOCK TABLE batches IN EXCLUSIVE MODE")
             .await
             .map_err(|e| pg_error(format!("lock batches for batch {}", batch.batch_id), e))?;
-        let current = current_batch(&tx, batch).await?;
+        let current = current_batch(&tx, batch).await?.map(|(id, _)| id);
         if current.as_ref() != Some(&batch.batch_id) {
             return Ok(TransformOutcome::Superseded { current });
         }

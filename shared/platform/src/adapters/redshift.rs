@@ -17,12 +17,12 @@ use ppmt_domain::{BatchId, BatchRef};
 
 use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLUMNS, STAGING_COLUMNS};
 use crate::error::{aws_error, PortError};
-use crate::ports::{ObjectStore, SqlStep, StagedBatch, SyncSet, TransformCounts, TransformOutcome, Warehouse};
+use crate::ports::{
+    staged_later, ObjectStore, SqlStep, StagedBatch, Staging, SyncSet, TransformCounts, TransformOutcome, Warehouse,
+};
 use crate::sql;
 use crate::sync_rows::{sync_rows_from, TextRow};
 
-/// The Data API takes at most this many statements in one batch.
-const MAX_BATCH_STATEMENTS: usize = 40;
 /// How long a Data API session outlives its last statement: the transform runs statement
 /// by statement in one.
 const SESSION_KEEP_ALIVE_SECS: i32 = 120;
@@ -53,7 +53,7 @@ pub fn literal(text: &str) -> String {
 }
 
 /// The statements that replace a day's staged data with `staged`, whose CSV files are at
-/// `rows_uri` and `rejects_uri`. They run as one transaction.
+/// `rows_uri` and `rejects_uri`. They run in one transaction, under the batches lock.
 pub fn staging_statements(staged: &StagedBatch, rows_uri: &str, rejects_uri: &str, role_arn: &str) -> Vec<String> {
     let b = &staged.batch;
     let day = literal(&b.batch_date.to_string());
@@ -66,7 +66,6 @@ pub fn staging_statements(staged: &StagedBatch, rows_uri: &str, rejects_uri: &st
         )
     };
     let mut statements = vec![
-        "LOCK batches".to_owned(),
         format!("DELETE FROM staging_prices WHERE batch_date = {day}"),
         format!("DELETE FROM rejected_rows WHERE batch_date = {day}"),
         format!("DELETE FROM batches WHERE batch_date = {day}"),
@@ -167,28 +166,6 @@ impl RedshiftWarehouse {
         }
     }
 
-    /// Runs statements as one transaction.
-    async fn run_batch(&self, statements: Vec<String>, what: &str) -> Result<(), PortError> {
-        if statements.len() > MAX_BATCH_STATEMENTS {
-            return Err(PortError::permanent(
-                what.to_owned(),
-                format!("{} statements; the Data API takes {MAX_BATCH_STATEMENTS}", statements.len()),
-            ));
-        }
-        let out = self
-            .client
-            .batch_execute_statement()
-            .workgroup_name(&self.workgroup)
-            .database(&self.database)
-            .set_secret_arn(self.secret_arn.clone())
-            .set_sqls(Some(statements))
-            .send()
-            .await
-            .map_err(|e| aws_error(format!("submit {what}"), e))?;
-        let id = out.id().ok_or_else(|| PortError::transient(format!("submit {what}"), "no statement id returned"))?;
-        self.wait(id, what).await
-    }
-
     /// An `ExecuteStatement` request of `sql` on the workgroup's database.
     fn statement(&self, sql: String) -> ExecuteStatementFluentBuilder {
         self.client
@@ -274,6 +251,20 @@ impl Session<'_> {
     }
 }
 
+impl Session<'_> {
+    /// Ends the transaction: `COMMIT` when `commit` and the work succeeded, else
+    /// `ROLLBACK` (an uncommitted transaction also ends with its session). The work's
+    /// error comes first.
+    async fn end<T>(mut self, outcome: Result<T, PortError>, commit: bool, what: &str) -> Result<T, PortError> {
+        let end = if commit && outcome.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.run(end.into(), &format!("{end} {what}")).await;
+        match (outcome, ended) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Ok(_), Err(e)) | (Err(e), _) => Err(e),
+        }
+    }
+}
+
 #[async_trait]
 impl Transaction for Session<'_> {
     async fn run(&mut self, sql: String, what: &str) -> Result<(), PortError> {
@@ -286,6 +277,40 @@ impl Transaction for Session<'_> {
     }
 }
 
+/// The day's staged batch and its load sequence, read inside `tx`.
+async fn staged_batch_in(
+    tx: &mut (dyn Transaction + Send),
+    batch: &BatchRef,
+) -> Result<Option<(BatchId, Option<i64>)>, PortError> {
+    let what = format!("staged batch of {}", batch.batch_date);
+    let rows = tx.rows(RedshiftWarehouse::render(&sql::CURRENT_BATCH, batch)?, &what).await?;
+    Ok(rows.first().and_then(|row| {
+        let seq = row.get(1).and_then(text).and_then(|t| t.parse().ok());
+        row.first().and_then(text).map(|id| (BatchId(id), seq))
+    }))
+}
+
+/// Staging inside an open transaction: under the batches lock, a batch from an earlier
+/// scrape than the day's staged one changes nothing.
+async fn stage_in(
+    tx: &mut (dyn Transaction + Send),
+    batch: &BatchRef,
+    load_seq: i64,
+    statements: Vec<String>,
+) -> Result<Staging, PortError> {
+    let id = &batch.batch_id;
+    tx.run("LOCK batches".into(), &format!("lock batches for batch {id}")).await?;
+    if let Some((current, Some(seq))) = staged_batch_in(tx, batch).await? {
+        if staged_later(&current, seq, id, load_seq) {
+            return Ok(Staging::Older { current });
+        }
+    }
+    for (i, statement) in statements.into_iter().enumerate() {
+        tx.run(statement, &format!("staging statement {} for batch {id}", i + 1)).await?;
+    }
+    Ok(Staging::Staged)
+}
+
 /// The transform inside an open transaction, with its checks inside it too: the batch
 /// must still be its day's batch once the batches lock is held, and its row accounting
 /// must balance before the caller commits.
@@ -296,10 +321,7 @@ async fn transform_in(
 ) -> Result<TransformOutcome, PortError> {
     let id = &batch.batch_id;
     tx.run("LOCK batches".into(), &format!("lock batches for batch {id}")).await?;
-    let rows = tx
-        .rows(RedshiftWarehouse::render(&sql::CURRENT_BATCH, batch)?, &format!("staged batch of {}", batch.batch_date))
-        .await?;
-    let current = rows.first().and_then(|row| row.first()).and_then(text).map(BatchId);
+    let current = staged_batch_in(tx, batch).await?.map(|(current, _)| current);
     if current.as_ref() != Some(id) {
         return Ok(TransformOutcome::Superseded { current });
     }
@@ -319,7 +341,7 @@ async fn transform_in(
 
 #[async_trait]
 impl Warehouse for RedshiftWarehouse {
-    async fn stage_batch(&self, staged: &StagedBatch) -> Result<(), PortError> {
+    async fn stage_batch(&self, staged: &StagedBatch) -> Result<Staging, PortError> {
         let id = &staged.batch.batch_id;
         let encode = |e: csv::Error| PortError::permanent(format!("encode staged rows of batch {id}"), e);
         let prefix = format!("staging/{id}");
@@ -331,7 +353,12 @@ impl Warehouse for RedshiftWarehouse {
             .await?;
         let uri = |key: &str| format!("s3://{}/{key}", self.staging_bucket);
         let statements = staging_statements(staged, &uri(&rows_key), &uri(&rejects_key), &self.copy_role_arn);
-        self.run_batch(statements, &format!("staging of batch {id}")).await
+        let what = format!("staging of batch {id}");
+        let mut session = Session { warehouse: self, id: None };
+        session.run("BEGIN".into(), &format!("begin {what}")).await?;
+        let outcome = stage_in(&mut session, &staged.batch, staged.load_seq, statements).await;
+        let commit = matches!(outcome, Ok(Staging::Staged));
+        session.end(outcome, commit, &what).await
     }
 
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {
@@ -341,17 +368,13 @@ impl Warehouse for RedshiftWarehouse {
     }
 
     async fn run_transform(&self, batch: &BatchRef, steps: &[SqlStep]) -> Result<TransformOutcome, PortError> {
+        let what = format!("transform of batch {}", batch.batch_id);
         let mut session = Session { warehouse: self, id: None };
-        session.run("BEGIN".into(), &format!("begin transform of batch {}", batch.batch_id)).await?;
+        session.run("BEGIN".into(), &format!("begin {what}")).await?;
         let outcome = transform_in(&mut session, batch, steps).await;
-        // Only a transform that passed its checks commits; anything else rolls back (and
-        // an uncommitted transaction also ends with its session).
-        let end = if matches!(outcome, Ok(TransformOutcome::Done(_))) { "COMMIT" } else { "ROLLBACK" };
-        let ended = session.run(end.into(), &format!("{end} transform of batch {}", batch.batch_id)).await;
-        match (outcome, ended) {
-            (Ok(outcome), Ok(())) => Ok(outcome),
-            (Ok(_), Err(e)) | (Err(e), _) => Err(e),
-        }
+        // Only a transform that passed its checks commits.
+        let commit = matches!(outcome, Ok(TransformOutcome::Done(_)));
+        session.end(outcome, commit, &what).await
     }
 
     async fn sync_set(&self, batch: &BatchRef) -> Result<SyncSet, PortError> {
@@ -413,12 +436,15 @@ mod tests {
             let row = if sql.contains("AS staged") {
                 self.counts.iter().map(|n| Field::LongValue(*n)).collect()
             } else {
-                vec![Field::StringValue(self.current.into())]
+                vec![Field::StringValue(self.current.into()), Field::LongValue(CURRENT_SEQ)]
             };
             self.statements.push(sql);
             Ok(vec![row])
         }
     }
+
+    /// The load sequence of the day's staged batch in [`Scripted`].
+    const CURRENT_SEQ: i64 = 1_764_000_000_000;
 
     fn scripted(current: &'static str, counts: [i64; 4]) -> Scripted {
         Scripted { statements: Vec::new(), current, counts }
@@ -451,6 +477,23 @@ mod tests {
         assert!(error.to_string().contains("transform of batch 2026-11-25-b1"), "{error}");
     }
 
+    #[tokio::test]
+    async fn staging_an_earlier_scrape_than_the_staged_one_changes_nothing() {
+        let b = staged().batch;
+        let statements = || vec!["DELETE a".to_owned(), "COPY b".to_owned()];
+        // b2 of the day was scraped later than b1: b1 is refused under the lock.
+        let mut tx = scripted("2026-11-25-b2", [0; 4]);
+        let outcome = stage_in(&mut tx, &b, CURRENT_SEQ - 1, statements()).await.unwrap();
+        assert_eq!(outcome, Staging::Older { current: BatchId("2026-11-25-b2".into()) });
+        assert_eq!(tx.statements.len(), 2, "only the lock and the check: {:?}", tx.statements);
+        // b1 scraped after b2 replaces it; b1 staged again (a replay) replaces itself.
+        for (current, seq) in [("2026-11-25-b2", CURRENT_SEQ + 1), ("2026-11-25-b1", CURRENT_SEQ - 1)] {
+            let mut tx = scripted(current, [0; 4]);
+            assert_eq!(stage_in(&mut tx, &b, seq, statements()).await.unwrap(), Staging::Staged);
+            assert_eq!(&tx.statements[2..], ["DELETE a", "COPY b"]);
+        }
+    }
+
     #[test]
     fn literals_double_backslashes_and_quotes_as_quote_literal_does() {
         assert_eq!(literal("ECB's"), "'ECB''s'");
@@ -460,19 +503,17 @@ mod tests {
     }
 
     #[test]
-    fn staging_replaces_the_day_in_one_batch_and_quotes_literals() {
+    fn staging_replaces_the_day_and_quotes_literals() {
         let statements = staging_statements(
             &staged(),
             "s3://raw/staging/a.csv",
             "s3://raw/staging/b.csv",
             "arn:aws:iam::1:role/copy",
         );
-        assert_eq!(statements[0], "LOCK batches");
-        assert_eq!(statements[1], "DELETE FROM staging_prices WHERE batch_date = '2026-11-25'");
-        assert!(statements[5].starts_with("COPY staging_prices (batch_id,"));
-        assert!(statements[5].ends_with("FROM 's3://raw/staging/a.csv' IAM_ROLE 'arn:aws:iam::1:role/copy' FORMAT AS CSV EMPTYASNULL TIMEFORMAT 'auto'"));
-        assert!(statements[8].contains("('2026-11-25', 'EUR', 'USD', 1.05, 'ECB''s', '2026-11-25-b1')"));
-        assert!(statements.len() <= MAX_BATCH_STATEMENTS);
+        assert_eq!(statements[0], "DELETE FROM staging_prices WHERE batch_date = '2026-11-25'");
+        assert!(statements[4].starts_with("COPY staging_prices (batch_id,"));
+        assert!(statements[4].ends_with("FROM 's3://raw/staging/a.csv' IAM_ROLE 'arn:aws:iam::1:role/copy' FORMAT AS CSV EMPTYASNULL TIMEFORMAT 'auto'"));
+        assert!(statements[7].contains("('2026-11-25', 'EUR', 'USD', 1.05, 'ECB''s', '2026-11-25-b1')"));
     }
 
     #[test]
