@@ -78,10 +78,80 @@ impl BatchOutcome {
 #[error("message has no body")]
 struct EmptyBody;
 
-/// Handles every record of an event concurrently, each in its own `message_id` span.
-pub async fn handle_batch<H: MessageHandler>(handler: &H, ledger: &dyn RunLedger, event: SqsEvent) -> BatchOutcome {
-    let results = join_all(event.records.into_iter().map(|record| handle_record(handler, ledger, record))).await;
+/// Messages of one batch handled at the same time, at most.
+pub const MAX_IN_FLIGHT: usize = 10;
+
+/// Handles every record of an event concurrently (at most [`MAX_IN_FLIGHT`] at once),
+/// each in its own task and `message_id` span: a panic fails that message alone.
+pub async fn handle_batch<H: MessageHandler>(
+    handler: &Arc<H>,
+    ledger: &Arc<dyn RunLedger>,
+    event: SqsEvent,
+) -> BatchOutcome {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let tasks = event.records.into_iter().map(|record| {
+        let (message_id, receive_count) = (record.message_id.clone().unwrap_or_default(), receive_count(&record));
+        let (consumer, ledger) = (handler.consumer(), ledger.clone());
+        let (handler, task_ledger, slots) = (handler.clone(), ledger.clone(), slots.clone());
+        let task = tokio::spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            handle_record(&*handler, &*task_ledger, record).await
+        });
+        async move {
+            let error = match task.await {
+                Ok(result) => return result,
+                Err(e) if e.is_panic() => {
+                    let payload = e.into_panic();
+                    let text = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    format!("the handler panicked: {text}")
+                }
+                Err(_) => "the handler's task was cancelled".to_owned(),
+            };
+            let span = tracing::info_span!("message", consumer, message_id = %message_id, receive_count);
+            failed(&*ledger, consumer, message_id, receive_count, &error, false).instrument(span).await
+        }
+    });
+    let results = join_all(tasks).await;
     BatchOutcome { failures: results.into_iter().flatten().collect() }
+}
+
+/// Logs a failed message and records why in the failure log; returns its entry of the
+/// batch's failures.
+async fn failed(
+    ledger: &dyn RunLedger,
+    consumer: &str,
+    message_id: String,
+    receive_count: u32,
+    error: &str,
+    retryable: bool,
+) -> Option<(String, bool)> {
+    let logged = capped(error, MAX_LOGGED_ERROR);
+    if retryable {
+        tracing::warn!(error = %logged, "message failed; it will be retried");
+    } else {
+        tracing::error!(error = %logged, "message failed and cannot succeed as it is; it goes to the DLQ after its retries");
+    }
+    let failure = MessageFailure {
+        consumer: consumer.to_owned(),
+        message_id: message_id.clone(),
+        receive_count,
+        error: capped(error, MAX_RECORDED_ERROR),
+        retryable,
+        failed_at: Utc::now(),
+    };
+    if let Err(e) = ledger.record_message_failure(&failure).await {
+        tracing::warn!(error = %e, "could not record the failure in the ledger");
+    }
+    Some((message_id, retryable))
+}
+
+/// How many times SQS has delivered the record (1 if it does not say).
+fn receive_count(record: &SqsMessage) -> u32 {
+    record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1)
 }
 
 async fn handle_record<H: MessageHandler>(
@@ -90,7 +160,7 @@ async fn handle_record<H: MessageHandler>(
     record: SqsMessage,
 ) -> Option<(String, bool)> {
     let message_id = record.message_id.clone().unwrap_or_default();
-    let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+    let receive_count = receive_count(&record);
     let span = tracing::info_span!("message", consumer = handler.consumer(), message_id = %message_id, receive_count);
     async move {
         let outcome: Result<(), (String, bool)> = match record.body.as_deref() {
@@ -107,25 +177,7 @@ async fn handle_record<H: MessageHandler>(
             },
         };
         let (error, retryable) = outcome.err()?;
-        let logged = capped(&error, MAX_LOGGED_ERROR);
-        if retryable {
-            tracing::warn!(error = %logged, "message failed; it will be retried");
-        } else {
-            tracing::error!(error = %logged, "message failed and cannot succeed as it is; it goes to the DLQ after its retries");
-        }
-        let error = capped(&error, MAX_RECORDED_ERROR);
-        let failure = MessageFailure {
-            consumer: handler.consumer().to_owned(),
-            message_id: message_id.clone(),
-            receive_count,
-            error,
-            retryable,
-            failed_at: Utc::now(),
-        };
-        if let Err(e) = ledger.record_message_failure(&failure).await {
-            tracing::warn!(error = %e, "could not record the failure in the ledger");
-        }
-        Some((message_id, retryable))
+        failed(ledger, handler.consumer(), message_id, receive_count, &error, retryable).await
     }
     .instrument(span)
     .await
@@ -136,7 +188,7 @@ pub async fn run_lambda<H: MessageHandler>(handler: Arc<H>, ledger: Arc<dyn RunL
     let service = lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
         let handler = handler.clone();
         let ledger = ledger.clone();
-        async move { Ok::<_, lambda_runtime::Error>(handle_batch(&*handler, &*ledger, event.payload).await.into_response()) }
+        async move { Ok::<_, lambda_runtime::Error>(handle_batch(&handler, &ledger, event.payload).await.into_response()) }
     });
     lambda_runtime::run(service).await
 }
@@ -254,47 +306,55 @@ pub async fn run_worker<H: MessageHandler>(
         if messages.is_empty() {
             continue;
         }
-        let work = handle_batch(&*handler, &*ledger, to_event(&messages));
-        let outcome = keep_invisible_while(work, &sqs, &settings, &messages).await;
+        // The heartbeat runs in its own task, so slow work cannot pause it.
+        let heartbeat = tokio::spawn(keep_invisible(sqs.clone(), settings.clone(), messages.clone()));
+        let outcome = handle_batch(&handler, &ledger, to_event(&messages)).await;
+        heartbeat.abort();
         settle(&sqs, &settings, &messages, &outcome).await;
     }
     tracing::info!(consumer = handler.consumer(), "worker stopped");
 }
 
-/// Runs `work`, extending the visibility of `messages` every half timeout so a slow batch
-/// is not delivered twice while it is still in work.
-async fn keep_invisible_while(
-    work: impl std::future::Future<Output = BatchOutcome>,
-    sqs: &aws_sdk_sqs::Client,
-    settings: &WorkerSettings,
-    messages: &[aws_sdk_sqs::types::Message],
-) -> BatchOutcome {
+/// Extends the visibility of `messages` every half timeout until aborted, so a slow
+/// batch is not delivered twice while it is still in work. Each message the extension
+/// fails for is logged (it may be delivered again while in work).
+async fn keep_invisible(
+    sqs: aws_sdk_sqs::Client,
+    settings: WorkerSettings,
+    messages: Vec<aws_sdk_sqs::types::Message>,
+) {
     let vt = settings.visibility_timeout_secs;
     let mut ticker = tokio::time::interval(Duration::from_secs((vt as u64 / 2).max(1)));
     ticker.tick().await;
-    tokio::pin!(work);
     loop {
-        tokio::select! {
-            outcome = &mut work => return outcome,
-            _ = ticker.tick() => {
-                let entries = messages.iter().enumerate().filter_map(|(i, m)| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .set_receipt_handle(m.receipt_handle.clone())
-                        .visibility_timeout(vt)
-                        .build()
-                        .ok()
-                });
-                let sent = sqs
-                    .change_message_visibility_batch()
-                    .queue_url(&settings.queue_url)
-                    .set_entries(Some(entries.collect()))
-                    .send()
-                    .await;
-                if let Err(e) = sent {
-                    tracing::warn!(error = %aws_error("extend visibility", e), "could not extend visibility");
+        ticker.tick().await;
+        let entries = messages.iter().enumerate().filter_map(|(i, m)| {
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id(i.to_string())
+                .set_receipt_handle(m.receipt_handle.clone())
+                .visibility_timeout(vt)
+                .build()
+                .ok()
+        });
+        let sent = sqs
+            .change_message_visibility_batch()
+            .queue_url(&settings.queue_url)
+            .set_entries(Some(entries.collect()))
+            .send()
+            .await;
+        match sent {
+            Ok(out) => {
+                for failed in out.failed {
+                    let message_id = failed.id.parse::<usize>().ok().and_then(|i| messages.get(i)?.message_id.clone());
+                    tracing::warn!(
+                        message_id = message_id.unwrap_or_default(),
+                        code = %failed.code,
+                        reason = failed.message.unwrap_or_default(),
+                        "could not extend this message's visibility; it may be delivered again while in work"
+                    );
                 }
             }
+            Err(e) => tracing::warn!(error = %aws_error("extend visibility", e), "could not extend visibility"),
         }
     }
 }
@@ -399,6 +459,7 @@ mod tests {
             match &message.body {
                 Body::S3Objects(objects) if objects[0].key == "raw/2026-11-25/manifest.json" => Ok(()),
                 Body::Other(text) if text == "flaky" => Err(Failure("warehouse unreachable".into(), true)),
+                Body::Other(text) if text == "panic" => panic!("a bug in the handler"),
                 other => Err(Failure(format!("cannot use {other:?}"), false)),
             }
         }
@@ -407,8 +468,8 @@ mod tests {
     #[tokio::test]
     async fn each_record_succeeds_or_fails_on_its_own() {
         let event: SqsEvent = serde_json::from_str(SQS_EVENT).unwrap();
-        let (handler, ledger) = (Recorder::default(), MemoryLedger::default());
-        let outcome = handle_batch(&handler, &ledger, event).await;
+        let (handler, ledger) = (Arc::new(Recorder::default()), Arc::new(MemoryLedger::default()));
+        let outcome = handle_batch(&handler, &(ledger.clone() as Arc<dyn RunLedger>), event).await;
         assert_eq!(outcome.failures, vec![("m-bad".to_string(), false), ("m-flaky".to_string(), true)]);
         // The test event never reaches the handler.
         assert!(!handler.seen.lock().unwrap().contains(&"m-test".to_string()));
@@ -420,6 +481,20 @@ mod tests {
         let bad = ledger.message_failure("m-bad").await.unwrap().unwrap();
         assert_eq!((bad.receive_count, bad.retryable, bad.consumer.as_str()), (3, false, "loader"));
         assert!(bad.error.contains("not json at all"));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_fails_its_message_alone() {
+        let event: SqsEvent =
+            serde_json::from_str(&SQS_EVENT.replace(r#""body": "flaky""#, r#""body": "panic""#)).unwrap();
+        let handler = Arc::new(Recorder::default());
+        let ledger: Arc<dyn RunLedger> = Arc::new(MemoryLedger::default());
+        let outcome = handle_batch(&handler, &ledger, event).await;
+        assert_eq!(outcome.failures, vec![("m-bad".to_string(), false), ("m-flaky".to_string(), false)]);
+        // The manifest's message still succeeded, and the panic is on record.
+        assert!(handler.seen.lock().unwrap().contains(&"m-s3".to_string()));
+        let failure = ledger.message_failure("m-flaky").await.unwrap().unwrap();
+        assert_eq!(failure.error, "the handler panicked: a bug in the handler");
     }
 
     #[test]
