@@ -87,3 +87,83 @@ async fn a_manifest_dated_after_tomorrow_is_refused_with_its_reason() -> anyhow:
     assert_eq!(staged, vec![vec![Some("0".to_owned())]]);
     Ok(())
 }
+
+/// Fails every message retryably, as a handler does while the warehouse is down.
+struct WarehouseDown;
+
+#[derive(Debug, thiserror::Error)]
+#[error("warehouse unreachable")]
+struct Unreachable;
+
+impl ppmt_platform::error::Retryable for Unreachable {
+    fn is_retryable(&self) -> bool {
+        true
+    }
+}
+
+#[async_trait::async_trait]
+impl ppmt_platform::worker::MessageHandler for WarehouseDown {
+    type Error = Unreachable;
+
+    fn consumer(&self) -> &'static str {
+        "loader"
+    }
+
+    async fn handle(&self, _message: &ppmt_platform::worker::Message) -> Result<(), Unreachable> {
+        Err(Unreachable)
+    }
+}
+
+#[tokio::test]
+async fn lambda_mode_brings_a_failed_message_back_after_its_backoff_not_the_queue_timeout() -> anyhow::Result<()> {
+    let h = Harness::new("lambda_backoff").await?;
+    let sqs = &h.clients.sqs;
+    // A queue whose visibility timeout (600 s) is far longer than the backoff (2 s).
+    let name = format!("lambda-backoff-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let created = sqs
+        .create_queue()
+        .queue_name(&name)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "600")
+        .send()
+        .await?;
+    let url = created.queue_url.unwrap_or_default();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default();
+    sqs.send_message().queue_url(&url).message_body("a manifest event").send().await?;
+    // What the event source mapping does: receive, and hand the records to the function.
+    let received = sqs.receive_message().queue_url(&url).wait_time_seconds(5).send().await?;
+    let message = received.messages.unwrap_or_default().pop().expect("the message");
+    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{
+        "messageId": message.message_id, "receiptHandle": message.receipt_handle, "body": message.body,
+        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+        "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"
+    }]}))?;
+    let handler = std::sync::Arc::new(WarehouseDown);
+    let ledger: std::sync::Arc<dyn ppmt_platform::ports::RunLedger> =
+        std::sync::Arc::new(ppmt_platform::testing::MemoryLedger::default());
+    let started = std::time::Instant::now();
+    let response = ppmt_platform::worker::handle_lambda_event(&handler, &ledger, sqs, 2, event).await;
+    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failed, vec![message.message_id.clone().unwrap_or_default()]);
+
+    // It is offered again after about 2 s (receive 1: the base delay), not 600 s.
+    let again = loop {
+        let r = sqs.receive_message().queue_url(&url).wait_time_seconds(1).send().await?;
+        if let Some(m) = r.messages.unwrap_or_default().pop() {
+            break m;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "not back after 30 s");
+    };
+    let waited = started.elapsed();
+    println!("lambda-mode retry came back after {:.1} s (backoff 2 s, queue timeout 600 s)", waited.as_secs_f64());
+    assert_eq!(again.message_id, message.message_id);
+    assert!(waited >= Duration::from_millis(1500), "came back too early: {waited:?}");
+    Ok(())
+}

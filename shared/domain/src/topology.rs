@@ -6,8 +6,9 @@
 use crate::app_view::CATEGORY_INDEX;
 use crate::event::Stage;
 
-/// Tries before SQS moves a message to its dead-letter queue.
-pub const MAX_RECEIVE_COUNT: u32 = 3;
+/// Tries before SQS moves a message to its dead-letter queue: with the retry delays
+/// doubling from 5 s (5 + 10 + … + 320 s = 635 s), enough to ride out a 10-minute outage.
+pub const MAX_RECEIVE_COUNT: u32 = 8;
 /// Timeout of the consumer Lambdas: a Redshift transform can take minutes.
 pub const LAMBDA_TIMEOUT_SECS: u32 = 900;
 /// Queue visibility timeout: six times the Lambda timeout, as AWS advises. Workers ask

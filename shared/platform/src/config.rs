@@ -146,8 +146,9 @@ impl WarehouseSettings {
 /// How a consumer receives its messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunMode {
-    /// Under the Lambda runtime; the SQS event source mapping polls.
-    Lambda,
+    /// Under the Lambda runtime; the SQS event source mapping polls. A failed message's
+    /// visibility is still set to its retry delay (see [`crate::worker`]).
+    Lambda { retry_base_delay_secs: i32 },
     /// Long-polling the queue ourselves, with the same batch semantics.
     Worker(WorkerSettings),
 }
@@ -168,6 +169,15 @@ pub struct WorkerSettings {
     pub wait_time_secs: i32,
     /// First retry delay of a message that failed retryably; doubles per receive.
     pub retry_base_delay_secs: i32,
+}
+
+/// First retry delay of a retryable failure when not told otherwise: with
+/// [`ppmt_domain::topology::MAX_RECEIVE_COUNT`] receives, the delays 5, 10, … 320 s add
+/// up to 635 s, so a 10-minute warehouse outage is ridden out with no operator.
+pub const DEFAULT_RETRY_BASE_DELAY_SECS: i32 = 5;
+
+fn retry_base_delay_secs(env: &mut EnvReader) -> i32 {
+    env.parsed(vars::RETRY_BASE_DELAY_SECS, DEFAULT_RETRY_BASE_DELAY_SECS)
 }
 
 /// Everything a consumer service needs.
@@ -196,7 +206,7 @@ impl ServiceConfig {
         let resources = Resources::read(&mut env);
         let warehouse = needs.warehouse.then(|| WarehouseSettings::read(&mut env));
         let mode = if !needs.queue || env.optional(vars::LAMBDA_RUNTIME_API).is_some() {
-            RunMode::Lambda
+            RunMode::Lambda { retry_base_delay_secs: retry_base_delay_secs(&mut env) }
         } else {
             let visibility: i32 = env.parsed(vars::VISIBILITY_TIMEOUT_SECS, DEFAULT_WORKER_VISIBILITY_SECS);
             if !(2..=43_200).contains(&visibility) {
@@ -207,7 +217,7 @@ impl ServiceConfig {
                 queue_url: env.required(vars::QUEUE_URL),
                 visibility_timeout_secs: visibility,
                 wait_time_secs: env.parsed(vars::WAIT_TIME_SECS, 10),
-                retry_base_delay_secs: env.parsed(vars::RETRY_BASE_DELAY_SECS, 5),
+                retry_base_delay_secs: retry_base_delay_secs(&mut env),
             })
         };
         env.finish()?;
@@ -315,7 +325,7 @@ mod tests {
         pairs.push((vars::REDSHIFT_DATABASE, "dev"));
         pairs.push((vars::REDSHIFT_COPY_ROLE_ARN, "arn:aws:iam::123456789012:role/copy"));
         let cfg = ServiceConfig::read(env(&pairs), Needs { warehouse: true, queue: true }).unwrap();
-        assert_eq!(cfg.mode, RunMode::Lambda);
+        assert_eq!(cfg.mode, RunMode::Lambda { retry_base_delay_secs: DEFAULT_RETRY_BASE_DELAY_SECS });
         assert!(matches!(cfg.warehouse, Some(WarehouseSettings::Redshift { .. })));
 
         let mut pairs = ALL.to_vec();

@@ -1,15 +1,21 @@
 //! One runtime for every SQS consumer.
 //!
 //! Under Lambda (`AWS_LAMBDA_RUNTIME_API` set) the event source mapping polls and calls
-//! [`handle_batch`] with an `SqsEvent`; the returned `SqsBatchResponse` names the failed
-//! messages (`ReportBatchItemFailures`). Elsewhere [`run_worker`] long-polls the queue,
-//! builds the same `SqsEvent`, calls the same [`handle_batch`], deletes only the messages
-//! that succeeded and leaves the failures for redelivery, so after `maxReceiveCount`
-//! tries SQS moves them to the dead-letter queue, exactly as in Lambda.
+//! [`handle_lambda_event`] with an `SqsEvent`; the returned `SqsBatchResponse` names the
+//! failed messages (`ReportBatchItemFailures`). Elsewhere [`run_worker`] long-polls the
+//! queue, builds the same `SqsEvent`, calls the same [`handle_batch`], deletes only the
+//! messages that succeeded and leaves the failures for redelivery, so after
+//! `maxReceiveCount` tries SQS moves them to the dead-letter queue, exactly as in Lambda.
+//!
+//! One retry policy in both modes: a failed message's visibility is set to its retry
+//! delay ([`redelivery_delay_secs`]: doubling from the base per receive for a retryable
+//! failure, none for the others), so it comes back after the backoff, not after the
+//! queue's visibility timeout (90 minutes for the Lambda queues).
 //!
 //! Each record is decoded on its own: one bad body fails one message, not the batch.
 //! SNS envelopes are unwrapped and `s3:TestEvent` is skipped.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,10 +27,11 @@ use aws_sdk_sqs::types::{
 use chrono::Utc;
 use futures::future::join_all;
 use ppmt_domain::s3_event::{classify, Body};
+use ppmt_domain::topology::MAX_RECEIVE_COUNT;
 use tracing::Instrument;
 
 use crate::config::{RunMode, WorkerSettings};
-use crate::error::{aws_error, capped, BoxError, Retryable, MAX_LOGGED_ERROR, MAX_RECORDED_ERROR};
+use crate::error::{aws_error, capped, BoxError, PortError, Retryable, MAX_LOGGED_ERROR, MAX_RECORDED_ERROR};
 use crate::ports::{MessageFailure, RunLedger};
 
 /// A decoded SQS message, handed to a service's handler.
@@ -130,7 +137,9 @@ async fn failed(
     retryable: bool,
 ) -> Option<(String, bool)> {
     let logged = capped(error, MAX_LOGGED_ERROR);
-    if retryable {
+    if receive_count >= MAX_RECEIVE_COUNT {
+        tracing::error!(error = %logged, "message failed on its last receive; it now goes to the DLQ");
+    } else if retryable {
         tracing::warn!(error = %logged, "message failed; it will be retried");
     } else {
         tracing::error!(error = %logged, "message failed and cannot succeed as it is; it goes to the DLQ after its retries");
@@ -183,12 +192,79 @@ async fn handle_record<H: MessageHandler>(
     .await
 }
 
+/// Handles a Lambda SQS event as [`handle_batch`] does, then sets each failed message's
+/// visibility to its retry delay.
+pub async fn handle_lambda_event<H: MessageHandler>(
+    handler: &Arc<H>,
+    ledger: &Arc<dyn RunLedger>,
+    sqs: &aws_sdk_sqs::Client,
+    retry_base_delay_secs: i32,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let records = event.records.clone();
+    let outcome = handle_batch(handler, ledger, event).await;
+    let mut queue_urls: HashMap<String, String> = HashMap::new();
+    for (id, retryable) in &outcome.failures {
+        let Some(record) = records.iter().find(|r| r.message_id.as_deref() == Some(id.as_str())) else { continue };
+        let Some(arn) = &record.event_source_arn else { continue };
+        if !queue_urls.contains_key(arn) {
+            match queue_url_of(sqs, arn).await {
+                Ok(url) => queue_urls.insert(arn.clone(), url),
+                Err(e) => {
+                    tracing::warn!(error = %e, message_id = %id, "message keeps its visibility timeout");
+                    continue;
+                }
+            };
+        }
+        let delay = redelivery_delay_secs(*retryable, receive_count(record), retry_base_delay_secs);
+        reschedule(sqs, &queue_urls[arn], record.receipt_handle.clone(), delay).await;
+    }
+    outcome.into_response()
+}
+
+/// The URL of the queue `arn:aws:sqs:<region>:<account>:<name>`.
+async fn queue_url_of(sqs: &aws_sdk_sqs::Client, arn: &str) -> Result<String, PortError> {
+    let mut parts = arn.rsplitn(3, ':');
+    let (Some(name), Some(account)) = (parts.next(), parts.next()) else {
+        return Err(PortError::permanent("find the queue of a message", format!("`{arn}` is not a queue ARN")));
+    };
+    let out = sqs
+        .get_queue_url()
+        .queue_name(name)
+        .queue_owner_aws_account_id(account)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("find the URL of {arn}"), e))?;
+    Ok(out.queue_url.unwrap_or_default())
+}
+
+/// Offers a failed message again after `delay_secs`.
+async fn reschedule(sqs: &aws_sdk_sqs::Client, queue_url: &str, receipt_handle: Option<String>, delay_secs: i32) {
+    let result = sqs
+        .change_message_visibility()
+        .queue_url(queue_url)
+        .set_receipt_handle(receipt_handle)
+        .visibility_timeout(delay_secs)
+        .send()
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %aws_error("reschedule failed message", e), "message keeps its visibility timeout");
+    }
+}
+
 /// Runs under the Lambda runtime until the runtime stops.
-pub async fn run_lambda<H: MessageHandler>(handler: Arc<H>, ledger: Arc<dyn RunLedger>) -> Result<(), BoxError> {
+pub async fn run_lambda<H: MessageHandler>(
+    handler: Arc<H>,
+    ledger: Arc<dyn RunLedger>,
+    sqs: aws_sdk_sqs::Client,
+    retry_base_delay_secs: i32,
+) -> Result<(), BoxError> {
     let service = lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
-        let handler = handler.clone();
-        let ledger = ledger.clone();
-        async move { Ok::<_, lambda_runtime::Error>(handle_batch(&handler, &ledger, event.payload).await.into_response()) }
+        let (handler, ledger, sqs) = (handler.clone(), ledger.clone(), sqs.clone());
+        async move {
+            let response = handle_lambda_event(&handler, &ledger, &sqs, retry_base_delay_secs, event.payload).await;
+            Ok::<_, lambda_runtime::Error>(response)
+        }
     });
     lambda_runtime::run(service).await
 }
@@ -227,7 +303,7 @@ pub async fn serve<H: MessageHandler>(
 ) -> Result<(), BoxError> {
     let handler = Arc::new(handler);
     match mode {
-        RunMode::Lambda => run_lambda(handler, ledger).await,
+        RunMode::Lambda { retry_base_delay_secs } => run_lambda(handler, ledger, sqs, retry_base_delay_secs).await,
         RunMode::Worker(settings) => {
             run_worker(handler, ledger, sqs, settings, shutdown_signal()).await;
             Ok(())
@@ -402,16 +478,7 @@ async fn settle(
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
         let delay = redelivery_delay_secs(retryable, receive_count, settings.retry_base_delay_secs);
-        let result = sqs
-            .change_message_visibility()
-            .queue_url(&settings.queue_url)
-            .set_receipt_handle(m.receipt_handle.clone())
-            .visibility_timeout(delay)
-            .send()
-            .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %aws_error("reschedule failed message", e), "message keeps its visibility timeout");
-        }
+        reschedule(sqs, &settings.queue_url, m.receipt_handle.clone(), delay).await;
     }
 }
 
