@@ -136,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
             if runs.is_empty() {
                 println!("no batch recorded for {date}");
             } else {
-                print!("{}", ops::render_runs(&runs));
+                print!("{}", ops::render_runs(&runs, chrono::Utc::now()));
             }
         }
         Command::Replay { date, stage: None } => {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use ppmt_domain::batch::manifest_key;
 use ppmt_domain::s3_event::object_created_body;
 use ppmt_domain::{BatchRef, Stage, StageEvent};
@@ -39,19 +39,31 @@ impl StackEnv {
     }
 }
 
-/// The ledger as a table, one line per stage run.
-pub fn render_runs(runs: &[StageRun]) -> String {
+/// A stage still `running` this long after it started has lost its worker: the consumer
+/// Lambdas stop at 900 s, and a live worker finishes or fails its message sooner.
+pub const STALE_AFTER_SECS: i64 = ppmt_domain::topology::LAMBDA_TIMEOUT_SECS as i64;
+
+/// The ledger as a table at time `now`, one line per stage run.
+pub fn render_runs(runs: &[StageRun], now: DateTime<Utc>) -> String {
     let mut out = format!("{:<46} {:<12} {:<10} {:>8}  {}\n", "BATCH", "STAGE", "STATUS", "ATTEMPTS", "COUNTS / ERROR");
     for r in runs {
+        let stale_since =
+            r.started_at.filter(|t| r.status == RunStatus::Running && (now - *t).num_seconds() > STALE_AFTER_SECS);
         let status = match r.status {
+            RunStatus::Running if stale_since.is_some() => "STALE",
             RunStatus::Running => "running",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "FAILED",
             RunStatus::Skipped => "skipped",
         };
-        let detail = match &r.error {
-            Some(e) => e.clone(),
-            None => serde_json::to_string(&r.counts).unwrap_or_default(),
+        let detail = match (&r.error, stale_since) {
+            (_, Some(t)) => format!(
+                "running since {} ({} s, past the {STALE_AFTER_SECS} s stage timeout): its worker is gone; replay the stage",
+                t.format("%Y-%m-%d %H:%M:%SZ"),
+                (now - t).num_seconds()
+            ),
+            (Some(e), None) => e.clone(),
+            (None, None) => serde_json::to_string(&r.counts).unwrap_or_default(),
         };
         out.push_str(&format!(
             "{:<46} {:<12} {:<10} {:>8}  {detail}\n",
@@ -250,4 +262,31 @@ pub async fn redrive(
         clients.sqs.delete_message().queue_url(dlq).receipt_handle(&letter.receipt_handle).send().await?;
     }
     Ok(format!("moved {} message(s) from the {consumer} DLQ back to its queue", chosen.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ppmt_domain::{BatchId, StageCounts};
+
+    #[test]
+    fn a_stage_running_past_its_timeout_is_shown_stale() {
+        let now = Utc::now();
+        let run = |minutes: i64| StageRun {
+            batch_id: BatchId("2026-11-25-b1".into()),
+            batch_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            stage: Stage::Transformed,
+            status: RunStatus::Running,
+            attempts: 1,
+            started_at: Some(now - chrono::Duration::minutes(minutes)),
+            finished_at: None,
+            counts: StageCounts::default(),
+            error: None,
+        };
+        let table = render_runs(&[run(5), run(20)], now);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[1].contains(" running "), "{}", lines[1]);
+        assert!(lines[2].contains(" STALE "), "{}", lines[2]);
+        assert!(lines[2].contains("(1200 s, past the 900 s stage timeout)"), "{}", lines[2]);
+    }
 }

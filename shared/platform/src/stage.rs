@@ -84,8 +84,18 @@ where
     let outcome = work.await;
     match outcome {
         Ok(StageResult::Completed(counts)) => {
-            notifier.publish(&StageEvent::new(batch, stage, counts.clone(), trace_id.to_owned())).await?;
-            ledger.stage_ended(batch, stage, RunStatus::Succeeded, &counts, None).await?;
+            let announced = notifier.publish(&StageEvent::new(batch, stage, counts.clone(), trace_id.to_owned())).await;
+            // The work is done either way; a failed announcement is still recorded, so the
+            // stage never stays `running` (the retry redoes the idempotent work).
+            let (status, error) = match &announced {
+                Ok(()) => (RunStatus::Succeeded, None),
+                Err(e) => (
+                    RunStatus::Failed,
+                    Some(capped(&format!("work done, but announcing it failed: {e}"), MAX_RECORDED_ERROR)),
+                ),
+            };
+            ledger.stage_ended(batch, stage, status, &counts, error.as_deref()).await?;
+            announced?;
             tracing::info!(batch_id = %batch.batch_id, stage = stage.as_str(), ?counts, "stage done");
             Ok(())
         }
@@ -138,6 +148,33 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].stage, Stage::Transformed);
         assert_eq!(events[0].counts.facts, Some(3));
+    }
+
+    /// A topic that cannot be reached.
+    struct DownTopic;
+
+    #[async_trait::async_trait]
+    impl Notifier for DownTopic {
+        async fn publish(&self, _event: &StageEvent) -> Result<(), PortError> {
+            Err(PortError::transient("publish stage event", "topic unreachable"))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_announcement_after_the_work_is_recorded_and_retried() {
+        let ledger = MemoryLedger::default();
+        let err = run_stage(&ledger, &DownTopic, &batch(), Stage::Transformed, "t", async {
+            Ok(StageResult::Completed(StageCounts::default()))
+        })
+        .await
+        .unwrap_err();
+        assert!(err.is_retryable());
+        let run = ledger.run("b1", Stage::Transformed).unwrap();
+        assert_eq!(run.status, RunStatus::Failed, "never left running");
+        assert_eq!(
+            run.error.as_deref(),
+            Some("work done, but announcing it failed: failed to publish stage event: topic unreachable")
+        );
     }
 
     #[tokio::test]
