@@ -704,6 +704,13 @@ mod tests {
         assert_eq!(rec.observed_at.to_rfc3339(), "2026-11-24T23:00:00+00:00");
         let not_object = RawRecord::from_json(&serde_json::json!([1]));
         assert_eq!(not_object.unwrap_err().reason, RejectReason::MalformedRecord);
+        // A JSON number's own digits, never through f64 (which reads …455 here).
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"product_id":"p","price":12345678901.123456,"currency":"USD","observed_at":"2026-11-25T00:00:00Z"}"#,
+        )
+        .unwrap();
+        let rec = RawRecord::from_json(&v).unwrap().validate().unwrap();
+        assert_eq!(rec.price.to_string(), "12345678901.123456");
     }
 
     #[test]
