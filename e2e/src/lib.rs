@@ -179,10 +179,11 @@ impl Harness {
     /// Writes the files, then the manifest last, as the scraper does.
     pub async fn drop_batch(&self, date: NaiveDate, files: &[RawFile<'_>]) -> anyhow::Result<Manifest> {
         let store = ppmt_platform::adapters::s3::S3Store { client: self.clients.s3.clone() };
+        let batch_id = BatchId::new_for(date);
         let mut listed = Vec::new();
         for (i, f) in files.iter().enumerate() {
             let at = chrono::NaiveTime::from_hms_opt(2, 0, i as u32).context("time")?;
-            let key = raw_file_key(date, f.source_id, at, f.format.extension());
+            let key = raw_file_key(date, f.source_id, at, &batch_id, f.format.extension());
             store.put(self.bucket(), &key, Bytes::from(f.content.clone()), "text/plain").await?;
             listed.push(ManifestFile::describe(
                 key,
@@ -195,7 +196,7 @@ impl Harness {
         }
         let manifest = Manifest {
             schema_version: MANIFEST_SCHEMA_VERSION,
-            batch_id: BatchId::new_for(date),
+            batch_id,
             batch_date: date,
             created_at: Utc::now(),
             files: listed,

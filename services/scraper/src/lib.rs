@@ -254,7 +254,7 @@ pub async fn scrape_day(
         let rendered = render_file(source.config.kind, &output, finished)?;
         let mut file_key = None;
         if let Some(file) = rendered {
-            let key = raw_file_key(date, source.id(), finished.time(), file.format.extension());
+            let key = raw_file_key(date, source.id(), finished.time(), &batch_id, file.format.extension());
             let content_type = if file.format == FileFormat::Csv { "text/csv" } else { "application/x-ndjson" };
             files.push(ManifestFile::describe(
                 key.clone(),

@@ -65,9 +65,12 @@ pub fn metadata_key(date: NaiveDate) -> String {
     format!("{}metadata.json", day_prefix(date))
 }
 
-/// Key of one source's raw file: `raw/2026-11-25/acme_021503.csv`.
-pub fn raw_file_key(date: NaiveDate, source_id: &str, at: NaiveTime, ext: &str) -> String {
-    format!("{}{source_id}_{}.{ext}", day_prefix(date), at.format("%H%M%S"))
+/// Key of one source's raw file written by the scrape `batch` at `at`:
+/// `raw/2026-11-25/acme_021503_<the batch id after its date>.csv`. The batch id keeps two
+/// scrapes of a day finishing in the same second from writing the same key.
+pub fn raw_file_key(date: NaiveDate, source_id: &str, at: NaiveTime, batch: &BatchId, ext: &str) -> String {
+    let run = batch.as_str().strip_prefix(&format!("{date}-")).unwrap_or(batch.as_str());
+    format!("{}{source_id}_{}_{run}.{ext}", day_prefix(date), at.format("%H%M%S"))
 }
 
 /// The date of a manifest key, or `None` when the key is not a day's manifest.
@@ -94,7 +97,10 @@ mod tests {
         assert_eq!(manifest_key(day()), "raw/2026-11-25/manifest.json");
         assert_eq!(metadata_key(day()), "raw/2026-11-25/metadata.json");
         let at = NaiveTime::from_hms_opt(2, 5, 9).unwrap();
-        assert_eq!(raw_file_key(day(), "acme", at, "csv"), "raw/2026-11-25/acme_020509.csv");
+        let batch = BatchId("2026-11-25-0123abcd".into());
+        assert_eq!(raw_file_key(day(), "acme", at, &batch, "csv"), "raw/2026-11-25/acme_020509_0123abcd.csv");
+        let other = BatchId::new_for(day());
+        assert_ne!(raw_file_key(day(), "acme", at, &other, "csv"), raw_file_key(day(), "acme", at, &batch, "csv"));
     }
 
     #[test]
