@@ -4,12 +4,12 @@
 -- in this order: GTIN (041), MPN + brand (042), name + brand (043), each rule against
 -- every mapped offer (mapped_offers: product_offers and the offers this batch mapped so
 -- far); several candidates: the smallest product_id. Offers no rule matches found new
--- products, whose ids come from the matching key, so the same data gives the same ids in
--- any order of runs: G<gtin14> (044), M<md5(brand_key|mpn_key)[0..16]> (045),
--- N<md5(brand_key|name_key)[0..16]> (046), S<md5(source_id|source_sku)[0..16]> (047).
--- New products are founded key by key, and the weaker rules run again after each (the
--- transform lists 042 and 043 again), so an offer without a GTIN joins the product that
--- a GTIN-bearing offer of the same batch founds. 048 then writes the new products and
+-- products (044), whose ids come from the matching key, so the same data gives the same
+-- ids in any order of runs: G<gtin14>, M<md5(brand_key|mpn_key)[0..16]>,
+-- N<md5(brand_key|name_key)[0..16]>, S<md5(source_id|source_sku)[0..16]>. New products
+-- are founded key by key, and the weaker rules run again after each (the transform lists
+-- 042, 043 and 044 more than once), so an offer without a GTIN joins the product that a
+-- GTIN-bearing offer of the same batch founds. 048 then writes the new products and
 -- mappings, once.
 --
 -- All of it works on offer_work, the batch's offers read from staging once. No statement

@@ -46,15 +46,16 @@ pub const TRANSFORM_STEPS: &[SqlStep] = &[
     step!("transform", "041_match_gtin.sql", ["offer_work"]),
     step!("transform", "042_match_mpn_brand.sql", ["offer_work"]),
     step!("transform", "043_match_name_brand.sql", ["offer_work"]),
-    step!("transform", "044_found_by_gtin.sql", ["offer_work"]),
-    // the weaker rules again, now that the GTIN products exist, ...
+    // New products by GTIN, then the weaker rules again, ...
+    step!("transform", "044_found_products.sql", ["offer_work"]),
     step!("transform", "042_match_mpn_brand.sql", ["offer_work"]),
     step!("transform", "043_match_name_brand.sql", ["offer_work"]),
-    step!("transform", "045_found_by_mpn.sql", ["offer_work"]),
-    // ... and the MPN products
+    // ... by MPN and brand, then the name rule again, ...
+    step!("transform", "044_found_products.sql", ["offer_work"]),
     step!("transform", "043_match_name_brand.sql", ["offer_work"]),
-    step!("transform", "046_found_by_name.sql", ["offer_work"]),
-    step!("transform", "047_found_by_sku.sql", ["offer_work"]),
+    // ... by name and brand, and by the offer alone.
+    step!("transform", "044_found_products.sql", ["offer_work"]),
+    step!("transform", "044_found_products.sql", ["offer_work"]),
     step!("transform", "048_save_matches.sql", ["product_offers", "dim_products"]),
     step!("transform", "050_check_offers.sql", ["offer_checks"]),
     step!("transform", "060_quarantine.sql"),
