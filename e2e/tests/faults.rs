@@ -167,3 +167,28 @@ async fn lambda_mode_brings_a_failed_message_back_after_its_backoff_not_the_queu
     assert!(waited >= Duration::from_millis(1500), "came back too early: {waited:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn two_scrapes_of_a_day_racing_cannot_replace_each_others_manifest() -> anyhow::Result<()> {
+    use ppmt_platform::ports::ObjectStore;
+    let h = Harness::new("manifest_race").await?;
+    let store = ppmt_platform::adapters::s3::S3Store { client: h.clients.s3.clone() };
+    let key = ppmt_domain::batch::manifest_key(day(24));
+    let put = |text: &'static str, expected: Option<String>| {
+        let store = store.clone();
+        let (bucket, key) = (h.bucket().to_owned(), key.clone());
+        async move { store.put_if(&bucket, &key, bytes::Bytes::from(text), "application/json", expected.as_deref()).await }
+    };
+    // Both scrapes start on a day without a manifest; the first to finish writes it, the
+    // other is refused by S3 itself.
+    put("scrape A", None).await?;
+    let refused = put("scrape B", None).await.unwrap_err();
+    assert!(refused.conflict, "{refused}");
+    // A re-scrape that read version v replaces v only.
+    let (_, v) = store.get_versioned(h.bucket(), &key).await?;
+    put("scrape C", Some(v.clone())).await?;
+    let stale = put("scrape D", Some(v)).await.unwrap_err();
+    assert!(stale.conflict, "{stale}");
+    assert_eq!(store.get(h.bucket(), &key).await?, bytes::Bytes::from("scrape C"));
+    Ok(())
+}

@@ -106,6 +106,11 @@ pub enum ScrapeError {
     Store(#[from] PortError),
     #[error("no source returned data for {date}; metadata.json says why and no manifest was written")]
     NothingScraped { date: NaiveDate },
+    #[error(
+        "the day's manifest {key} changed while this scrape ran (another scrape of the day wrote it first); \
+         this scrape's manifest was not written, so nothing was replaced: scrape again"
+    )]
+    ManifestChanged { key: String },
     #[error("encode {what}: {message}")]
     Encode { what: String, message: String },
 }
@@ -242,6 +247,7 @@ pub async fn scrape_day(
     date: NaiveDate,
     env: &BTreeMap<String, String>,
     previous: Option<&Manifest>,
+    replaces: Option<&str>,
 ) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
     let started_at = Utc::now();
     let batch_id = BatchId::new_for(date);
@@ -325,7 +331,13 @@ pub async fn scrape_day(
         sources_without_data: quiet,
     };
     let body = serde_json::to_vec_pretty(&manifest).map_err(|e| encode_error("manifest.json", e))?;
-    store.put(bucket, &manifest_key(date), Bytes::from(body), "application/json").await?;
+    // Only over the manifest this scrape started from: a concurrent scrape's is never
+    // replaced silently.
+    let key = manifest_key(date);
+    match store.put_if(bucket, &key, Bytes::from(body), "application/json", replaces).await {
+        Err(e) if e.conflict => return Err(ScrapeError::ManifestChanged { key }),
+        written => written?,
+    }
     Ok((manifest, metadata))
 }
 
@@ -348,18 +360,21 @@ pub async fn scrape_from_file(
             return Err(ScrapeError::UnknownSource { id: only.to_owned(), path: path.to_owned() });
         }
     }
-    let previous = match only {
-        None => None,
-        Some(_) => match store.get(bucket, &manifest_key(date)).await {
-            Ok(bytes) => Some(
-                Manifest::parse(&bytes, date)
-                    .map_err(|e| ScrapeError::PreviousManifest { key: manifest_key(date), message: e.to_string() })?,
-            ),
-            Err(e) if e.not_found => None,
-            Err(e) => return Err(e.into()),
-        },
+    // The day's manifest as this scrape starts: its version is the one the new manifest
+    // may replace; a one-source scrape also keeps the other sources' files from it.
+    let (current, version) = match store.get_versioned(bucket, &manifest_key(date)).await {
+        Ok((bytes, version)) => (Some(bytes), Some(version)),
+        Err(e) if e.not_found => (None, None),
+        Err(e) => return Err(e.into()),
     };
-    scrape_day(store, bucket, &sources, date, env, previous.as_ref()).await
+    let previous = match (only, current) {
+        (Some(_), Some(bytes)) => Some(
+            Manifest::parse(&bytes, date)
+                .map_err(|e| ScrapeError::PreviousManifest { key: manifest_key(date), message: e.to_string() })?,
+        ),
+        _ => None,
+    };
+    scrape_day(store, bucket, &sources, date, env, previous.as_ref(), version.as_deref()).await
 }
 
 async fn run_source(source: &Source, env: &BTreeMap<String, String>) -> (SourceOutput, HttpStats, u64, DateTime<Utc>) {

@@ -37,7 +37,7 @@ async fn scrape(
     let env = BTreeMap::from([("BASE".to_string(), server.base_url())]);
     let sources = parse_sources("test.toml", sources, &env).unwrap();
     let store = MemoryStore::default();
-    let result = scrape_day(&store, BUCKET, &sources, day(), &env, None).await;
+    let result = scrape_day(&store, BUCKET, &sources, day(), &env, None, None).await;
     let metadata: serde_json::Value =
         serde_json::from_slice(&store.get(BUCKET, "raw/2026-11-25/metadata.json").await.unwrap()).unwrap();
     let mut files = BTreeMap::new();
@@ -400,6 +400,17 @@ async fn scraping_one_source_again_keeps_the_other_sources_files() {
     assert!(matches!(err, ScrapeError::NothingScraped { .. }), "{err}");
     let current = Manifest::parse(&store.get(BUCKET, "raw/2026-11-25/manifest.json").await.unwrap(), day()).unwrap();
     assert_eq!(current.batch_id, second.batch_id);
+
+    // A scrape that started from an older manifest (another scrape wrote the day's
+    // manifest meanwhile) does not replace it.
+    let sources = parse_sources(&path, &std::fs::read_to_string(&path).unwrap(), &env).unwrap();
+    let (_, started_from) = store.get_versioned(BUCKET, "raw/2026-11-25/manifest.json").await.unwrap();
+    ppmt_scraper::scrape_from_file(&store, BUCKET, &path, day(), None, &env).await.unwrap();
+    let err = scrape_day(&store, BUCKET, &sources, day(), &env, None, Some(&started_from)).await.unwrap_err();
+    assert!(matches!(err, ScrapeError::ManifestChanged { .. }), "{err}");
+    // Nor does a first scrape of a day whose manifest appeared meanwhile.
+    let err = scrape_day(&store, BUCKET, &sources, day(), &env, None, None).await.unwrap_err();
+    assert!(matches!(err, ScrapeError::ManifestChanged { .. }), "{err}");
     std::fs::remove_file(&path).ok();
 }
 

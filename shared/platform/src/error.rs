@@ -23,6 +23,8 @@ pub struct PortError {
     pub retryable: bool,
     /// Set when the object does not exist (a missing key, an unknown queue).
     pub not_found: bool,
+    /// Set when a conditional write lost: the object is no longer the version expected.
+    pub conflict: bool,
     #[source]
     pub source: BoxError,
 }
@@ -30,17 +32,46 @@ pub struct PortError {
 impl PortError {
     /// A failure that may pass on retry.
     pub fn transient(operation: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        PortError { operation: operation.into(), retryable: true, not_found: false, source: source.into() }
+        PortError {
+            operation: operation.into(),
+            retryable: true,
+            not_found: false,
+            conflict: false,
+            source: source.into(),
+        }
     }
 
     /// A failure that will not pass on retry.
     pub fn permanent(operation: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        PortError { operation: operation.into(), retryable: false, not_found: false, source: source.into() }
+        PortError {
+            operation: operation.into(),
+            retryable: false,
+            not_found: false,
+            conflict: false,
+            source: source.into(),
+        }
     }
 
     /// The object does not exist.
     pub fn not_found(operation: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        PortError { operation: operation.into(), retryable: false, not_found: true, source: source.into() }
+        PortError {
+            operation: operation.into(),
+            retryable: false,
+            not_found: true,
+            conflict: false,
+            source: source.into(),
+        }
+    }
+
+    /// A conditional write found the object changed (or present, or gone).
+    pub fn conflict(operation: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        PortError {
+            operation: operation.into(),
+            retryable: false,
+            not_found: false,
+            conflict: true,
+            source: source.into(),
+        }
     }
 }
 
@@ -77,7 +108,7 @@ where
         _ => false,
     };
     let detail = aws_sdk_s3::error::DisplayErrorContext(&err).to_string();
-    PortError { operation, retryable, not_found: false, source: detail.into() }
+    PortError { operation, retryable, not_found: false, conflict: false, source: detail.into() }
 }
 
 /// Bytes of an error text kept in the ledger and in the failure log.

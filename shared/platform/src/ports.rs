@@ -19,6 +19,18 @@ pub trait ObjectStore: Send + Sync {
     async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, PortError>;
     /// Writes (or replaces) an object.
     async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<(), PortError>;
+    /// The object's bytes and its version (ETag).
+    async fn get_versioned(&self, bucket: &str, key: &str) -> Result<(Bytes, String), PortError>;
+    /// Writes an object only if it is still version `expected`, or (`None`) only if it
+    /// does not exist; otherwise an error with `conflict` set, and nothing written.
+    async fn put_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        expected: Option<&str>,
+    ) -> Result<(), PortError>;
 }
 
 /// Announces that a stage finished (SNS).

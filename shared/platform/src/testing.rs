@@ -45,6 +45,38 @@ impl ObjectStore for MemoryStore {
         self.insert(bucket, key, body);
         Ok(())
     }
+
+    async fn get_versioned(&self, bucket: &str, key: &str) -> Result<(Bytes, String), PortError> {
+        let body = self.get(bucket, key).await?;
+        let version = version_of(&body);
+        Ok((body, version))
+    }
+
+    async fn put_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        _content_type: &str,
+        expected: Option<&str>,
+    ) -> Result<(), PortError> {
+        let mut objects = lock(&self.objects);
+        let slot = (bucket.to_owned(), key.to_owned());
+        let current = objects.get(&slot).map(version_of);
+        if current.as_deref() != expected {
+            return Err(PortError::conflict(format!("put s3://{bucket}/{key}"), "the object changed"));
+        }
+        objects.insert(slot, body);
+        Ok(())
+    }
+}
+
+/// A fake ETag: a hash of the content.
+fn version_of(body: &Bytes) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 /// Keeps every published event.

@@ -15,6 +15,10 @@ pub struct S3Store {
 #[async_trait]
 impl ObjectStore for S3Store {
     async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, PortError> {
+        self.get_versioned(bucket, key).await.map(|(body, _)| body)
+    }
+
+    async fn get_versioned(&self, bucket: &str, key: &str) -> Result<(Bytes, String), PortError> {
         let operation = format!("get s3://{bucket}/{key}");
         let output = match self.client.get_object().bucket(bucket).key(key).send().await {
             Ok(output) => output,
@@ -27,12 +31,13 @@ impl ObjectStore for S3Store {
                 });
             }
         };
+        let etag = output.e_tag.clone().unwrap_or_default();
         let body = output
             .body
             .collect()
             .await
             .map_err(|e| PortError::transient(format!("read body of s3://{bucket}/{key}"), e))?;
-        Ok(body.into_bytes())
+        Ok((body.into_bytes(), etag))
     }
 
     async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<(), PortError> {
@@ -46,5 +51,29 @@ impl ObjectStore for S3Store {
             .await
             .map_err(|e| aws_error(format!("put s3://{bucket}/{key}"), e))?;
         Ok(())
+    }
+
+    async fn put_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        expected: Option<&str>,
+    ) -> Result<(), PortError> {
+        let request = self.client.put_object().bucket(bucket).key(key).content_type(content_type).body(body.into());
+        let (request, condition) = match expected {
+            Some(etag) => (request.if_match(etag), format!("if it is still {etag}")),
+            None => (request.if_none_match("*"), "if it does not exist".to_owned()),
+        };
+        let operation = format!("put s3://{bucket}/{key} {condition}");
+        match request.send().await {
+            Ok(_) => Ok(()),
+            // 412 Precondition Failed; 409 when a concurrent conditional write is in flight.
+            Err(err) if err.raw_response().is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) => {
+                Err(PortError::conflict(operation, "the object changed"))
+            }
+            Err(err) => Err(aws_error(operation, err)),
+        }
     }
 }
