@@ -52,3 +52,20 @@ fn queue_settings_and_filters_match() {
     assert!(text.contains("Value: manifest.json") && text.contains("Value: raw/"), "the manifest notification filter");
     assert_eq!(text.matches("FunctionResponseTypes: [ReportBatchItemFailures]").count(), 3);
 }
+
+#[test]
+fn data_is_encrypted_recoverable_and_reached_with_least_privilege() {
+    let text = template();
+    let t = Topology::for_stack("${StackName}");
+    // Every queue and DLQ (SSE-SQS), the topic, and PITR on both tables.
+    assert_eq!(text.matches("SqsManagedSseEnabled: true").count(), 2 * t.queues.len());
+    assert!(text.contains("KmsMasterKeyId: alias/aws/sns"));
+    assert_eq!(text.matches("PointInTimeRecoveryEnabled: true").count(), 2);
+    // The raw bucket: versioned, TLS only.
+    assert!(text.contains("VersioningConfiguration:\n        Status: Enabled"));
+    assert!(text.contains("aws:SecureTransport: \"false\""));
+    // No broad managed policies; Data API results only for the caller's own statements.
+    assert!(!text.contains("CrudPolicy"), "a CRUD managed policy is back");
+    assert!(!text.contains("workgroup/*"), "Data API statements on every workgroup");
+    assert_eq!(text.matches("redshift-data:statement-owner-iam-userid: \"${aws:userid}\"").count(), 3);
+}
