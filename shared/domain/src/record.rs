@@ -300,11 +300,16 @@ pub fn clip(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }
-    let mut end = max.saturating_sub(3);
+    format!("{}...", head(text, max.saturating_sub(3)))
+}
+
+/// The longest start of `text` of at most `max` bytes that ends on a character boundary.
+pub fn head(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}...", &text[..end])
+    &text[..end]
 }
 
 fn parse_price(field: &str, text: Option<&str>) -> Result<Decimal, RowReject> {

@@ -122,11 +122,8 @@ pub fn capped(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }
-    let mut end = max.saturating_sub(48);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{} [... {} of {} bytes cut]", &text[..end], text.len() - end, text.len())
+    let kept = ppmt_domain::record::head(text, max.saturating_sub(48));
+    format!("{kept} [... {} of {} bytes cut]", text.len() - kept.len(), text.len())
 }
 
 #[cfg(test)]

@@ -16,10 +16,12 @@ use crate::error::PortError;
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     /// The object's bytes; a missing object is an error with `not_found` set.
-    async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, PortError>;
+    async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, PortError> {
+        self.get_versioned(bucket, key).await.map(|(body, _)| body)
+    }
     /// Writes (or replaces) an object.
     async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<(), PortError>;
-    /// The object's bytes and its version (ETag).
+    /// The object's bytes and its version (ETag); missing: an error with `not_found` set.
     async fn get_versioned(&self, bucket: &str, key: &str) -> Result<(Bytes, String), PortError>;
     /// Writes an object only if it is still version `expected`, or (`None`) only if it
     /// does not exist; otherwise an error with `conflict` set, and nothing written.

@@ -34,22 +34,18 @@ impl MemoryStore {
 
 #[async_trait]
 impl ObjectStore for MemoryStore {
-    async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, PortError> {
-        lock(&self.objects)
+    async fn get_versioned(&self, bucket: &str, key: &str) -> Result<(Bytes, String), PortError> {
+        let body = lock(&self.objects)
             .get(&(bucket.to_owned(), key.to_owned()))
             .cloned()
-            .ok_or_else(|| PortError::not_found(format!("get s3://{bucket}/{key}"), "no such key"))
+            .ok_or_else(|| PortError::not_found(format!("get s3://{bucket}/{key}"), "no such key"))?;
+        let version = version_of(&body);
+        Ok((body, version))
     }
 
     async fn put(&self, bucket: &str, key: &str, body: Bytes, _content_type: &str) -> Result<(), PortError> {
         self.insert(bucket, key, body);
         Ok(())
-    }
-
-    async fn get_versioned(&self, bucket: &str, key: &str) -> Result<(Bytes, String), PortError> {
-        let body = self.get(bucket, key).await?;
-        let version = version_of(&body);
-        Ok((body, version))
     }
 
     async fn put_if(

@@ -14,10 +14,6 @@ pub struct S3Store {
 
 #[async_trait]
 impl ObjectStore for S3Store {
-    async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, PortError> {
-        self.get_versioned(bucket, key).await.map(|(body, _)| body)
-    }
-
     async fn get_versioned(&self, bucket: &str, key: &str) -> Result<(Bytes, String), PortError> {
         let operation = format!("get s3://{bucket}/{key}");
         let output = match self.client.get_object().bucket(bucket).key(key).send().await {
