@@ -1,7 +1,8 @@
 //! A fault-injecting HTTP proxy in front of the emulator's DynamoDB: every `every`-th
 //! request of the chosen operations is answered with DynamoDB's throttling error
 //! instead of being forwarded. It counts the requests of each operation, so a test can
-//! check both that nothing was lost and what the faults cost.
+//! check both that nothing was lost and what the faults cost. It can also hold the
+//! requests of an operation after the first N, to freeze a client mid-batch.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -24,10 +25,18 @@ pub struct Counts {
     pub throttled: BTreeMap<String, u64>,
 }
 
+/// Requests of `operation` after the first `after` wait until the hold is lifted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Hold {
+    operation: String,
+    after: u64,
+}
+
 /// A running proxy.
 pub struct FaultProxy {
     pub url: String,
     counts: Arc<Mutex<Counts>>,
+    hold: Arc<tokio::sync::watch::Sender<Option<Hold>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -47,24 +56,37 @@ impl FaultProxy {
         let faulty: Arc<Vec<String>> = Arc::new(faulty.iter().map(|s| (*s).to_owned()).collect());
         let upstream: Arc<str> = upstream.trim_end_matches('/').into();
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-        let shared = counts.clone();
+        let hold = Arc::new(tokio::sync::watch::Sender::new(None));
+        let (shared, shared_hold) = (counts.clone(), hold.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (counts, faulty, upstream, client) =
-                    (shared.clone(), faulty.clone(), upstream.clone(), client.clone());
+                let (counts, hold, faulty, upstream, client) =
+                    (shared.clone(), shared_hold.clone(), faulty.clone(), upstream.clone(), client.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<Incoming>| {
-                        let (counts, faulty, upstream, client) =
-                            (counts.clone(), faulty.clone(), upstream.clone(), client.clone());
+                        let (counts, hold, faulty, upstream, client) =
+                            (counts.clone(), hold.subscribe(), faulty.clone(), upstream.clone(), client.clone());
                         async move {
-                            Ok::<_, Infallible>(forward(request, &counts, &faulty, every, &upstream, &client).await)
+                            let faults = Faults { faulty: &faulty, every, hold };
+                            Ok::<_, Infallible>(forward(request, &counts, faults, &upstream, &client).await)
                         }
                     });
                     let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
                 });
             }
         });
-        Ok(FaultProxy { url, counts, task })
+        Ok(FaultProxy { url, counts, hold, task })
+    }
+
+    /// From now on, requests of `operation` after its first `after` wait until
+    /// [`FaultProxy::release`].
+    pub fn hold_after(&self, operation: &str, after: u64) {
+        self.hold.send_replace(Some(Hold { operation: operation.to_owned(), after }));
+    }
+
+    /// Lets every held request go on.
+    pub fn release(&self) {
+        self.hold.send_replace(None);
     }
 
     /// What the proxy has seen so far.
@@ -79,11 +101,17 @@ fn text_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     response
 }
 
+/// What the proxy does to a request besides forwarding it.
+struct Faults<'a> {
+    faulty: &'a [String],
+    every: u64,
+    hold: tokio::sync::watch::Receiver<Option<Hold>>,
+}
+
 async fn forward(
     request: Request<Incoming>,
     counts: &Mutex<Counts>,
-    faulty: &[String],
-    every: u64,
+    mut faults: Faults<'_>,
     upstream: &str,
     client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 ) -> Response<Full<Bytes>> {
@@ -94,16 +122,19 @@ async fn forward(
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or("other")
         .to_owned();
-    let throttle = {
+    let (throttle, seen) = {
         let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
         let seen = c.requests.entry(operation.clone()).or_default();
         *seen += 1;
-        let hit = faulty.contains(&operation) && *seen % every == 0;
+        let seen = *seen;
+        let hit = faults.faulty.contains(&operation) && seen % faults.every == 0;
         if hit {
             *c.throttled.entry(operation.clone()).or_default() += 1;
         }
-        hit
+        (hit, seen)
     };
+    let held = |hold: &Option<Hold>| hold.as_ref().is_some_and(|h| h.operation == operation && seen > h.after);
+    let _ = faults.hold.wait_for(|hold| !held(hold)).await;
     if throttle {
         let mut response = text_response(
             StatusCode::BAD_REQUEST,

@@ -4,6 +4,7 @@
 //! does. Run through `make e2e`, which starts moto server and PostgreSQL first.
 
 pub mod fault_proxy;
+pub mod outage_proxy;
 pub mod staged_day;
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,7 +23,7 @@ use ppmt_domain::{BatchId, Manifest, Stage, StageEvent};
 use ppmt_platform::adapters::dynamodb::DynamoLedger;
 use ppmt_platform::adapters::postgres::PostgresWarehouse;
 use ppmt_platform::aws::AwsClients;
-use ppmt_platform::ports::{ObjectStore, RunLedger, RunStatus, StageRun};
+use ppmt_platform::ports::{MessageFailure, ObjectStore, RunLedger, RunStatus, StageRun};
 use ppmt_platform::provision::{provision, Provisioned};
 
 /// One file of a batch a test drops.
@@ -133,6 +134,11 @@ impl Harness {
         Ok(())
     }
 
+    /// Whether a consumer started by the harness is still running (not exited).
+    pub fn is_running(&mut self, name: &str) -> bool {
+        self.workers.get_mut(name).is_some_and(|w| matches!(w.child.try_wait(), Ok(None)))
+    }
+
     /// Stops a consumer with SIGTERM and returns once it has exited.
     pub async fn stop(&mut self, name: &str) -> anyhow::Result<()> {
         let worker = self.workers.remove(name).with_context(|| format!("{name} is not running"))?;
@@ -178,6 +184,17 @@ impl Harness {
 
     /// Writes the files, then the manifest last, as the scraper does.
     pub async fn drop_batch(&self, date: NaiveDate, files: &[RawFile<'_>]) -> anyhow::Result<Manifest> {
+        self.drop_batch_created(date, files, Utc::now()).await
+    }
+
+    /// [`Harness::drop_batch`], with the manifest's creation time given: an earlier
+    /// `created_at` plays a scrape that started and finished before another.
+    pub async fn drop_batch_created(
+        &self,
+        date: NaiveDate,
+        files: &[RawFile<'_>],
+        created_at: chrono::DateTime<Utc>,
+    ) -> anyhow::Result<Manifest> {
         let store = ppmt_platform::adapters::s3::S3Store { client: self.clients.s3.clone() };
         let batch_id = BatchId::new_for(date);
         let mut listed = Vec::new();
@@ -198,7 +215,7 @@ impl Harness {
             schema_version: MANIFEST_SCHEMA_VERSION,
             batch_id,
             batch_date: date,
-            created_at: Utc::now(),
+            created_at,
             files: listed,
             sources_without_data: Vec::new(),
         };
@@ -245,6 +262,22 @@ impl Harness {
     /// Waits for the batch to be synced.
     pub async fn wait_synced(&self, date: NaiveDate, batch: &BatchId) -> anyhow::Result<StageRun> {
         self.wait_for(date, batch, Stage::Synced, Duration::from_secs(60), |r| r.status == RunStatus::Succeeded).await
+    }
+
+    /// Every message failure the ledger has recorded.
+    pub async fn message_failures(&self) -> anyhow::Result<Vec<MessageFailure>> {
+        let table = &self.provisioned.topology.ledger_table.name;
+        let mut failures = Vec::new();
+        let mut pages = self.clients.dynamodb.scan().table_name(table).into_paginator().items().send();
+        while let Some(item) = pages.next().await {
+            let item: HashMap<String, AttributeValue> = item?;
+            if item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) != Some("failure") {
+                continue;
+            }
+            let id = item.get("message_id").and_then(|v| v.as_s().ok()).context("a failure names its message")?;
+            failures.extend(self.ledger.message_failure(id).await?);
+        }
+        Ok(failures)
     }
 
     /// Every stage event published so far, from the audit queue.

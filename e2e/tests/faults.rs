@@ -8,6 +8,7 @@ use chrono::{NaiveDate, Utc};
 use ppmt_domain::manifest::{FileFormat, FileKind};
 use ppmt_domain::record::PRICE_CSV_REQUIRED;
 use ppmt_e2e::{Harness, RawFile};
+use ppmt_platform::ports::RunStatus;
 
 fn day(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
@@ -190,5 +191,117 @@ async fn two_scrapes_of_a_day_racing_cannot_replace_each_others_manifest() -> an
     let stale = put("scrape D", Some(v)).await.unwrap_err();
     assert!(stale.conflict, "{stale}");
     assert_eq!(store.get(h.bucket(), &key).await?, bytes::Bytes::from("scrape C"));
+    Ok(())
+}
+
+/// One shop's day: a kettle at `eur` EUR, and the day's EUR→USD rate of 1.05.
+fn kettle_day(eur: &str) -> Vec<RawFile<'static>> {
+    let shop = format!("{}\nkettle,Kettle,Acme,,,{eur},,,EUR,,,2026-11-24T02:00:00Z,,\n", PRICE_CSV_REQUIRED.join(","));
+    let fx = "rate_date,base_currency,quote_currency,rate,source\n2026-11-24,EUR,USD,1.05,ECB\n";
+    vec![
+        RawFile { source_id: "shop", kind: FileKind::Prices, format: FileFormat::Csv, content: shop, records: 1 },
+        RawFile { source_id: "ecb", kind: FileKind::FxRates, format: FileFormat::Csv, content: fx.into(), records: 1 },
+    ]
+}
+
+/// The app's latest market price of the kettle.
+async fn kettle_market(h: &Harness) -> anyhow::Result<String> {
+    let kettle = h.product_id("shop", "kettle").await?;
+    let items = h.app_items().await?;
+    Ok(items[&(format!("PRODUCT#{kettle}"), "LATEST".to_string())]["market_price_usd"].clone())
+}
+
+#[tokio::test]
+async fn a_slow_earlier_scrape_loaded_after_a_later_one_changes_nothing() -> anyhow::Result<()> {
+    let mut h = Harness::new("older_manifest").await?;
+    h.start_all()?;
+    // The later scrape of the day arrives first: 40.00 EUR × 1.05 = 42.00 USD.
+    let later = h.drop_batch(day(24), &kettle_day("40.00")).await?;
+    h.wait_synced(day(24), &later.batch_id).await?;
+    // A scrape created an hour earlier, whose manifest is only now written and loaded.
+    let earlier = h.drop_batch_created(day(24), &kettle_day("99.00"), Utc::now() - chrono::Duration::hours(1)).await?;
+    let loaded = h
+        .wait_for(day(24), &earlier.batch_id, ppmt_domain::Stage::Loaded, Duration::from_secs(30), |r| {
+            r.status != RunStatus::Running
+        })
+        .await?;
+    assert_eq!(loaded.status, RunStatus::Skipped, "{loaded:?}");
+    let reason = loaded.error.unwrap_or_default();
+    assert!(reason.contains(&later.batch_id.to_string()), "names the staged batch: {reason}");
+    assert!(h.run(day(24), &earlier.batch_id, ppmt_domain::Stage::Transformed).await?.is_none());
+    let batches = h.query("SELECT DISTINCT batch_id FROM fact_offer_prices").await?;
+    assert_eq!(batches, vec![vec![Some(later.batch_id.to_string())]]);
+    assert_eq!(kettle_market(&h).await?, "42.00");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_panic_in_a_handler_fails_that_message_alone_and_the_worker_goes_on() -> anyhow::Result<()> {
+    let mut h = Harness::new("panic").await?;
+    h.start("loader")?;
+    h.start("syncer")?;
+    // The test-only hook of debug builds: the transformer panics on the first delivery of
+    // the message announcing day 24, inside that message's task.
+    h.env.insert("PPMT_TEST_PANIC_ON".into(), "2026-11-24".into());
+    h.start("transformer")?;
+    let mut day_25 = kettle_day("50.00");
+    for f in &mut day_25 {
+        f.content = f.content.replace("2026-11-24", "2026-11-25");
+    }
+    let day_24 = kettle_day("40.00");
+    let (panicked, calm) = tokio::try_join!(h.drop_batch(day(24), &day_24), h.drop_batch(day(25), &day_25))?;
+    h.wait_synced(day(24), &panicked.batch_id).await?;
+    h.wait_synced(day(25), &calm.batch_id).await?;
+
+    let failures = h.message_failures().await?;
+    let panics: Vec<_> = failures.iter().filter(|f| f.error.contains("panicked")).collect();
+    assert_eq!(panics.len(), 1, "{failures:#?}");
+    assert_eq!(panics[0].consumer, "transformer");
+    assert_eq!(panics[0].error, "the handler panicked: injected by PPMT_TEST_PANIC_ON");
+    let calm_run = h.run(day(25), &calm.batch_id, ppmt_domain::Stage::Transformed).await?.unwrap();
+    assert_eq!(calm_run.attempts, 1, "the other day was not disturbed: {calm_run:?}");
+    assert!(h.is_running("transformer"), "the worker survived the panic");
+    // 50.00 EUR × 1.05 = 52.50 USD, the newest day's.
+    assert_eq!(kettle_market(&h).await?, "52.50");
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_scrapes_racing_through_the_scraper_the_slower_is_refused_and_the_day_stays_whole(
+) -> anyhow::Result<()> {
+    use ppmt_scraper::fixture_server::FixtureServer;
+    let mut h = Harness::new("scrape_race").await?;
+    h.start_all()?;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+    let sources = fixtures.join("sources.toml");
+    let fast = FixtureServer::serve_dir(0, &fixtures.join("site")).await?;
+    let slow = FixtureServer::serve_dir(0, &fixtures.join("site")).await?;
+    slow.delay_all(Duration::from_secs(2));
+    let (slow_url, fast_url) = (slow.base_url(), fast.base_url());
+    // The slow scrape starts on a day without a manifest; the fast one starts once the
+    // slow one is fetching, and finishes first.
+    let slow_env = [("PPMT_DEMO_BASE_URL", slow_url.as_str())];
+    let slow_scrape = h.scrape(day(25), &sources, &slow_env);
+    let fast_scrape = async {
+        while slow.hits("/fx/eurofxref-daily.xml") == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        h.scrape(day(25), &sources, &[("PPMT_DEMO_BASE_URL", &fast_url)]).await
+    };
+    let (slow_result, fast_result) = tokio::join!(slow_scrape, fast_scrape);
+    fast_result?;
+    let refused = slow_result.unwrap_err().to_string();
+    assert!(refused.contains("changed while this scrape ran"), "{refused}");
+
+    let manifest = h.manifest(day(25)).await?;
+    let batch = manifest.batch_id.to_string();
+    let run = batch.rsplit('-').next().unwrap();
+    assert!(manifest.files.iter().all(|f| f.key.contains(run)), "only the fast scrape's files: {manifest:?}");
+    h.wait_synced(day(25), &manifest.batch_id).await?;
+    // The demo day's 10 priced offers, each once, all from the fast scrape.
+    let facts = h.query("SELECT COUNT(*)::text, COUNT(DISTINCT batch_id)::text FROM fact_offer_prices").await?;
+    assert_eq!(facts, vec![vec![Some("10".into()), Some("1".into())]]);
+    let duplicates = h.query("SELECT COUNT(*)::text FROM duplicate_rows").await?;
+    assert_eq!(duplicates[0][0].as_deref(), Some("0"));
     Ok(())
 }

@@ -358,6 +358,124 @@ async fn a_loader_killed_mid_batch_is_restarted_and_nothing_is_lost_or_doubled()
     assert_big_batch_complete(&h).await
 }
 
+/// Waits until a backend of the test's database waits for a lock: the transform's
+/// transaction is then open, some of its steps done, and blocked.
+async fn wait_for_lock_waiter(h: &Harness) -> anyhow::Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        let waiting = h
+            .query("SELECT COUNT(*)::text FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+            .await?;
+        if waiting[0][0].as_deref() != Some("0") {
+            return Ok(());
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no transform blocked on the lock after 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_transformer_killed_inside_its_transaction_is_restarted_and_nothing_is_lost_or_doubled(
+) -> anyhow::Result<()> {
+    let mut h = Harness::new("crash_transform").await?;
+    // The test holds dim_products, which the transform first reads in step 040, after
+    // resetting the day and removing duplicates: the kill lands inside its transaction.
+    let blocker = ppmt_platform::adapters::postgres::PostgresWarehouse { url: h.database_url.clone() }.connect().await?;
+    blocker.batch_execute("BEGIN; LOCK TABLE dim_products IN ACCESS EXCLUSIVE MODE").await?;
+    h.start_all()?;
+    let manifest = h.drop_batch(day(24), &big_batch()).await?;
+    wait_for_lock_waiter(&h).await?;
+    h.kill("transformer").await?;
+    let run = h.run(day(24), &manifest.batch_id, Stage::Transformed).await?.unwrap();
+    assert_eq!(run.status, RunStatus::Running, "the kill must land mid-batch");
+    let facts = h.query("SELECT COUNT(*)::text FROM fact_offer_prices").await?;
+    assert_eq!(facts[0][0].as_deref(), Some("0"), "nothing of the killed transaction is visible");
+
+    blocker.batch_execute("ROLLBACK").await?;
+    h.start("transformer")?;
+    h.wait_synced(day(24), &manifest.batch_id).await?;
+    let transformed = h.run(day(24), &manifest.batch_id, Stage::Transformed).await?.unwrap();
+    assert_eq!(transformed.status, RunStatus::Succeeded);
+    assert!(transformed.attempts >= 2, "the message was delivered again after the kill: {transformed:?}");
+    assert_big_batch_complete(&h).await
+}
+
+#[tokio::test]
+async fn a_syncer_killed_mid_write_is_restarted_and_nothing_is_lost_or_doubled() -> anyhow::Result<()> {
+    let mut h = Harness::new("crash_sync").await?;
+    // The syncer reaches the app's table through a proxy that holds every PutItem after
+    // the 300th: the syncer is frozen a third of the way through its 900 items.
+    let proxy = ppmt_e2e::fault_proxy::FaultProxy::start(&std::env::var("AWS_ENDPOINT_URL")?, &[], 1).await?;
+    proxy.hold_after("PutItem", 300);
+    h.env.insert("AWS_ENDPOINT_URL_DYNAMODB".into(), proxy.url.clone());
+    h.start_all()?;
+    let manifest = h.drop_batch(day(24), &big_batch()).await?;
+    let start = std::time::Instant::now();
+    while proxy.counts().requests.get("PutItem").copied().unwrap_or(0) <= 300 {
+        assert!(start.elapsed() < Duration::from_secs(60), "the syncer did not write: {:?}", proxy.counts());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.kill("syncer").await?;
+    let run = h.run(day(24), &manifest.batch_id, Stage::Synced).await?.unwrap();
+    assert_eq!(run.status, RunStatus::Running, "the kill must land mid-batch");
+    let written = h.app_items().await?.len();
+    println!("syncer killed with {written} of 900 items written");
+    assert!((1..900).contains(&written), "{written} items written before the kill");
+
+    proxy.release();
+    h.start("syncer")?;
+    h.wait_synced(day(24), &manifest.batch_id).await?;
+    let synced = h.run(day(24), &manifest.batch_id, Stage::Synced).await?.unwrap();
+    assert!(synced.attempts >= 2, "the message was delivered again after the kill: {synced:?}");
+    assert_big_batch_complete(&h).await
+}
+
+#[tokio::test]
+async fn postgres_down_for_60_s_mid_load_the_day_completes_with_no_operator() -> anyhow::Result<()> {
+    let mut h = Harness::new("pg_outage").await?;
+    // The services reach PostgreSQL through a proxy the test takes down: every open
+    // connection is cut and new ones are closed, as in a crash or a failover.
+    let (outage, proxied) = ppmt_e2e::outage_proxy::OutageProxy::for_database(&h.database_url).await?;
+    h.env.insert("PPMT_DATABASE_URL".into(), proxied);
+    h.start_all()?;
+    let manifest = h.drop_batch(day(24), &big_batch()).await?;
+    h.wait_for(day(24), &manifest.batch_id, Stage::Loaded, Duration::from_secs(30), |r| r.status == RunStatus::Running)
+        .await?;
+    outage.set_down(true);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    outage.set_down(false);
+    let back = std::time::Instant::now();
+
+    let synced = h
+        .wait_for(day(24), &manifest.batch_id, Stage::Synced, Duration::from_secs(240), |r| {
+            r.status == RunStatus::Succeeded
+        })
+        .await?;
+    let loaded = h.run(day(24), &manifest.batch_id, Stage::Loaded).await?.unwrap();
+    let mut dead_letters = 0;
+    for consumer in ppmt_cli::demo::CONSUMERS {
+        let attributes = h
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(h.queue_url(consumer, true)?)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await?;
+        let depth = attributes.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages));
+        dead_letters += depth.and_then(|d| d.parse::<u32>().ok()).unwrap_or(0);
+    }
+    println!(
+        "PostgreSQL down 60 s mid-load: the load took {} attempts; synced {:.1} s after PostgreSQL was back; {dead_letters} dead letters",
+        loaded.attempts,
+        back.elapsed().as_secs_f64(),
+    );
+    assert_eq!(synced.status, RunStatus::Succeeded);
+    assert!(loaded.attempts >= 2, "the outage hit the load: {loaded:?}");
+    assert_eq!(dead_letters, 0, "the DLQs stay empty");
+    assert_big_batch_complete(&h).await
+}
+
 #[tokio::test]
 async fn sigterm_finishes_the_batch_in_hand_before_exiting() -> anyhow::Result<()> {
     let mut h = Harness::new("sigterm").await?;

@@ -124,6 +124,13 @@ impl FixtureServer {
         format!("http://{}", self.addr)
     }
 
+    /// From now on, every route answers after `delay`.
+    pub fn delay_all(&self, delay: Duration) {
+        if let Ok(mut routes) = self.routes.lock() {
+            routes.values_mut().flat_map(|(replies, _)| replies.iter_mut()).for_each(|r| r.delay = delay);
+        }
+    }
+
     /// How many requests a route has had.
     pub fn hits(&self, route: &str) -> usize {
         self.routes.lock().map(|r| r.get(route).map(|(_, n)| *n).unwrap_or(0)).unwrap_or(0)

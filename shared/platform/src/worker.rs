@@ -180,6 +180,8 @@ async fn handle_record<H: MessageHandler>(
                     Ok(())
                 }
                 body => {
+                    #[cfg(debug_assertions)]
+                    injected_panic(text, receive_count);
                     let message = Message { message_id: message_id.clone(), body, receive_count };
                     handler.handle(&message).await.map_err(|e| (e.to_string(), e.is_retryable()))
                 }
@@ -190,6 +192,17 @@ async fn handle_record<H: MessageHandler>(
     }
     .instrument(span)
     .await
+}
+
+/// Fault injection for the end-to-end tests, compiled into debug builds only: the first
+/// delivery of a message whose body contains `PPMT_TEST_PANIC_ON` panics in its task.
+#[cfg(debug_assertions)]
+fn injected_panic(body: &str, receive_count: u32) {
+    if let Ok(needle) = std::env::var("PPMT_TEST_PANIC_ON") {
+        if !needle.is_empty() && receive_count == 1 && body.contains(&needle) {
+            panic!("injected by PPMT_TEST_PANIC_ON");
+        }
+    }
 }
 
 /// Handles a Lambda SQS event as [`handle_batch`] does, then sets each failed message's
@@ -330,14 +343,18 @@ fn to_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
 }
 
 /// Delay before a failed message is offered again: retryable failures back off
-/// exponentially with its receive count; the others come back at once, to reach the
-/// dead-letter queue without waiting.
+/// exponentially with its receive count (`base · 2^(receive − 1)`), plus a random jitter
+/// of up to half that again, so the retries of many messages spread out while the
+/// retry budget never shrinks below the sum of the plain delays; capped at 900 s.
+/// The others come back at once, to reach the dead-letter queue without waiting.
 pub fn redelivery_delay_secs(retryable: bool, receive_count: u32, base_secs: i32) -> i32 {
     if !retryable {
         return 0;
     }
     let exponent = receive_count.saturating_sub(1).min(10);
-    base_secs.saturating_mul(1 << exponent).clamp(0, 900)
+    let delay = base_secs.saturating_mul(1 << exponent);
+    let jitter = (f64::from(delay / 2) * fastrand::f64()).round() as i32;
+    delay.saturating_add(jitter).clamp(0, 900)
 }
 
 /// Polls the queue until `shutdown` resolves. A batch in work when it does is finished
@@ -567,8 +584,16 @@ mod tests {
     #[test]
     fn retryable_failures_back_off_and_others_return_at_once() {
         assert_eq!(redelivery_delay_secs(false, 2, 5), 0);
-        assert_eq!(redelivery_delay_secs(true, 1, 5), 5);
-        assert_eq!(redelivery_delay_secs(true, 3, 5), 20);
-        assert_eq!(redelivery_delay_secs(true, 40, 5), 900);
+        let delays = |receive| (0..200).map(|_| redelivery_delay_secs(true, receive, 5)).collect::<Vec<_>>();
+        // 5 · 2^(receive − 1), plus up to half again.
+        for (receive, plain) in [(1, 5), (3, 20), (7, 320)] {
+            let seen = delays(receive);
+            assert!(seen.iter().all(|d| (plain..=plain + plain / 2).contains(d)), "{receive}: {seen:?}");
+            assert!(seen.iter().any(|d| *d != plain), "jittered: {seen:?}");
+        }
+        assert!(delays(40).iter().all(|d| *d == 900));
+        // The budget of 8 receives is at least the sum of the plain delays: 635 s.
+        let budget: i32 = (1..MAX_RECEIVE_COUNT).map(|r| redelivery_delay_secs(true, r, 5)).sum();
+        assert!((635..=952).contains(&budget), "{budget}");
     }
 }
