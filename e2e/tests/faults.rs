@@ -267,8 +267,7 @@ async fn a_panic_in_a_handler_fails_that_message_alone_and_the_worker_goes_on() 
 }
 
 #[tokio::test]
-async fn two_scrapes_racing_through_the_scraper_the_slower_is_refused_and_the_day_stays_whole(
-) -> anyhow::Result<()> {
+async fn two_scrapes_racing_through_the_scraper_the_slower_is_refused_and_the_day_stays_whole() -> anyhow::Result<()> {
     use ppmt_scraper::fixture_server::FixtureServer;
     let mut h = Harness::new("scrape_race").await?;
     h.start_all()?;

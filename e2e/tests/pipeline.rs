@@ -375,12 +375,13 @@ async fn wait_for_lock_waiter(h: &Harness) -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn a_transformer_killed_inside_its_transaction_is_restarted_and_nothing_is_lost_or_doubled(
-) -> anyhow::Result<()> {
+async fn a_transformer_killed_inside_its_transaction_is_restarted_and_nothing_is_lost_or_doubled() -> anyhow::Result<()>
+{
     let mut h = Harness::new("crash_transform").await?;
     // The test holds dim_products, which the transform first reads in step 040, after
     // resetting the day and removing duplicates: the kill lands inside its transaction.
-    let blocker = ppmt_platform::adapters::postgres::PostgresWarehouse { url: h.database_url.clone() }.connect().await?;
+    let blocker =
+        ppmt_platform::adapters::postgres::PostgresWarehouse { url: h.database_url.clone() }.connect().await?;
     blocker.batch_execute("BEGIN; LOCK TABLE dim_products IN ACCESS EXCLUSIVE MODE").await?;
     h.start_all()?;
     let manifest = h.drop_batch(day(24), &big_batch()).await?;
@@ -462,7 +463,9 @@ async fn postgres_down_for_60_s_mid_load_the_day_completes_with_no_operator() ->
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
             .send()
             .await?;
-        let depth = attributes.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages));
+        let depth = attributes
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages));
         dead_letters += depth.and_then(|d| d.parse::<u32>().ok()).unwrap_or(0);
     }
     println!(
