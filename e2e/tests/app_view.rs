@@ -107,6 +107,8 @@ fn in_process_syncer(h: &Harness, warehouse: Arc<dyn Warehouse>) -> Syncer {
         }),
         notifier: Arc::new(SnsNotifier { client: h.clients.sns.clone(), topic_arn: h.provisioned.topic_arn.clone() }),
         ledger: Arc::new(h.ledger.clone()),
+        shards: Arc::new(ppmt_platform::testing::MemoryQueue::default()),
+        shard_items: 100_000,
     }
 }
 
@@ -222,5 +224,33 @@ async fn throttled_reads_and_writes_are_retried_and_nothing_is_lost_or_doubled()
     assert!(counts.throttled.get("PutItem").copied().unwrap_or(0) > 0, "faults were injected: {counts:?}");
     assert!(counts.throttled.get("BatchGetItem").copied().unwrap_or(0) > 0, "faults were injected: {counts:?}");
     assert!((writes as f64) <= budget, "{writes} requests for {n} items exceeds 1.3 per item");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_large_batch_is_synced_in_shards_and_synced_waits_for_a_failed_one() -> anyhow::Result<()> {
+    let mut h = Harness::new("shards").await?;
+    // 400 products make 1,200 writes; at 300 a shard, 4 shards. The test-only hook of
+    // debug builds panics shard 1's first delivery, so it fails and is retried.
+    h.env.insert("PPMT_SYNC_SHARD_ITEMS".into(), "300".into());
+    h.env.insert("PPMT_TEST_PANIC_ON".into(), r#""index":1,"count":4"#.into());
+    h.start_all()?;
+    let price = |n: u32| format!("{}.{:02}", 10 + n % 50, n % 100);
+    let batch = h.drop_batch(day(24), &day_files(24, 0..400, price)).await?;
+    let run = h.wait_synced(day(24), &batch.batch_id).await?;
+
+    let panics: Vec<_> = h.message_failures().await?.into_iter().filter(|f| f.error.contains("panicked")).collect();
+    assert_eq!(panics.len(), 1, "shard 1 failed once: {panics:#?}");
+    assert_eq!(panics[0].consumer, "syncer");
+    // Every shard's items are counted in the one `synced`, the retried shard's too.
+    assert_eq!((run.counts.items_written, run.counts.stale_skipped), (Some(1200), Some(0)), "{:?}", run.counts);
+    let synced: Vec<_> = h.audit_events().await?.into_iter().filter(|e| e.stage == Stage::Synced).collect();
+    assert_eq!(synced.len(), 1, "synced is emitted once: {synced:#?}");
+    assert_eq!(synced[0].counts.items_written, Some(1200));
+    let items = h.app_items().await?;
+    assert_eq!(items.len(), 1200, "nothing lost, nothing extra");
+    // Product 7: 17.07 EUR × 1.05 = 17.9235 → 17.92 USD.
+    let sku7 = h.product_id("shop", "sku00007").await?;
+    assert_eq!(items[&(format!("PRODUCT#{sku7}"), "LATEST".to_string())]["market_price_usd"], "17.92");
     Ok(())
 }

@@ -9,23 +9,43 @@
 //! replace, so two syncers of two days, or a superseded batch racing its replacement,
 //! never move an item backwards. Writes of unchanged content are not sent, so repeating
 //! the event, or replaying a day, writes nothing new.
+//!
+//! Scale-out: a batch with more writes than `shard_items` is split into shards
+//! ([`ppmt_domain::shard`]), one message each on the syncer's own queue, so Lambda syncs
+//! them in parallel. Each shard reads the batch's view again (one snapshot each; the
+//! read is a small part of a sync's time) and writes the items whose partition key
+//! hashes to it. The ledger tallies the shards of the split; the shard that completes
+//! the tally ends the stage and emits `synced`, once, with the counts of all of them. A
+//! failed shard is retried alone, and `synced` waits for it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use ppmt_domain::app_view::{self, day_sk, offer_sk, product_pk, GTIN_SK, LATEST_SK};
-use ppmt_domain::{Stage, StageCounts};
-use ppmt_platform::ports::{AppStore, ItemWrite, Notifier, RunLedger, SyncSet, Warehouse};
-use ppmt_platform::stage::{expect_stage_event, run_stage, StageError, StageResult};
+use ppmt_domain::s3_event::Body;
+use ppmt_domain::shard::{shard_count, SyncShard};
+use ppmt_domain::{BatchRef, Stage, StageCounts};
+use ppmt_platform::ports::{AppStore, ItemWrite, MessageQueue, Notifier, RunLedger, SyncSet, Warehouse, WriteCounts};
+use ppmt_platform::stage::{expect_stage_event, finish_stage, run_stage, StageError, StageResult};
 use ppmt_platform::worker::{Message, MessageHandler};
 
-/// The syncer's ports.
+/// The syncer's ports and settings.
 pub struct Syncer {
     pub warehouse: Arc<dyn Warehouse>,
     pub app: Arc<dyn AppStore>,
     pub notifier: Arc<dyn Notifier>,
     pub ledger: Arc<dyn RunLedger>,
+    /// The syncer's own queue, where the shards of a large batch go.
+    pub shards: Arc<dyn MessageQueue>,
+    /// A batch with more writes than this is split into shards of at most this many.
+    pub shard_items: usize,
+}
+
+/// The batch's view, or why there is none to write.
+enum View {
+    Current(SyncSet),
+    Replaced(String),
 }
 
 /// The writes that make the app's table show `set`: puts of products (and their GTIN
@@ -65,6 +85,54 @@ pub fn plan_item_writes(set: &SyncSet) -> Vec<ItemWrite> {
     writes
 }
 
+fn counts_of(c: WriteCounts) -> StageCounts {
+    StageCounts {
+        items_written: Some(c.written),
+        items_deleted: Some(c.deleted),
+        items_unchanged: Some(c.unchanged),
+        stale_skipped: Some(c.stale_skipped),
+        ..StageCounts::default()
+    }
+}
+
+impl Syncer {
+    /// The batch's view, unless a newer batch of its day replaced it.
+    async fn view(&self, batch: &BatchRef) -> Result<View, StageError> {
+        let staged = self.warehouse.current_batch(batch).await?;
+        if staged.as_ref() != Some(&batch.batch_id) {
+            let by = staged.map(|b| b.0).unwrap_or_else(|| "nothing".into());
+            return Ok(View::Replaced(format!("batch was replaced by {by} for {}", batch.batch_date)));
+        }
+        Ok(View::Current(self.warehouse.sync_set(batch).await?))
+    }
+
+    /// Writes one shard's part of the batch, then tallies it; the shard that completes
+    /// the split ends the stage.
+    async fn sync_shard(&self, shard: &SyncShard) -> Result<(), StageError> {
+        let batch = shard.event.batch();
+        let (index, count) = (shard.index, shard.count);
+        let outcome = async {
+            let (counts, replaced) = match self.view(&batch).await? {
+                View::Replaced(why) => (StageCounts::default(), Some(why)),
+                View::Current(set) => {
+                    let mut writes = plan_item_writes(&set);
+                    writes.retain(|w| shard.owns(&w.pk));
+                    (counts_of(self.app.apply(&writes).await?), None)
+                }
+            };
+            let total = self.ledger.shard_done(&batch, Stage::Synced, &shard.split_id, index, count, &counts).await?;
+            Ok(match (total, replaced) {
+                (None, _) => StageResult::Pending(format!("shard {index} of {count} done, others still running")),
+                (Some(_), Some(why)) => StageResult::Skipped(why),
+                (Some(total), None) => StageResult::Completed(total),
+            })
+        }
+        .await;
+        let trace_id = &shard.event.trace_id;
+        finish_stage(&*self.ledger, &*self.notifier, &batch, Stage::Synced, trace_id, outcome).await
+    }
+}
+
 #[async_trait]
 impl MessageHandler for Syncer {
     type Error = StageError;
@@ -74,25 +142,32 @@ impl MessageHandler for Syncer {
     }
 
     async fn handle(&self, message: &Message) -> Result<(), StageError> {
+        if let Body::Other(text) = &message.body {
+            if let Some(shard) = SyncShard::parse(text) {
+                let shard = shard.map_err(|e| StageError::invalid(format!("message {}", message.message_id), e))?;
+                return self.sync_shard(&shard).await;
+            }
+        }
         let Some(event) = expect_stage_event(message, Stage::Transformed)? else {
             return Ok(());
         };
         let batch = event.batch();
         let work = async {
-            let staged = self.warehouse.current_batch(&batch).await?;
-            if staged.as_ref() != Some(&batch.batch_id) {
-                let by = staged.map(|b| b.0).unwrap_or_else(|| "nothing".into());
-                return Ok(StageResult::Skipped(format!("batch was replaced by {by} for {}", batch.batch_date)));
+            let set = match self.view(&batch).await? {
+                View::Replaced(why) => return Ok(StageResult::Skipped(why)),
+                View::Current(set) => set,
+            };
+            let writes = plan_item_writes(&set);
+            let count = shard_count(writes.len(), self.shard_items);
+            if count > 1 {
+                let split_id = uuid::Uuid::new_v4().simple().to_string();
+                let bodies: Vec<String> = (0..count)
+                    .map(|index| SyncShard { event: event.clone(), split_id: split_id.clone(), index, count }.to_body())
+                    .collect();
+                self.shards.send_all(&bodies).await?;
+                return Ok(StageResult::Pending(format!("{} writes split into {count} shards", writes.len())));
             }
-            let set = self.warehouse.sync_set(&batch).await?;
-            let counts = self.app.apply(&plan_item_writes(&set)).await?;
-            Ok(StageResult::Completed(StageCounts {
-                items_written: Some(counts.written),
-                items_deleted: Some(counts.deleted),
-                items_unchanged: Some(counts.unchanged),
-                stale_skipped: Some(counts.stale_skipped),
-                ..StageCounts::default()
-            }))
+            Ok(StageResult::Completed(counts_of(self.app.apply(&writes).await?)))
         };
         run_stage(&*self.ledger, &*self.notifier, &batch, Stage::Synced, &event.trace_id, work).await
     }
@@ -105,7 +180,7 @@ mod tests {
     use ppmt_domain::app_view::{HistoryPoint, ItemVersion, OfferView, ProductView};
     use ppmt_domain::{BatchId, BatchRef, StageEvent};
     use ppmt_platform::ports::RunStatus;
-    use ppmt_platform::testing::{MemoryAppStore, MemoryLedger, MemoryNotifier, MemoryWarehouse};
+    use ppmt_platform::testing::{MemoryAppStore, MemoryLedger, MemoryNotifier, MemoryQueue, MemoryWarehouse};
     use rust_decimal::Decimal;
 
     fn d(day: u32) -> NaiveDate {
@@ -178,7 +253,9 @@ mod tests {
         *warehouse.sync_set.lock().unwrap() = set;
         let notifier = Arc::new(MemoryNotifier::default());
         let ledger = Arc::new(MemoryLedger::default());
-        (Syncer { warehouse, app, notifier: notifier.clone(), ledger: ledger.clone() }, notifier, ledger)
+        let shards = Arc::new(MemoryQueue::default());
+        let s = Syncer { warehouse, app, notifier: notifier.clone(), ledger: ledger.clone(), shards, shard_items: 100 };
+        (s, notifier, ledger)
     }
 
     fn transformed(b: &BatchRef) -> Message {
@@ -251,6 +328,81 @@ mod tests {
         // LATEST, GTIN and the offer are newer; the history item of the 25th is written.
         assert_eq!((c.items_written, c.stale_skipped), (Some(1), Some(3)));
         assert!(app.items.lock().unwrap().contains_key(&("PRODUCT#p1".to_string(), "DAY#2026-11-25".to_string())));
+    }
+
+    /// An app table that throttles every write.
+    struct DownTable;
+
+    #[async_trait]
+    impl AppStore for DownTable {
+        async fn apply(&self, _writes: &[ItemWrite]) -> Result<WriteCounts, ppmt_platform::error::PortError> {
+            Err(ppmt_platform::error::PortError::transient("write to the app table", "throttled"))
+        }
+    }
+
+    /// `n` products, each with an offer and a history point: 4n writes with the GTINs.
+    fn wide_set(n: usize) -> SyncSet {
+        let one = set(24900, 25, 1);
+        let mut wide = SyncSet::default();
+        for i in 0..n {
+            let id = format!("p{i:03}");
+            let (mut p, v) = one.products[0].clone();
+            (p.product_id, p.gtin) = (id.clone(), Some(format!("{i:014}")));
+            wide.products.push((p, v));
+            let (mut o, v) = one.offers[0].clone();
+            o.product_id = id.clone();
+            wide.offers.push((o, v));
+            let (mut h, v) = one.history[0].clone();
+            h.product_id = id;
+            wide.history.push((h, v));
+        }
+        wide
+    }
+
+    fn shard_message(body: &str, id: &str) -> Message {
+        Message { message_id: id.into(), body: ppmt_domain::s3_event::classify(body), receive_count: 1 }
+    }
+
+    #[tokio::test]
+    async fn a_large_batch_is_split_and_synced_once_after_its_last_shard() {
+        // 60 products: 240 writes, 100 a shard, so 3 shards.
+        let app = Arc::new(MemoryAppStore::default());
+        let warehouse = Arc::new(MemoryWarehouse::default());
+        *warehouse.sync_set.lock().unwrap() = wide_set(60);
+        let (s, notifier, ledger) = syncer(SyncSet::default(), app.clone());
+        let queue = Arc::new(MemoryQueue::default());
+        let s = Syncer { warehouse, shards: queue.clone(), ..s };
+        s.handle(&transformed(&batch("b25", 25))).await.unwrap();
+        let bodies = queue.sent.lock().unwrap().clone();
+        assert_eq!(bodies.len(), 3);
+        assert!(app.items.lock().unwrap().is_empty(), "the splitter writes nothing itself");
+        assert_eq!(ledger.run("b25", Stage::Synced).unwrap().status, RunStatus::Running);
+
+        // Shards 2 and 0 finish; shard 1 fails once (its table is down) and is retried.
+        for (i, body) in [(2, &bodies[2]), (0, &bodies[0])] {
+            s.handle(&shard_message(body, &format!("s{i}"))).await.unwrap();
+            assert!(notifier.events.lock().unwrap().is_empty(), "synced waits for every shard");
+        }
+        let failing = Syncer {
+            warehouse: s.warehouse.clone(),
+            app: Arc::new(DownTable),
+            notifier: s.notifier.clone(),
+            ledger: s.ledger.clone(),
+            shards: queue.clone(),
+            shard_items: s.shard_items,
+        };
+        assert!(failing.handle(&shard_message(&bodies[1], "s1")).await.is_err());
+        assert!(notifier.events.lock().unwrap().is_empty());
+        assert_eq!(ledger.run("b25", Stage::Synced).unwrap().status, RunStatus::Failed);
+        s.handle(&shard_message(&bodies[1], "s1")).await.unwrap();
+
+        let events = notifier.events.lock().unwrap();
+        assert_eq!(events.len(), 1, "synced once, after the last shard");
+        assert_eq!(events[0].stage, Stage::Synced);
+        assert_eq!((events[0].counts.items_written, events[0].counts.items_unchanged), (Some(240), Some(0)));
+        assert_eq!(app.items.lock().unwrap().len(), 240, "every item written by exactly one shard");
+        let run = ledger.run("b25", Stage::Synced).unwrap();
+        assert_eq!((run.status, run.counts.items_written), (RunStatus::Succeeded, Some(240)));
     }
 
     #[tokio::test]

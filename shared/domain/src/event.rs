@@ -80,6 +80,31 @@ pub struct StageCounts {
     pub stale_skipped: Option<u64>,
 }
 
+impl StageCounts {
+    /// The figures of two parts of one stage added up; a figure neither part knows
+    /// stays unknown.
+    pub fn plus(&self, other: &StageCounts) -> StageCounts {
+        let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
+        StageCounts {
+            files: add(self.files, other.files),
+            rows_read: add(self.rows_read, other.rows_read),
+            rows_staged: add(self.rows_staged, other.rows_staged),
+            rows_rejected: add(self.rows_rejected, other.rows_rejected),
+            fx_rates: add(self.fx_rates, other.fx_rates),
+            facts: add(self.facts, other.facts),
+            quarantined: add(self.quarantined, other.quarantined),
+            duplicates: add(self.duplicates, other.duplicates),
+            items_written: add(self.items_written, other.items_written),
+            items_deleted: add(self.items_deleted, other.items_deleted),
+            items_unchanged: add(self.items_unchanged, other.items_unchanged),
+            stale_skipped: add(self.stale_skipped, other.stale_skipped),
+        }
+    }
+}
+
 /// One stage's "done" message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageEvent {

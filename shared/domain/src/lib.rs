@@ -15,7 +15,8 @@
 //! - [`event`]: the versioned stage-event envelope published on SNS;
 //! - [`topology`]: the queues, topic, bucket and tables, defined once for every
 //!   environment;
-//! - [`s3_event`]: decoding S3 notifications and SNS envelopes found in SQS bodies.
+//! - [`s3_event`]: decoding S3 notifications and SNS envelopes found in SQS bodies;
+//! - [`shard`]: the parts a large sync is split into.
 
 pub mod app_view;
 pub mod batch;
@@ -25,6 +26,7 @@ pub mod manifest;
 pub mod money;
 pub mod record;
 pub mod s3_event;
+pub mod shard;
 pub mod topology;
 
 pub use batch::{BatchId, BatchRef};

@@ -22,6 +22,8 @@ pub mod vars {
     pub const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
     pub const LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
     pub const API_ADDR: &str = "PPMT_API_ADDR";
+    pub const SYNC_SHARD_ITEMS: &str = "PPMT_SYNC_SHARD_ITEMS";
+    pub const SHARD_QUEUE_URL: &str = "PPMT_SHARD_QUEUE_URL";
 }
 
 /// Configuration that cannot be used, listing every problem at once.
@@ -225,6 +227,41 @@ impl ServiceConfig {
     }
 }
 
+/// Writes one sync shard carries when not told otherwise: at the syncer's pace on
+/// DynamoDB, well inside one invocation.
+pub const DEFAULT_SYNC_SHARD_ITEMS: usize = 10_000;
+
+/// The syncer's own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncSettings {
+    /// A batch with more writes than this is split into shards of at most this many.
+    pub shard_items: usize,
+    /// Where the shards go: the syncer's own queue (`PPMT_SHARD_QUEUE_URL`, else the
+    /// worker's `PPMT_QUEUE_URL`).
+    pub shard_queue_url: String,
+}
+
+impl SyncSettings {
+    /// Reads the syncer's settings from the process environment.
+    pub fn from_env() -> Result<SyncSettings, ConfigError> {
+        Self::read(EnvReader::from_process())
+    }
+
+    /// Reads them from `env`, naming every missing or bad variable.
+    pub fn read(mut env: EnvReader) -> Result<SyncSettings, ConfigError> {
+        let shard_items: usize = env.parsed(vars::SYNC_SHARD_ITEMS, DEFAULT_SYNC_SHARD_ITEMS);
+        if shard_items == 0 {
+            env.problems.push(format!("{}=0: a shard needs at least one write", vars::SYNC_SHARD_ITEMS));
+        }
+        let shard_queue_url = match env.optional(vars::SHARD_QUEUE_URL).or_else(|| env.optional(vars::QUEUE_URL)) {
+            Some(url) => url,
+            None => env.required(vars::SHARD_QUEUE_URL),
+        };
+        env.finish()?;
+        Ok(SyncSettings { shard_items, shard_queue_url })
+    }
+}
+
 /// Where the read API listens when it is not under Lambda: 127.0.0.1:8080.
 pub const DEFAULT_API_ADDR: std::net::SocketAddr =
     std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
@@ -315,6 +352,24 @@ mod tests {
         assert_eq!(w.visibility_timeout_secs, DEFAULT_WORKER_VISIBILITY_SECS);
         assert_eq!(w.wait_time_secs, 10);
         assert_eq!(cfg.warehouse, Some(WarehouseSettings::Postgres { url: "postgres://localhost/db".into() }));
+    }
+
+    #[test]
+    fn the_syncer_shards_to_its_own_queue() {
+        let read = |pairs: &[(&str, &str)]| {
+            SyncSettings::read(EnvReader::from_map(
+                pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            ))
+        };
+        let worker = read(&[(vars::QUEUE_URL, "http://q")]).unwrap();
+        assert_eq!((worker.shard_items, worker.shard_queue_url.as_str()), (DEFAULT_SYNC_SHARD_ITEMS, "http://q"));
+        let lambda = read(&[(vars::SHARD_QUEUE_URL, "http://s"), (vars::SYNC_SHARD_ITEMS, "500")]).unwrap();
+        assert_eq!((lambda.shard_items, lambda.shard_queue_url.as_str()), (500, "http://s"));
+        let err = read(&[(vars::SYNC_SHARD_ITEMS, "0")]).unwrap_err();
+        assert_eq!(
+            err.problems,
+            vec!["PPMT_SYNC_SHARD_ITEMS=0: a shard needs at least one write", "PPMT_SHARD_QUEUE_URL is not set"]
+        );
     }
 
     #[test]

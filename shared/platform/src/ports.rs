@@ -41,6 +41,13 @@ pub trait Notifier: Send + Sync {
     async fn publish(&self, event: &StageEvent) -> Result<(), PortError>;
 }
 
+/// A queue a service sends its own follow-up messages to (the syncer's shards).
+#[async_trait]
+pub trait MessageQueue: Send + Sync {
+    /// Sends every body; an error means some may not have been sent.
+    async fn send_all(&self, bodies: &[String]) -> Result<(), PortError>;
+}
+
 /// A validated row, ready for the staging table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StagedRow {
@@ -292,4 +299,16 @@ pub trait RunLedger: Send + Sync {
     async fn record_message_failure(&self, failure: &MessageFailure) -> Result<(), PortError>;
     /// The last failure recorded for a message id.
     async fn message_failure(&self, message_id: &str) -> Result<Option<MessageFailure>, PortError>;
+    /// Records that shard `index` of split `split_id` of the batch's `stage` is done
+    /// with `counts` (again, on a retry: the shard's figures are replaced, not added).
+    /// Returns the counts of the whole split once all `count` shards are done.
+    async fn shard_done(
+        &self,
+        batch: &BatchRef,
+        stage: Stage,
+        split_id: &str,
+        index: u32,
+        count: u32,
+        counts: &StageCounts,
+    ) -> Result<Option<StageCounts>, PortError>;
 }

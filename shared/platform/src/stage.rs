@@ -17,6 +17,10 @@ pub enum StageResult {
     Completed(StageCounts),
     /// Nothing to do (the batch was replaced by a newer one); say why, announce nothing.
     Skipped(String),
+    /// Not over yet: the work goes on in other messages (a sync's shards) and the stage
+    /// stays `running` until the last of them ends it ([`finish_stage`]); say what is
+    /// pending.
+    Pending(String),
 }
 
 /// Why a stage failed.
@@ -81,7 +85,18 @@ where
     F: Future<Output = Result<StageResult, StageError>>,
 {
     ledger.stage_started(batch, stage).await?;
-    let outcome = work.await;
+    finish_stage(ledger, notifier, batch, stage, trace_id, work.await).await
+}
+
+/// Records how a stage's work ended and, when it completed, announces it.
+pub async fn finish_stage(
+    ledger: &dyn RunLedger,
+    notifier: &dyn Notifier,
+    batch: &BatchRef,
+    stage: Stage,
+    trace_id: &str,
+    outcome: Result<StageResult, StageError>,
+) -> Result<(), StageError> {
     match outcome {
         Ok(StageResult::Completed(counts)) => {
             let announced = notifier.publish(&StageEvent::new(batch, stage, counts.clone(), trace_id.to_owned())).await;
@@ -97,6 +112,10 @@ where
             ledger.stage_ended(batch, stage, status, &counts, error.as_deref()).await?;
             announced?;
             tracing::info!(batch_id = %batch.batch_id, stage = stage.as_str(), ?counts, "stage done");
+            Ok(())
+        }
+        Ok(StageResult::Pending(what)) => {
+            tracing::info!(batch_id = %batch.batch_id, stage = stage.as_str(), pending = %what, "stage goes on");
             Ok(())
         }
         Ok(StageResult::Skipped(why)) => {

@@ -12,8 +12,8 @@ use ppmt_domain::{BatchId, BatchRef, Stage, StageCounts, StageEvent};
 use crate::adapters::app_table::{decide, Decision, Stored};
 use crate::error::PortError;
 use crate::ports::{
-    AppReader, AppStore, ItemWrite, MessageFailure, Notifier, ObjectStore, RunLedger, RunStatus, SqlStep, StageRun,
-    StagedBatch, Staging, SyncSet, TransformOutcome, Warehouse, WriteCounts,
+    AppReader, AppStore, ItemWrite, MessageFailure, MessageQueue, Notifier, ObjectStore, RunLedger, RunStatus, SqlStep,
+    StageRun, StagedBatch, Staging, SyncSet, TransformOutcome, Warehouse, WriteCounts,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -207,6 +207,8 @@ impl AppReader for MemoryAppStore {
 pub struct MemoryLedger {
     pub runs: Mutex<Vec<StageRun>>,
     pub failures: Mutex<HashMap<String, MessageFailure>>,
+    /// (batch, stage, split) → each done shard's counts.
+    pub shards: Mutex<HashMap<(String, Stage, String), BTreeMap<u32, StageCounts>>>,
 }
 
 impl MemoryLedger {
@@ -273,5 +275,34 @@ impl RunLedger for MemoryLedger {
 
     async fn message_failure(&self, message_id: &str) -> Result<Option<MessageFailure>, PortError> {
         Ok(lock(&self.failures).get(message_id).cloned())
+    }
+
+    async fn shard_done(
+        &self,
+        batch: &BatchRef,
+        stage: Stage,
+        split_id: &str,
+        index: u32,
+        count: u32,
+        counts: &StageCounts,
+    ) -> Result<Option<StageCounts>, PortError> {
+        let mut shards = lock(&self.shards);
+        let done = shards.entry((batch.batch_id.0.clone(), stage, split_id.to_owned())).or_default();
+        done.insert(index, counts.clone());
+        Ok((done.len() == count as usize).then(|| done.values().fold(StageCounts::default(), |a, c| a.plus(c))))
+    }
+}
+
+/// Keeps what was sent, in order.
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    pub sent: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl MessageQueue for MemoryQueue {
+    async fn send_all(&self, bodies: &[String]) -> Result<(), PortError> {
+        lock(&self.sent).extend(bodies.iter().cloned());
+        Ok(())
     }
 }

@@ -78,6 +78,14 @@ fn parse_run(item: &Item) -> Option<StageRun> {
     })
 }
 
+/// The ledger item tallying the shards of one split of a batch's stage.
+fn shards_key(batch_id: &BatchId, stage: Stage, split_id: &str) -> Item {
+    Item::from([
+        ("pk".to_owned(), s(format!("batch#{batch_id}"))),
+        ("sk".to_owned(), s(format!("shards#{}#{split_id}", stage.as_str()))),
+    ])
+}
+
 #[async_trait]
 impl RunLedger for DynamoLedger {
     async fn stage_started(&self, batch: &BatchRef, stage: Stage) -> Result<(), PortError> {
@@ -168,6 +176,53 @@ impl RunLedger for DynamoLedger {
         }
         runs.sort_by_key(|r| (r.started_at, r.stage));
         Ok(runs)
+    }
+
+    /// One atomic update sets the shard's counts and adds its index to the split's done
+    /// set, returning the item as it now is: of shards finishing at once, only the one
+    /// that completes the set sees it complete (a retried shard may see it again).
+    async fn shard_done(
+        &self,
+        batch: &BatchRef,
+        stage: Stage,
+        split_id: &str,
+        index: u32,
+        count: u32,
+        counts: &StageCounts,
+    ) -> Result<Option<StageCounts>, PortError> {
+        let operation = format!(
+            "record shard {index} of {count} of {} for batch {} in {}",
+            stage.as_str(),
+            batch.batch_id,
+            self.table
+        );
+        let text = serde_json::to_string(counts).map_err(|e| PortError::permanent(operation.clone(), e))?;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(shards_key(&batch.batch_id, stage, split_id)))
+            .update_expression("SET #shard = :c ADD done :i")
+            .expression_attribute_names("#shard", format!("shard_{index}"))
+            .expression_attribute_values(":c", s(text))
+            .expression_attribute_values(":i", AttributeValue::Ns(vec![index.to_string()]))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| aws_error(operation.clone(), e))?;
+        let item = out.attributes.unwrap_or_default();
+        let done = item.get("done").and_then(|v| v.as_ns().ok()).map_or(0, Vec::len);
+        if done < count as usize {
+            return Ok(None);
+        }
+        let mut total = StageCounts::default();
+        for i in 0..count {
+            let part: StageCounts = get_s(&item, &format!("shard_{i}"))
+                .and_then(|t| serde_json::from_str(t).ok())
+                .ok_or_else(|| PortError::permanent(operation.clone(), format!("shard {i}'s counts are unreadable")))?;
+            total = total.plus(&part);
+        }
+        Ok(Some(total))
     }
 
     async fn record_message_failure(&self, failure: &MessageFailure) -> Result<(), PortError> {

@@ -6,4 +6,5 @@ pub mod postgres;
 pub mod redshift;
 pub mod s3;
 pub mod sns;
+pub mod sqs;
 pub mod staging;
