@@ -8,7 +8,7 @@ export CARGO_BUILD_JOBS ?= 2
 BIN := $(CARGO_TARGET_DIR)/debug
 LOAD_ENV := set -a; . .local/local.env; set +a
 
-.PHONY: demo test up down build lint unit e2e bench clean-local api
+.PHONY: demo test up down build lint unit e2e bench bench-quick clean-local api
 
 ## Run the whole pipeline once on the local stack with the bundled demo sources.
 demo: build up
@@ -20,7 +20,7 @@ api: build up
 	$(LOAD_ENV); set -a; . .local/demo.env; set +a; $(BIN)/api
 
 ## Everything CI runs: format, lints, unit tests, end-to-end tests.
-test: lint unit e2e
+test: lint unit e2e bench-quick
 
 ## Start moto server and PostgreSQL on 127.0.0.1 (installing them if missing).
 up:
@@ -47,8 +47,16 @@ e2e: build up
 ## measured in the same run (release build; the transform needs the local stack).
 bench: up
 	cargo bench -p ppmt-loader --bench parse
-	cargo build --release -p ppmt-e2e --bin bench_transform
+	cargo build --release -p ppmt-e2e -p ppmt-api --bins
 	$(LOAD_ENV); $(CARGO_TARGET_DIR)/release/bench_transform
+	$(LOAD_ENV); $(CARGO_TARGET_DIR)/release/bench_app
+
+## The same bench programs on small sizes with the debug build, so the harness cannot rot
+## (`make test` runs it); its timings mean nothing.
+bench-quick: build up
+	cargo build -p ppmt-e2e --bins
+	$(LOAD_ENV); PPMT_BENCH_ROWS=2000 PPMT_BENCH_DAYS=2 PPMT_BENCH_BIG_ROWS=4000 $(BIN)/bench_transform
+	$(LOAD_ENV); PPMT_BENCH_APP_PRODUCTS=100 PPMT_BENCH_API_REQUESTS=100 $(BIN)/bench_app
 
 clean-local: down
 	rm -rf .local

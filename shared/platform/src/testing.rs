@@ -208,8 +208,11 @@ pub struct MemoryLedger {
     pub runs: Mutex<Vec<StageRun>>,
     pub failures: Mutex<HashMap<String, MessageFailure>>,
     /// (batch, stage, split) → each done shard's counts.
-    pub shards: Mutex<HashMap<(String, Stage, String), BTreeMap<u32, StageCounts>>>,
+    pub shards: Mutex<HashMap<SplitKey, BTreeMap<u32, StageCounts>>>,
 }
+
+/// A split of a batch's stage: (batch id, stage, split id).
+pub type SplitKey = (String, Stage, String);
 
 impl MemoryLedger {
     /// The run of a stage of a batch, if recorded.
