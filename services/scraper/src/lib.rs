@@ -147,13 +147,14 @@ pub fn is_record_reject(reject: &RecordReject) -> bool {
     !matches!(reject.reason, RejectReason::MalformedDocument | RejectReason::FetchFailed)
 }
 
-/// A rejected record as a raw record that carries its reason.
+/// A rejected record as a raw record that carries its reason and every field that could
+/// be read.
 pub fn reject_to_raw(reject: &RecordReject, observed_at: DateTime<Utc>) -> RawRecord {
     RawRecord {
-        observed_at: Some(observed_at.to_rfc3339()),
+        observed_at: reject.readable.observed_at.clone().or_else(|| Some(observed_at.to_rfc3339())),
         reject_reason: Some(reject.reason.code().to_owned()),
         reject_detail: Some(format!("{}: {}", reject.locator, reject.detail)),
-        ..RawRecord::default()
+        ..reject.readable.clone()
     }
 }
 

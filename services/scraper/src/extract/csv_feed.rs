@@ -1,16 +1,22 @@
 //! CSV product feeds.
 //!
-//! The bytes are decoded first: UTF-8 (a leading BOM is stripped; invalid UTF-8 makes
-//! the whole document a `MALFORMED_DOCUMENT` reject) or Latin-1, decoded as
-//! windows-1252 (its superset, as browsers do) — a UTF-8 BOM still switches to UTF-8.
+//! One bad row costs one row. A UTF-8 feed (a leading BOM is stripped) is decoded record
+//! by record, so a row with invalid UTF-8 is a `MALFORMED_RECORD` reject of its own;
+//! Latin-1 is decoded as windows-1252 (its superset, as browsers do), and a UTF-8 BOM
+//! still switches to UTF-8. A row whose field count differs from the header's, and a
+//! final record cut off inside a quoted field, are `MALFORMED_RECORD` rejects too, and
+//! the rows after them are read as usual.
 //! Columns are looked up by header name (exact, then case-insensitive); with
 //! `has_headers = false` the column names must be 0-based indexes (`"0"`, `"1"`, …).
 //! A missing mapped column gives a single `MALFORMED_DOCUMENT` reject naming it.
 //! Row locators are `"row N"` where N is the line on which the record starts (the
-//! header is row 1), i.e. the line number a person sees in an editor.
+//! header is row 1), i.e. the line number a person sees in an editor. Every reject keeps
+//! the mapped fields that could be read.
 
 use crate::extract::price::{parse_price_with_currency_field, NumberLocale};
-use crate::extract::record::{non_empty, normalize_availability, Extracted, RecordReject, RejectReason, ScrapedRecord};
+use crate::extract::record::{
+    non_empty, normalize_availability, Extracted, RawRecord, RecordReject, RejectReason, ScrapedRecord,
+};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -110,17 +116,43 @@ impl CsvMapping {
     }
 }
 
-fn decode(bytes: &[u8], enc: CsvEncoding) -> Result<Cow<'_, str>, String> {
-    match enc {
-        CsvEncoding::Utf8 => {
-            let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-            std::str::from_utf8(body).map(Cow::Borrowed).map_err(|e| {
-                let bom = bytes.len() - body.len();
-                format!("invalid UTF-8 at byte {}", e.valid_up_to() + bom)
-            })
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The feed's bytes as UTF-8 text for the CSV reader: UTF-8 as it is (BOM stripped; each
+/// record is checked on its own later), Latin-1 decoded.
+fn utf8_body(bytes: &[u8], enc: CsvEncoding) -> Cow<'_, [u8]> {
+    match bytes.strip_prefix(BOM) {
+        Some(body) => Cow::Borrowed(body),
+        None if enc == CsvEncoding::Latin1 => {
+            Cow::Owned(encoding_rs::WINDOWS_1252.decode(bytes).0.into_owned().into_bytes())
         }
-        CsvEncoding::Latin1 => Ok(encoding_rs::WINDOWS_1252.decode(bytes).0),
+        None => Cow::Borrowed(bytes),
     }
+}
+
+/// Whether the document ends inside a quoted field, following the reader's rules: a
+/// quote opens a field only at its start, and a doubled quote inside is a quote.
+fn ends_inside_quotes(body: &[u8], quote: u8, delimiter: u8) -> bool {
+    #[derive(PartialEq)]
+    enum At {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut at = At::FieldStart;
+    for &b in body {
+        at = match at {
+            At::FieldStart if b == quote => At::Quoted,
+            At::FieldStart | At::Unquoted | At::QuoteInQuoted if b == delimiter || b == b'\n' => At::FieldStart,
+            At::FieldStart | At::Unquoted => At::Unquoted,
+            At::Quoted if b == quote => At::QuoteInQuoted,
+            At::Quoted => At::Quoted,
+            At::QuoteInQuoted if b == quote => At::Quoted,
+            At::QuoteInQuoted => At::Unquoted,
+        };
+    }
+    at == At::Quoted
 }
 
 #[derive(Debug, Default)]
@@ -178,6 +210,37 @@ fn resolve_columns(m: &CsvMapping, headers: Option<&csv::StringRecord>) -> Resul
     }
 }
 
+/// The mapped fields of a row that are valid UTF-8, as text.
+fn readable(fields: &[Option<&str>], cols: &Columns) -> RawRecord {
+    let cell = |i: usize| fields.get(i).copied().flatten().and_then(non_empty);
+    let opt = |i: Option<usize>| i.and_then(cell);
+    RawRecord {
+        product_id: cell(cols.product_id),
+        name: opt(cols.name),
+        brand: opt(cols.brand),
+        gtin: opt(cols.gtin),
+        mpn: opt(cols.mpn),
+        category: opt(cols.category),
+        price: cell(cols.price),
+        currency: opt(cols.currency),
+        availability: opt(cols.availability),
+        url: opt(cols.url),
+        ..RawRecord::default()
+    }
+}
+
+/// Why a row cannot be read as a record at all, if it cannot.
+fn malformed(record: &csv::ByteRecord, fields: &[Option<&str>], width: Option<usize>, cut: bool) -> Option<String> {
+    if let Some((column, bytes)) = record.iter().enumerate().find(|(i, _)| fields[*i].is_none()) {
+        let at = std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
+        return Some(format!("field {} is not valid UTF-8 (at byte {})", column + 1, at + 1));
+    }
+    if cut {
+        return Some("the file ends inside a quoted field of this row".to_owned());
+    }
+    width.filter(|w| *w != record.len()).map(|w| format!("row has {} fields, the header has {w}", record.len()))
+}
+
 /// Parse a CSV product feed into records and per-row rejects.
 pub fn parse_csv_feed(
     bytes: &[u8],
@@ -186,23 +249,18 @@ pub fn parse_csv_feed(
     default_currency: Option<&str>,
 ) -> Extracted {
     let mut out = Extracted::default();
-    let text = match decode(bytes, mapping.encoding) {
-        Ok(t) => t,
-        Err(detail) => {
-            out.rejects.push(RecordReject::new("document", RejectReason::MalformedDocument, detail));
-            return out;
-        }
-    };
+    let body = utf8_body(bytes, mapping.encoding);
+    let truncated = ends_inside_quotes(&body, mapping.quote, mapping.delimiter);
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(mapping.delimiter)
         .quote(mapping.quote)
         .has_headers(false)
         .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut records = rdr.records();
+        .from_reader(&body[..]);
+    let mut records = rdr.byte_records().peekable();
     let headers = if mapping.has_headers {
-        match records.next() {
-            Some(Ok(h)) => Some(h),
+        let header = match records.next() {
+            Some(Ok(h)) => h,
             Some(Err(e)) => {
                 out.rejects.push(RecordReject::new(
                     "row 1",
@@ -219,6 +277,14 @@ pub fn parse_csv_feed(
                 ));
                 return out;
             }
+        };
+        match header.iter().map(std::str::from_utf8).collect::<Result<csv::StringRecord, _>>() {
+            Ok(h) => Some(h),
+            Err(e) => {
+                let detail = format!("the header is not valid UTF-8 (at byte {})", e.valid_up_to() + 1);
+                out.rejects.push(RecordReject::new("row 1", RejectReason::MalformedDocument, detail));
+                return out;
+            }
         }
     } else {
         None
@@ -230,50 +296,50 @@ pub fn parse_csv_feed(
             return out;
         }
     };
+    let width = headers.as_ref().map(csv::StringRecord::len);
     let mut fallback_row: u64 = if mapping.has_headers { 1 } else { 0 };
-    for rec in records {
+    while let Some(rec) = records.next() {
         fallback_row += 1;
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
                 let row = e.position().map(|p| p.line()).unwrap_or(fallback_row);
-                out.rejects.push(RecordReject::new(
-                    format!("row {row}"),
-                    RejectReason::MalformedDocument,
-                    e.to_string(),
-                ));
+                out.rejects.push(RecordReject::new(format!("row {row}"), RejectReason::MalformedRecord, e.to_string()));
                 continue;
             }
         };
         let row = rec.position().map(|p| p.line()).unwrap_or(fallback_row);
         let locator = format!("row {row}");
-        let cell = |i: usize| rec.get(i).and_then(non_empty);
-        let opt = |i: Option<usize>| i.and_then(cell);
-        let Some(product_id) = cell(cols.product_id) else {
-            out.rejects.push(RecordReject::new(
-                locator,
-                RejectReason::MissingField,
-                format!("empty {:?}", mapping.product_id),
-            ));
+        let fields: Vec<Option<&str>> = rec.iter().map(|f| std::str::from_utf8(f).ok()).collect();
+        let raw = readable(&fields, &cols);
+        let cut = truncated && records.peek().is_none();
+        if let Some(detail) = malformed(&rec, &fields, width, cut) {
+            out.rejects.push(RecordReject::new(locator, RejectReason::MalformedRecord, detail).with_readable(raw));
+            continue;
+        }
+        let Some(product_id) = raw.product_id.clone() else {
+            out.rejects.push(
+                RecordReject::new(locator, RejectReason::MissingField, format!("empty {:?}", mapping.product_id))
+                    .with_readable(raw),
+            );
             continue;
         };
-        let price_text = rec.get(cols.price).unwrap_or("");
-        let currency_field = opt(cols.currency);
-        match parse_price_with_currency_field(price_text, currency_field.as_deref(), locale, default_currency) {
+        let price_text = fields.get(cols.price).copied().flatten().unwrap_or("");
+        match parse_price_with_currency_field(price_text, raw.currency.as_deref(), locale, default_currency) {
             Ok((price, currency)) => out.records.push(ScrapedRecord {
                 regular_price: None,
                 product_id,
-                name: opt(cols.name),
-                brand: opt(cols.brand),
-                gtin: opt(cols.gtin),
-                mpn: opt(cols.mpn),
+                name: raw.name,
+                brand: raw.brand,
+                gtin: raw.gtin,
+                mpn: raw.mpn,
                 price,
                 currency,
-                availability: opt(cols.availability).as_deref().and_then(normalize_availability),
-                url: opt(cols.url),
-                category: opt(cols.category),
+                availability: raw.availability.as_deref().and_then(normalize_availability),
+                url: raw.url,
+                category: raw.category,
             }),
-            Err(e) => out.rejects.push(RecordReject::new(locator, e.reason, e.message)),
+            Err(e) => out.rejects.push(RecordReject::new(locator, e.reason, e.message).with_readable(raw)),
         }
     }
     out
@@ -341,13 +407,15 @@ mod tests {
         assert_eq!(ex.records[0].name.as_deref(), Some("Café crème"));
         assert_eq!(ex.records[0].price.amount, d("2.5"));
         assert_eq!(ex.records[0].currency, "EUR", "0x80 is € in windows-1252");
-        // The same bytes as UTF-8 are rejected as a whole.
+        // The same bytes as UTF-8: that row is rejected, keeping what is readable.
         let m8 = CsvMapping { encoding: CsvEncoding::Utf8, ..m };
         let ex = parse_csv_feed(bytes, &m8, &NumberLocale::de(), None);
         assert_eq!(ex.records.len(), 0);
         assert_eq!(ex.rejects.len(), 1);
-        assert_eq!(ex.rejects[0].reason, RejectReason::MalformedDocument);
-        assert!(ex.rejects[0].detail.contains("byte 20"), "{}", ex.rejects[0].detail);
+        assert_eq!(ex.rejects[0].reason, RejectReason::MalformedRecord);
+        assert_eq!(ex.rejects[0].detail, "field 2 is not valid UTF-8 (at byte 4)");
+        assert_eq!(ex.rejects[0].readable.product_id.as_deref(), Some("C1"));
+        assert_eq!(ex.rejects[0].readable.name, None);
     }
 
     #[test]
@@ -378,9 +446,46 @@ mod tests {
                 ("row 7", "ZERO_PRICE"),
                 ("row 8", "UNKNOWN_CURRENCY"),
                 ("row 9", "EMPTY_PRICE"),
-                ("row 10", "EMPTY_PRICE"),
+                ("row 10", "MALFORMED_RECORD"),
             ]
         );
+        assert_eq!(ex.rejects[6].detail, "row has 1 fields, the header has 3");
+        assert_eq!(ex.rejects[0].readable.product_id.as_deref(), Some("X2"), "a reject names its product");
+        assert_eq!(ex.rejects[0].readable.price.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn one_bad_row_of_each_kind_costs_only_itself() {
+        // Row 3: invalid UTF-8; row 4: a shifted row (an unquoted comma in the name); row
+        // 6: the file ends inside its quoted name. Rows 2 and 5 are good.
+        let mut csv = b"id,name,price,currency\nA1,Kettle,40.00,EUR\n".to_vec();
+        csv.extend_from_slice(b"A2,Toa\xffster,25.50,EUR\n");
+        csv.extend_from_slice(b"A3,Blender, large,30.00,EUR\n");
+        csv.extend_from_slice(b"A4,\"Mug 5\"\" tall\",3.50,EUR\n");
+        csv.extend_from_slice(b"A5,\"Lamp with sha");
+        let m = CsvMapping {
+            name: Some("name".into()),
+            currency: Some("currency".into()),
+            ..CsvMapping::new("id", "price")
+        };
+        let ex = parse_csv_feed(&csv, &m, &NumberLocale::en(), None);
+        let got: Vec<_> = ex.records.iter().map(|r| (r.product_id.as_str(), r.name.as_deref())).collect();
+        assert_eq!(got, [("A1", Some("Kettle")), ("A4", Some("Mug 5\" tall"))]);
+        let rejects: Vec<_> = ex
+            .rejects
+            .iter()
+            .map(|r| (r.locator.as_str(), r.reason.code(), r.detail.as_str(), r.readable.product_id.as_deref()))
+            .collect();
+        assert_eq!(
+            rejects,
+            [
+                ("row 3", "MALFORMED_RECORD", "field 2 is not valid UTF-8 (at byte 4)", Some("A2")),
+                ("row 4", "MALFORMED_RECORD", "row has 5 fields, the header has 4", Some("A3")),
+                ("row 6", "MALFORMED_RECORD", "the file ends inside a quoted field of this row", Some("A5")),
+            ]
+        );
+        assert_eq!(ex.rejects[0].readable.currency.as_deref(), Some("EUR"));
+        assert!(!ends_inside_quotes(b"a,5\" screen,\"ok \"\"x\"\"\"\n", b'"', b','), "a quote mid-field is literal");
     }
 
     #[test]

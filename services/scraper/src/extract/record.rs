@@ -27,7 +27,7 @@ pub struct ScrapedRecord {
     pub category: Option<String>,
 }
 
-pub use ppmt_domain::record::{PriceKind, RejectReason};
+pub use ppmt_domain::record::{PriceKind, RawRecord, RejectReason};
 
 /// A parsed price. For [`PriceKind::Range`], `amount` = low and `max_amount` = high;
 /// for the other kinds `max_amount` is `None`.
@@ -62,12 +62,21 @@ pub struct RecordReject {
     pub locator: String,
     pub reason: RejectReason,
     pub detail: String,
+    /// Every field of the record that could still be read, as text (product id, GTIN,
+    /// currency, the price as written, …), so a reject can be traced to its product.
+    #[serde(default)]
+    pub readable: RawRecord,
 }
 
 impl RecordReject {
     /// Convenience constructor.
     pub fn new(locator: impl Into<String>, reason: RejectReason, detail: impl Into<String>) -> Self {
-        RecordReject { locator: locator.into(), reason, detail: detail.into() }
+        RecordReject { locator: locator.into(), reason, detail: detail.into(), readable: RawRecord::default() }
+    }
+
+    /// The same reject, keeping the fields that could be read.
+    pub fn with_readable(self, readable: RawRecord) -> Self {
+        RecordReject { readable, ..self }
     }
 }
 
