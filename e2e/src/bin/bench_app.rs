@@ -3,10 +3,10 @@
 //!
 //! - **Sync**: `PRODUCTS` products (a LATEST, an offer, a GTIN pointer and `DAYS` history
 //!   items each) written by the syncer's `DynamoAppTable`, against boto3's `batch_writer`
-//!   (the original design's sync) writing the same items to a second table. Both go
-//!   through a counting proxy, so requests per item are measured too; the client's and
-//!   the emulator's CPU seconds are reported apart (the emulator's from `/proc`, when it
-//!   is the local moto server).
+//!   (the original design's sync) writing the same items to a second table. Each client
+//!   counts the requests it sends (an SDK interceptor; a botocore event hook); the
+//!   client's and the emulator's CPU seconds are reported apart (the emulator's from
+//!   `/proc`, when it is the local moto server).
 //! - **Read API**: 50 concurrent clients on `GET /products/{id}` and
 //!   `/products/{id}/history` through the release `api` binary, p50 and p99, against the
 //!   same requests answered in-process (`Api::handle` on the same table, no HTTP): the
@@ -15,8 +15,8 @@
 //! Sizes: `PPMT_BENCH_APP_PRODUCTS` (default 2,000), `PPMT_BENCH_APP_DAYS` (3),
 //! `PPMT_BENCH_API_REQUESTS` per endpoint (2,000). Needs `AWS_ENDPOINT_URL` (`make up`).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,6 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use ppmt_api::{Api, ApiRequest};
 use ppmt_domain::app_view::{HistoryPoint, ItemVersion, OfferView, ProductView};
 use ppmt_domain::topology::Topology;
-use ppmt_e2e::fault_proxy::FaultProxy;
 use ppmt_platform::adapters::app_table::DynamoAppTable;
 use ppmt_platform::aws::AwsClients;
 use ppmt_platform::ports::{AppStore, ItemWrite, SyncSet};
@@ -151,11 +150,16 @@ const BOTO3_BATCH_WRITER: &str = r#"
 import json, os, resource, sys, time
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
-table_name, path, endpoint = sys.argv[1:4]
+table_name, path = sys.argv[1:3]
 d = TypeDeserializer()
 items = [{k: d.deserialize(v) for k, v in json.loads(line).items()} for line in open(path)]
 region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-table = boto3.resource("dynamodb", endpoint_url=endpoint, region_name=region).Table(table_name)
+dynamodb = boto3.resource("dynamodb", region_name=region)
+requests = [0]
+def count(**_):
+    requests[0] += 1
+dynamodb.meta.client.meta.events.register("before-send.dynamodb", count)
+table = dynamodb.Table(table_name)
 cpu0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
 with table.batch_writer() as batch:
@@ -163,7 +167,8 @@ with table.batch_writer() as batch:
         batch.put_item(Item=item)
 seconds = time.perf_counter() - t0
 cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"seconds": seconds, "cpu": cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime}))
+print(json.dumps({"seconds": seconds, "requests": requests[0],
+                  "cpu": cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime}))
 "#;
 
 /// The first Python with boto3: the one on PATH, or the local stack's virtualenv.
@@ -196,13 +201,24 @@ fn met(ok: bool) -> &'static str {
     }
 }
 
-/// Requests to the app's table the proxy saw since `before`, of every operation.
-fn requests_since(proxy: &FaultProxy, before: &HashMap<String, u64>) -> u64 {
-    proxy.counts().requests.iter().map(|(op, n)| n - before.get(op).copied().unwrap_or(0)).sum()
-}
+/// Counts the requests a client sends, retries included.
+#[derive(Debug, Clone, Default)]
+struct CountRequests(Arc<AtomicU64>);
 
-fn snapshot(proxy: &FaultProxy) -> HashMap<String, u64> {
-    proxy.counts().requests.into_iter().collect()
+impl aws_sdk_dynamodb::config::Intercept for CountRequests {
+    fn name(&self) -> &'static str {
+        "CountRequests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _config: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -243,7 +259,7 @@ where
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     ppmt_platform::telemetry::init("bench_app", "warn");
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL is not set: run `make bench`")?;
+    std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL is not set: run `make bench`")?;
     let products = setting("PPMT_BENCH_APP_PRODUCTS", 2_000);
     let days = setting("PPMT_BENCH_APP_DAYS", 3);
     let api_requests = setting("PPMT_BENCH_API_REQUESTS", 2_000);
@@ -255,35 +271,35 @@ async fn main() -> anyhow::Result<()> {
         ppmt_platform::provision::provision(&clients, &Topology::for_stack(&format!("bench-app-{suffix}"))).await?;
     let theirs =
         ppmt_platform::provision::provision(&clients, &Topology::for_stack(&format!("bench-boto3-{suffix}"))).await?;
-    let proxy = FaultProxy::start(&endpoint, &[], 1).await?;
 
-    // --- sync: ours, through the proxy --------------------------------------------------
+    // --- sync: ours -----------------------------------------------------------------------
     let writes = ppmt_syncer::plan_item_writes(&bench_set(products, days));
     let n = writes.len();
-    let proxied =
-        aws_sdk_dynamodb::Client::from_conf(clients.dynamodb.config().to_builder().endpoint_url(&proxy.url).build());
+    let sent = CountRequests::default();
+    let counted =
+        aws_sdk_dynamodb::Client::from_conf(clients.dynamodb.config().to_builder().interceptor(sent.clone()).build());
     let table = DynamoAppTable {
-        client: proxied,
+        client: counted,
         table: ours.topology.prices_table.name.clone(),
         retry_deadline: Duration::from_secs(120),
     };
-    let (before, cpu0, emu0) = (snapshot(&proxy), cpu_seconds("self"), emulator.now());
+    let (cpu0, emu0) = (cpu_seconds("self"), emulator.now());
     let start = Instant::now();
     let counts = table.apply(&writes).await?;
     let ours_seconds = start.elapsed().as_secs_f64();
     let ours_cpu = cpu_seconds("self").zip(cpu0).map(|(b, a)| b - a);
     let ours_emulator = emulator.now().zip(emu0).map(|(b, a)| b - a);
-    let ours_requests = requests_since(&proxy, &before);
+    let ours_requests = sent.0.load(Ordering::Relaxed);
     if counts.written != n as u64 {
         bail!("the bench sync wrote {} of {n} items: {counts:?}", counts.written);
     }
 
-    // --- sync: boto3 batch_writer, same items, same proxy ------------------------------
+    // --- sync: boto3 batch_writer, same items, same endpoint ---------------------------
     let items_file = std::env::temp_dir().join(format!("bench-app-{suffix}.jsonl"));
     std::fs::write(&items_file, dynamo_json(&writes))?;
-    let (before, emu0) = (snapshot(&proxy), emulator.now());
+    let emu0 = emulator.now();
     let output = std::process::Command::new(python_with_boto3()?)
-        .args(["-c", BOTO3_BATCH_WRITER, &theirs.topology.prices_table.name, &items_file.to_string_lossy(), &proxy.url])
+        .args(["-c", BOTO3_BATCH_WRITER, &theirs.topology.prices_table.name, &items_file.to_string_lossy()])
         .output()
         .context("run the boto3 baseline")?;
     let _ = std::fs::remove_file(&items_file);
@@ -291,10 +307,10 @@ async fn main() -> anyhow::Result<()> {
         bail!("the boto3 baseline failed: {}", String::from_utf8_lossy(&output.stderr));
     }
     let theirs_emulator = emulator.now().zip(emu0).map(|(b, a)| b - a);
-    let theirs_requests = requests_since(&proxy, &before);
     let baseline: serde_json::Value = serde_json::from_slice(&output.stdout)?;
     let theirs_seconds = baseline["seconds"].as_f64().context("the baseline's seconds")?;
     let theirs_cpu = baseline["cpu"].as_f64().context("the baseline's CPU")?;
+    let theirs_requests = baseline["requests"].as_u64().context("the baseline's requests")?;
 
     let show = |cpu: Option<f64>| cpu.map_or("n/a".to_owned(), |c| format!("{c:.2} s"));
     println!(

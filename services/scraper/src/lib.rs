@@ -154,7 +154,7 @@ pub fn reject_to_raw(reject: &RecordReject, observed_at: DateTime<Utc>) -> RawRe
         observed_at: reject.readable.observed_at.clone().or_else(|| Some(observed_at.to_rfc3339())),
         reject_reason: Some(reject.reason.code().to_owned()),
         reject_detail: Some(format!("{}: {}", reject.locator, reject.detail)),
-        ..reject.readable.clone()
+        ..(*reject.readable).clone()
     }
 }
 

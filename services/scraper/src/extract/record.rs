@@ -65,18 +65,18 @@ pub struct RecordReject {
     /// Every field of the record that could still be read, as text (product id, GTIN,
     /// currency, the price as written, …), so a reject can be traced to its product.
     #[serde(default)]
-    pub readable: RawRecord,
+    pub readable: Box<RawRecord>,
 }
 
 impl RecordReject {
     /// Convenience constructor.
     pub fn new(locator: impl Into<String>, reason: RejectReason, detail: impl Into<String>) -> Self {
-        RecordReject { locator: locator.into(), reason, detail: detail.into(), readable: RawRecord::default() }
+        RecordReject { locator: locator.into(), reason, detail: detail.into(), readable: Box::default() }
     }
 
     /// The same reject, keeping the fields that could be read.
     pub fn with_readable(self, readable: RawRecord) -> Self {
-        RecordReject { readable, ..self }
+        RecordReject { readable: Box::new(readable), ..self }
     }
 }
 
