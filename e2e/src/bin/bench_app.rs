@@ -13,7 +13,7 @@
 //!   emulator's own time.
 //!
 //! Sizes: `PPMT_BENCH_APP_PRODUCTS` (default 2,000), `PPMT_BENCH_APP_DAYS` (3),
-//! `PPMT_BENCH_API_REQUESTS` per endpoint (2,000). Needs `AWS_ENDPOINT_URL` (`make up`).
+//! `PPMT_BENCH_API_REQUESTS` per endpoint (1,000). Needs `AWS_ENDPOINT_URL` (`make up`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -262,7 +262,7 @@ async fn main() -> anyhow::Result<()> {
     std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL is not set: run `make bench`")?;
     let products = setting("PPMT_BENCH_APP_PRODUCTS", 2_000);
     let days = setting("PPMT_BENCH_APP_DAYS", 3);
-    let api_requests = setting("PPMT_BENCH_API_REQUESTS", 2_000);
+    let api_requests = setting("PPMT_BENCH_API_REQUESTS", 1_000);
     let emulator = EmulatorCpu(emulator_pid());
 
     let clients = AwsClients::from_env().await;

@@ -128,13 +128,13 @@ pub fn to_raw(record: &ScrapedRecord, observed_at: DateTime<Utc>) -> RawRecord {
         price_kind: Some(record.price.kind.as_str().to_owned()),
         price_max: record.price.max_amount.map(|m| m.to_string()),
         regular_price: record.regular_price.map(|r| r.to_string()),
-        sale_starts_at: None,
-        sale_ends_at: None,
-        offer_count: None,
+        sale_starts_at: record.sale_starts_at.map(|t| t.to_rfc3339()),
+        sale_ends_at: record.sale_ends_at.map(|t| t.to_rfc3339()),
+        offer_count: record.offer_count.map(|n| n.to_string()),
         currency: Some(record.currency.clone()),
         availability: record.availability.clone(),
         url: record.url.clone(),
-        observed_at: Some(observed_at.to_rfc3339()),
+        observed_at: Some(record.observed_at.unwrap_or(observed_at).to_rfc3339()),
         reject_reason: None,
         reject_detail: None,
     }
@@ -382,6 +382,11 @@ async fn run_source(source: &Source, env: &BTreeMap<String, String>) -> (SourceO
     let span = tracing::info_span!("source", source = source.id(), kind = source.config.kind.as_str());
     async move {
         let started = Instant::now();
+        if let Some(why) = &source.unusable {
+            tracing::error!(error = %why, "source cannot be scraped");
+            let output = SourceOutput { error: Some(why.clone()), ..SourceOutput::default() };
+            return (output, HttpStats::default(), 0, Utc::now());
+        }
         let auth = match &source.config.auth {
             None => Ok(None),
             Some(a) => secrets::resolve_secret(&a.secret, env)
@@ -394,7 +399,10 @@ async fn run_source(source: &Source, env: &BTreeMap<String, String>) -> (SourceO
         });
         let (output, stats) = match fetcher {
             Ok(fetcher) => {
-                let output = fetch_source(source, &fetcher).await;
+                let mut output = fetch_source(source, &fetcher).await;
+                for record in &mut output.records {
+                    record.availability = record.availability.take().map(|a| source.map_availability(a));
+                }
                 (output, fetcher.stats())
             }
             Err(e) => (SourceOutput { error: Some(e), ..SourceOutput::default() }, HttpStats::default()),

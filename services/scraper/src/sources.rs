@@ -15,6 +15,7 @@ use crate::extract::csv_feed::CsvMapping;
 use crate::extract::html_product::CssFallback;
 use crate::extract::json_fields::JsonMapping;
 use crate::extract::price::{is_iso4217, NumberLocale};
+use crate::extract::record::AVAILABILITY_VALUES;
 use crate::pagination::Pagination;
 
 /// What a source is, and so how it is fetched and parsed.
@@ -128,9 +129,15 @@ pub struct SourceConfig {
     pub max_retries: u32,
     /// Currency of prices that do not state one.
     pub default_currency: Option<String>,
-    /// How numbers are written: `en` (1,299.00), `de` (1.299,00), `fr` (1 299,00).
+    /// How numbers are written: `en` (1,299.00), `de` (1.299,00), `fr` (1 299,00), a
+    /// Swiss region such as `de-CH` (1'299.00), or `en-IN` (1,29,999.00).
     #[serde(default = "default_locale")]
     pub locale: String,
+    /// The source's own availability wordings, each mapped to one of
+    /// [`AVAILABILITY_VALUES`] (keys compared case-insensitively), e.g.
+    /// `{ "lieferbar" = "in_stock", "ausverkauft" = "out_of_stock" }`.
+    #[serde(default)]
+    pub availability_values: BTreeMap<String, String>,
     /// Pagination of a `json_api` source; none when absent.
     #[serde(default)]
     pub pagination: Option<Pagination>,
@@ -151,11 +158,24 @@ pub struct Source {
     pub config: SourceConfig,
     pub locale: NumberLocale,
     pub css: Option<CssFallback>,
+    /// Why this source cannot be scraped (an unsupported locale): it then fails alone,
+    /// with this reason, and the other sources of the file are scraped as usual.
+    pub unusable: Option<String>,
 }
 
 impl Source {
     pub fn id(&self) -> &str {
         &self.config.id
+    }
+
+    /// A record's availability in the source's own wording, mapped to ours; any other
+    /// value as it is.
+    pub fn map_availability(&self, availability: String) -> String {
+        self.config
+            .availability_values
+            .iter()
+            .find(|(wording, _)| wording.trim().eq_ignore_ascii_case(availability.trim()))
+            .map_or(availability, |(_, value)| value.clone())
     }
 
     pub fn timeout(&self) -> Duration {
@@ -296,16 +316,26 @@ pub fn parse_sources(path: &str, text: &str, vars: &BTreeMap<String, String>) ->
                 problem("default_currency", format!("`{c}` is not an ISO 4217 code"));
             }
         }
-        let locale = config.locale.parse::<NumberLocale>().map_err(|e| problem("locale", e.to_string())).ok();
+        for (wording, value) in &config.availability_values {
+            if !AVAILABILITY_VALUES.contains(&value.as_str()) {
+                problem(
+                    "availability_values",
+                    format!("`{wording}` maps to `{value}`, not one of {}", AVAILABILITY_VALUES.join(", ")),
+                );
+            }
+        }
+        // A locale this scraper cannot read fails this source alone, at scrape time.
+        let (locale, unusable) = match config.locale.parse::<NumberLocale>() {
+            Ok(locale) => (locale, None),
+            Err(e) => (NumberLocale::en(), Some(format!("source {}: locale: {e}", config.id))),
+        };
         let css = config.css.as_ref().and_then(|c| {
             CssFallback::new(&c.price, c.currency.as_deref(), c.name.as_deref(), c.availability.as_deref())
                 .map_err(|e| problem("css", e.to_string()))
                 .ok()
         });
         if problems.len() == before {
-            if let Some(locale) = locale {
-                sources.push(Source { config, locale, css });
-            }
+            sources.push(Source { config, locale, css, unusable });
         }
     }
     if sources.is_empty() && problems.is_empty() {
@@ -397,6 +427,29 @@ csv = { product_id = "a", price = "b" }
         let text = parse_sources("s.toml", two, &vars()).unwrap_err().to_string();
         assert!(text.contains("source `a`") && text.contains("ftp"), "{text}");
         assert!(text.contains("source `b`") && text.contains("prise"), "{text}");
+    }
+
+    #[test]
+    fn a_regional_locale_is_read_and_an_unknown_one_fails_its_source_alone() {
+        let file = "[[source]]\nid = \"swiss\"\nkind = \"ecb_fx\"\nurl = \"http://x\"\nlocale = \"de-CH\"\n\n\
+                    [[source]]\nid = \"odd\"\nkind = \"ecb_fx\"\nurl = \"http://x\"\nlocale = \"xx-YY\"\n";
+        let sources = parse_sources("s.toml", file, &vars()).unwrap();
+        assert_eq!((sources[0].locale.clone(), sources[0].unusable.clone()), (NumberLocale::swiss(), None));
+        let why = sources[1].unusable.clone().unwrap();
+        assert!(why.starts_with("source odd: locale: unsupported number locale \"xx-YY\""), "{why}");
+    }
+
+    #[test]
+    fn a_source_maps_its_own_availability_wordings() {
+        let file = "[[source]]\nid = \"de_shop\"\nkind = \"ecb_fx\"\nurl = \"http://x\"\n\
+                    availability_values = { \"Lieferbar\" = \"in_stock\", \"ausverkauft\" = \"out_of_stock\" }\n";
+        let source = &parse_sources("s.toml", file, &vars()).unwrap()[0];
+        assert_eq!(source.map_availability("lieferbar".into()), "in_stock");
+        assert_eq!(source.map_availability("Ausverkauft".into()), "out_of_stock");
+        assert_eq!(source.map_availability("in_stock".into()), "in_stock");
+        let bad = file.replace("\"in_stock\"", "\"plenty\"");
+        let err = parse_sources("s.toml", &bad, &vars()).unwrap_err().to_string();
+        assert!(err.contains("`Lieferbar` maps to `plenty`, not one of in_stock"), "{err}");
     }
 
     #[test]

@@ -200,11 +200,14 @@ pub enum RejectReason {
     OutOfRange,
     /// A document (a product page) could not be fetched.
     FetchFailed,
+    /// A page states two different prices for one product (JSON-LD one, microdata or
+    /// Open Graph another): no record, both values and their origins in the detail.
+    PriceConflict,
 }
 
 impl RejectReason {
     /// Every reason.
-    pub const ALL: [RejectReason; 14] = [
+    pub const ALL: [RejectReason; 15] = [
         RejectReason::MissingField,
         RejectReason::EmptyPrice,
         RejectReason::ZeroPrice,
@@ -219,6 +222,7 @@ impl RejectReason {
         RejectReason::ControlCharacter,
         RejectReason::OutOfRange,
         RejectReason::FetchFailed,
+        RejectReason::PriceConflict,
     ];
 
     /// The reason of a stored code.
@@ -243,6 +247,7 @@ impl RejectReason {
             RejectReason::ControlCharacter => "CONTROL_CHARACTER",
             RejectReason::OutOfRange => "OUT_OF_RANGE",
             RejectReason::FetchFailed => "FETCH_FAILED",
+            RejectReason::PriceConflict => "PRICE_CONFLICT",
         }
     }
 }

@@ -15,7 +15,7 @@
 
 use crate::extract::price::{parse_price_with_currency_field, NumberLocale};
 use crate::extract::record::{
-    non_empty, normalize_availability, Extracted, RawRecord, RecordReject, RejectReason, ScrapedRecord,
+    non_empty, normalize_availability, parse_timestamp, Extracted, RawRecord, RecordReject, RejectReason, ScrapedRecord,
 };
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -62,6 +62,10 @@ pub struct CsvMapping {
     pub url: Option<String>,
     #[serde(default)]
     pub category: Option<String>,
+    /// The column of the source's own observation time (RFC 3339); the fetch time when
+    /// unmapped or blank.
+    #[serde(default)]
+    pub observed_at: Option<String>,
 }
 
 const fn default_delimiter() -> u8 {
@@ -112,6 +116,7 @@ impl CsvMapping {
             availability: None,
             url: None,
             category: None,
+            observed_at: None,
         }
     }
 }
@@ -167,6 +172,7 @@ struct Columns {
     availability: Option<usize>,
     url: Option<usize>,
     category: Option<usize>,
+    observed_at: Option<usize>,
 }
 
 fn resolve_columns(m: &CsvMapping, headers: Option<&csv::StringRecord>) -> Result<Columns, String> {
@@ -198,6 +204,7 @@ fn resolve_columns(m: &CsvMapping, headers: Option<&csv::StringRecord>) -> Resul
         availability: opt(&m.availability),
         url: opt(&m.url),
         category: opt(&m.category),
+        observed_at: opt(&m.observed_at),
     };
     if missing.is_empty() {
         Ok(cols)
@@ -225,6 +232,7 @@ fn readable(fields: &[Option<&str>], cols: &Columns) -> RawRecord {
         currency: opt(cols.currency),
         availability: opt(cols.availability),
         url: opt(cols.url),
+        observed_at: opt(cols.observed_at),
         ..RawRecord::default()
     }
 }
@@ -324,6 +332,15 @@ pub fn parse_csv_feed(
             );
             continue;
         };
+        let observed_at = match raw.observed_at.as_deref().map(|t| (t, parse_timestamp(t))) {
+            None => None,
+            Some((_, Some(at))) => Some(at),
+            Some((text, None)) => {
+                let detail = format!("observation time {text:?} is not RFC 3339");
+                out.rejects.push(RecordReject::new(locator, RejectReason::BadTimestamp, detail).with_readable(raw));
+                continue;
+            }
+        };
         let price_text = fields.get(cols.price).copied().flatten().unwrap_or("");
         match parse_price_with_currency_field(price_text, raw.currency.as_deref(), locale, default_currency) {
             Ok((price, currency)) => out.records.push(ScrapedRecord {
@@ -338,6 +355,10 @@ pub fn parse_csv_feed(
                 availability: raw.availability.as_deref().and_then(normalize_availability),
                 url: raw.url,
                 category: raw.category,
+                sale_starts_at: None,
+                sale_ends_at: None,
+                offer_count: None,
+                observed_at,
             }),
             Err(e) => out.rejects.push(RecordReject::new(locator, e.reason, e.message).with_readable(raw)),
         }

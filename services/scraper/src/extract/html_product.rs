@@ -9,6 +9,11 @@
 //! 3. Open Graph / product meta tags (`product:price:amount`, `og:price:amount`, …);
 //! 4. caller-supplied CSS selectors ([`CssFallback`]).
 //!
+//! The machine-readable sources (1–3) must agree: when another of them states a different
+//! price or currency for the same product, the page gives no record but a
+//! `PRICE_CONFLICT` reject naming both values and where each came from (`19.9` and
+//! `19.90` agree).
+//!
 //! Machine-readable values (JSON-LD, `content` attributes, meta tags) use `.` as the
 //! decimal point as schema.org requires, falling back to the page locale when they are
 //! not plain decimals; visible text uses the page locale. A missing currency is taken
@@ -17,7 +22,7 @@
 
 use crate::extract::price::{currency_code_from_text, parse_machine_price, parse_price, NumberLocale, PriceError};
 use crate::extract::record::{
-    non_empty, normalize_availability, Extracted, Price, RecordReject, RejectReason, ScrapedRecord,
+    non_empty, normalize_availability, Extracted, Price, RawRecord, RecordReject, RejectReason, ScrapedRecord,
 };
 use scraper::{ElementRef, Html, Selector};
 use serde_json::{Map, Value};
@@ -104,6 +109,8 @@ struct Candidate {
     sale_price: Option<String>,
     low: Option<String>,
     high: Option<String>,
+    /// An AggregateOffer's `offerCount`.
+    offer_count: Option<String>,
 }
 
 impl Candidate {
@@ -134,6 +141,7 @@ impl Candidate {
         fill(&mut self.sale_price, &other.sale_price);
         fill(&mut self.low, &other.low);
         fill(&mut self.high, &other.high);
+        fill(&mut self.offer_count, &other.offer_count);
     }
 }
 
@@ -224,6 +232,7 @@ fn ld_offer(o: &Map<String, Value>, base: &Candidate) -> Candidate {
     c.price_machine = true;
     c.low = scalar(o.get("lowPrice"));
     c.high = scalar(o.get("highPrice"));
+    c.offer_count = scalar(o.get("offerCount"));
     if c.price.is_none() && c.low.is_none() {
         // priceSpecification: object or array of (Unit)PriceSpecification.
         let specs: Vec<&Value> = match o.get("priceSpecification") {
@@ -286,23 +295,59 @@ fn strip_script_wrappers(s: &str) -> &str {
     t
 }
 
+/// Every node of a JSON-LD document that defines an `@id` (holds more than the `@id`).
+fn index_ids<'a>(v: &'a Value, index: &mut std::collections::HashMap<String, &'a Value>) {
+    match v {
+        Value::Array(a) => a.iter().for_each(|x| index_ids(x, index)),
+        Value::Object(o) => {
+            if let (Some(Value::String(id)), true) = (o.get("@id"), o.len() > 1) {
+                index.entry(id.clone()).or_insert(v);
+            }
+            o.values().for_each(|x| index_ids(x, index));
+        }
+        _ => {}
+    }
+}
+
+/// `v` with each reference (`{"@id": "#brand"}` and nothing else) replaced by the node
+/// it names; at most four references deep, so a cycle ends.
+fn resolve_ids(v: &Value, index: &std::collections::HashMap<String, &Value>, hops: u8) -> Value {
+    match v {
+        Value::Object(o) => match (o.get("@id"), o.len()) {
+            (Some(Value::String(id)), 1) if hops < 4 => {
+                index.get(id).map_or_else(|| v.clone(), |node| resolve_ids(node, index, hops + 1))
+            }
+            _ => Value::Object(o.iter().map(|(k, x)| (k.clone(), resolve_ids(x, index, hops))).collect()),
+        },
+        Value::Array(a) => Value::Array(a.iter().map(|x| resolve_ids(x, index, hops)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The page's JSON-LD documents, invalid ones skipped, with `@id` references resolved
+/// across all of them (a brand or offer defined elsewhere in `@graph`).
+fn json_ld_documents(doc: &Html) -> Vec<Value> {
+    let Ok(sel) = Selector::parse("script") else {
+        return Vec::new();
+    };
+    let documents: Vec<Value> = doc
+        .select(&sel)
+        .filter(|script| {
+            script.attr("type").is_some_and(|t| t.trim().to_ascii_lowercase().starts_with("application/ld+json"))
+        })
+        .filter_map(|script| {
+            let raw: String = script.text().collect();
+            serde_json::from_str::<Value>(strip_script_wrappers(&raw)).ok() // invalid JSON-LD is skipped
+        })
+        .collect();
+    let mut index = std::collections::HashMap::new();
+    documents.iter().for_each(|d| index_ids(d, &mut index));
+    documents.iter().map(|d| resolve_ids(d, &index, 0)).collect()
+}
+
 fn json_ld_candidates(doc: &Html) -> Vec<Candidate> {
     let mut out = Vec::new();
-    let Ok(sel) = Selector::parse("script") else {
-        return out;
-    };
-    for script in doc.select(&sel) {
-        let is_ld = script
-            .attr("type")
-            .map(|t| t.trim().to_ascii_lowercase().starts_with("application/ld+json"))
-            .unwrap_or(false);
-        if !is_ld {
-            continue;
-        }
-        let raw: String = script.text().collect();
-        let Ok(v) = serde_json::from_str::<Value>(strip_script_wrappers(&raw)) else {
-            continue; // invalid JSON-LD is skipped
-        };
+    for v in json_ld_documents(doc) {
         let mut products = Vec::new();
         collect_products(&v, &mut products, 0);
         for p in products {
@@ -566,7 +611,44 @@ fn to_record(
         availability: c.availability.as_deref().and_then(normalize_availability),
         url: c.url.clone().or_else(|| non_empty(page_url)),
         category: c.category.clone(),
+        sale_starts_at: None,
+        sale_ends_at: None,
+        offer_count: c.offer_count.as_deref().and_then(|n| n.trim().parse().ok()),
+        observed_at: None,
     })
+}
+
+/// A price that another machine-readable source of the page states differently for the
+/// same product (the same product id, or the only product of both), as a reject naming
+/// both values and their sources. Amounts compare as numbers, so `19.9` and `19.90`
+/// agree.
+fn conflict(
+    locator: &str,
+    (winner, ours): (&str, &Extracted),
+    (label, theirs): (&str, &Extracted),
+) -> Option<RecordReject> {
+    let single = ours.records.len() == 1 && theirs.records.len() == 1;
+    for a in &ours.records {
+        for b in theirs.records.iter().filter(|b| single || b.product_id == a.product_id) {
+            if (a.price.amount, &a.currency) != (b.price.amount, &b.currency) {
+                let detail = format!(
+                    "{winner} states {} {}, {label} states {} {} for product {}",
+                    a.price.amount, a.currency, b.price.amount, b.currency, a.product_id
+                );
+                let readable = RawRecord {
+                    product_id: Some(a.product_id.clone()),
+                    name: a.name.clone(),
+                    brand: a.brand.clone(),
+                    gtin: a.gtin.clone(),
+                    mpn: a.mpn.clone(),
+                    url: a.url.clone(),
+                    ..RawRecord::default()
+                };
+                return Some(RecordReject::new(locator, RejectReason::PriceConflict, detail).with_readable(readable));
+            }
+        }
+    }
+    None
 }
 
 /// Extract product offers from an HTML page. See the module docs for the order of sources.
@@ -593,41 +675,48 @@ pub fn extract_product(
             set_first(&mut hints.name, c.name.clone());
         }
     }
-    let mut first_rejects: Vec<RecordReject> = Vec::new();
-    for (label, cands) in &sources {
-        let mut out = Extracted::default();
-        for (i, c) in cands.iter().filter(|c| c.has_price()).enumerate() {
-            let mut c = c.clone();
-            if c.currency.is_none() {
-                c.currency.clone_from(&hints.currency);
-            }
-            if c.name.is_none() {
-                c.name.clone_from(&hints.name);
-            }
-            match to_record(&c, page_url, locale, default_currency) {
-                Ok(r) => {
-                    let dup = out
-                        .records
-                        .iter()
-                        .any(|x| x.product_id == r.product_id && x.price == r.price && x.currency == r.currency);
-                    if !dup {
-                        out.records.push(r);
-                    }
+    let extracted: Vec<(&str, Extracted)> = sources
+        .iter()
+        .map(|(label, cands)| {
+            let mut out = Extracted::default();
+            for (i, c) in cands.iter().filter(|c| c.has_price()).enumerate() {
+                let mut c = c.clone();
+                if c.currency.is_none() {
+                    c.currency.clone_from(&hints.currency);
                 }
-                Err(e) => out.rejects.push(RecordReject::new(
-                    locator.clone(),
-                    e.reason,
-                    format!("{label} offer {}: {}", i + 1, e.message),
-                )),
+                if c.name.is_none() {
+                    c.name.clone_from(&hints.name);
+                }
+                match to_record(&c, page_url, locale, default_currency) {
+                    Ok(r) => {
+                        let dup = out
+                            .records
+                            .iter()
+                            .any(|x| x.product_id == r.product_id && x.price == r.price && x.currency == r.currency);
+                        if !dup {
+                            out.records.push(r);
+                        }
+                    }
+                    Err(e) => out.rejects.push(RecordReject::new(
+                        locator.clone(),
+                        e.reason,
+                        format!("{label} offer {}: {}", i + 1, e.message),
+                    )),
+                }
             }
+            (*label, out)
+        })
+        .collect();
+    if let Some((winner, out)) = extracted.iter().find(|(_, out)| !out.records.is_empty()) {
+        // The machine-readable sources must agree with the one that wins.
+        let mut structured = extracted.iter().filter(|(label, _)| *label != "css" && label != winner);
+        if let Some(reject) = structured.find_map(|(label, other)| conflict(&locator, (winner, out), (label, other))) {
+            return Err(reject);
         }
-        if !out.records.is_empty() {
-            return Ok(out);
-        }
-        if first_rejects.is_empty() {
-            first_rejects = out.rejects;
-        }
+        return Ok(out.clone());
     }
+    let first_rejects: Vec<RecordReject> =
+        extracted.into_iter().map(|(_, out)| out.rejects).find(|r| !r.is_empty()).unwrap_or_default();
     Err(first_rejects.into_iter().next().unwrap_or_else(|| {
         RecordReject::new(
             locator,
@@ -728,6 +817,7 @@ mod tests {
         assert_eq!(r.price.max_amount, Some(d("1299")));
         assert_eq!(r.currency, "GBP");
         assert_eq!(r.url.as_deref(), Some(URL));
+        assert_eq!(r.offer_count, Some(3), "the AggregateOffer's offerCount");
 
         let low_only = page(
             r#"<script type="application/ld+json">{"@type":"Product","name":"X",
@@ -773,6 +863,73 @@ mod tests {
         assert_eq!(ex.records.len(), 1);
         assert_eq!(ex.records[0].product_id, "OK");
         assert_eq!(ex.records[0].price.amount, d("7"));
+    }
+
+    /// A product page stating its price in JSON-LD and in microdata.
+    fn two_ways(ld_price: &str, microdata_price: &str) -> String {
+        page(
+            &format!(
+                r#"<script type="application/ld+json">{{"@type":"Product","sku":"KT-1","name":"Kettle",
+                   "offers":{{"@type":"Offer","price":"{ld_price}","priceCurrency":"EUR"}}}}</script>"#
+            ),
+            &format!(
+                r#"<div itemscope itemtype="https://schema.org/Product"><span itemprop="sku">KT-1</span>
+                   <div itemprop="offers" itemscope itemtype="https://schema.org/Offer">
+                     <span itemprop="price" content="{microdata_price}">{microdata_price} €</span>
+                     <meta itemprop="priceCurrency" content="EUR"></div></div>"#
+            ),
+        )
+    }
+
+    #[test]
+    fn two_different_prices_for_one_product_are_a_conflict_with_no_record() {
+        let reject = en(&two_ways("39.90", "49.90")).unwrap_err();
+        assert_eq!(reject.reason, RejectReason::PriceConflict);
+        assert_eq!(reject.detail, "json-ld states 39.9 EUR, microdata states 49.9 EUR for product KT-1");
+        assert_eq!(reject.readable.product_id.as_deref(), Some("KT-1"), "the reject names its product");
+        // The same price written two ways is one price.
+        let ex = en(&two_ways("19.9", "19.90")).unwrap();
+        assert_eq!(ex.records.len(), 1);
+        assert_eq!(ex.records[0].price.amount, d("19.9"));
+        // Open Graph disagreeing with JSON-LD is a conflict too.
+        let og = page(
+            r#"<script type="application/ld+json">{"@type":"Product","name":"Lamp",
+                 "offers":{"@type":"Offer","price":25,"priceCurrency":"USD"}}</script>
+               <meta property="product:price:amount" content="27.00">
+               <meta property="product:price:currency" content="USD">"#,
+            "",
+        );
+        let reject = en(&og).unwrap_err();
+        assert_eq!(reject.reason, RejectReason::PriceConflict);
+        assert!(reject.detail.starts_with("json-ld states 25 USD, meta states 27 USD"), "{}", reject.detail);
+    }
+
+    #[test]
+    fn json_ld_id_references_are_followed_within_the_graph() {
+        let html = page(
+            r##"<script type="application/ld+json">{"@context":"https://schema.org","@graph":[
+                 {"@type":"Product","@id":"#product","name":"Drill","sku":"DR-5",
+                  "brand":{"@id":"#brand"},"offers":{"@id":"#offer"}},
+                 {"@type":"Brand","@id":"#brand","name":"Boreman"},
+                 {"@type":"Offer","@id":"#offer","price":"129.00","priceCurrency":"GBP",
+                  "availability":"https://schema.org/InStock"},
+                 {"@type":"WebPage","@id":"#page","mainEntity":{"@id":"#product"}}
+               ]}</script>"##,
+            "",
+        );
+        let ex = en(&html).unwrap();
+        assert_eq!(ex.records.len(), 1, "{:?}", ex.records);
+        let r = &ex.records[0];
+        assert_eq!((r.product_id.as_str(), r.brand.as_deref(), r.currency.as_str()), ("DR-5", Some("Boreman"), "GBP"));
+        assert_eq!((r.price.amount, r.availability.as_deref()), (d("129"), Some("in_stock")));
+        // A reference cycle ends.
+        let cycle = page(
+            r##"<script type="application/ld+json">{"@graph":[
+                 {"@type":"Product","sku":"C","brand":{"@id":"#a"},"offers":{"price":"5","priceCurrency":"EUR"}},
+                 {"@id":"#a","name":"A","parent":{"@id":"#b"}},{"@id":"#b","child":{"@id":"#a"}}]}</script>"##,
+            "",
+        );
+        assert_eq!(en(&cycle).unwrap().records[0].brand.as_deref(), Some("A"));
     }
 
     #[test]

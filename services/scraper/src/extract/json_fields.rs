@@ -10,7 +10,9 @@
 use crate::extract::price::{
     currency_code_from_text, parse_json_number_price, parse_price_with_currency_field, NumberLocale, PriceError,
 };
-use crate::extract::record::{non_empty, normalize_availability, Extracted, RecordReject, RejectReason, ScrapedRecord};
+use crate::extract::record::{
+    non_empty, normalize_availability, parse_timestamp, Extracted, RawRecord, RecordReject, RejectReason, ScrapedRecord,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -39,6 +41,9 @@ pub struct JsonMapping {
     pub url: Option<String>,
     #[serde(default)]
     pub category: Option<String>,
+    /// The source's own observation time (RFC 3339); the fetch time when unmapped.
+    #[serde(default)]
+    pub observed_at: Option<String>,
 }
 
 impl JsonMapping {
@@ -56,6 +61,7 @@ impl JsonMapping {
             availability: None,
             url: None,
             category: None,
+            observed_at: None,
         }
     }
 }
@@ -112,6 +118,13 @@ fn item_record(
         }
     };
     let opt = |p: &Option<String>| text_at(item, p.as_deref());
+    let observed_at = match opt(&m.observed_at) {
+        None => None,
+        Some(text) => Some(
+            parse_timestamp(&text)
+                .ok_or_else(|| (RejectReason::BadTimestamp, format!("observation time {text:?} is not RFC 3339")))?,
+        ),
+    };
     Ok(ScrapedRecord {
         regular_price: None,
         product_id,
@@ -124,6 +137,10 @@ fn item_record(
         availability: opt(&m.availability).as_deref().and_then(normalize_availability),
         url: opt(&m.url),
         category: opt(&m.category),
+        sale_starts_at: None,
+        sale_ends_at: None,
+        offer_count: None,
+        observed_at,
     })
 }
 
@@ -165,12 +182,32 @@ pub fn extract_json_page(
     for (i, item) in items.iter().enumerate() {
         match item_record(item, mapping, locale, default_currency) {
             Ok(r) => out.records.push(r),
-            Err((reason, detail)) => {
-                out.rejects.push(RecordReject::new(format!("{page_locator} item {}", i + 1), reason, detail))
-            }
+            Err((reason, detail)) => out.rejects.push(
+                RecordReject::new(format!("{page_locator} item {}", i + 1), reason, detail)
+                    .with_readable(readable(item, mapping)),
+            ),
         }
     }
     out
+}
+
+/// The mapped fields of an item that hold text or numbers, for its reject.
+fn readable(item: &Value, m: &JsonMapping) -> RawRecord {
+    let opt = |p: &Option<String>| text_at(item, p.as_deref());
+    RawRecord {
+        product_id: text_at(item, Some(&m.product_id)),
+        name: opt(&m.name),
+        brand: opt(&m.brand),
+        gtin: opt(&m.gtin),
+        mpn: opt(&m.mpn),
+        category: opt(&m.category),
+        price: text_at(item, Some(&m.price)),
+        currency: opt(&m.currency),
+        availability: opt(&m.availability),
+        url: opt(&m.url),
+        observed_at: opt(&m.observed_at),
+        ..RawRecord::default()
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +232,34 @@ mod tests {
             url: Some("/links/0".into()),
             ..JsonMapping::new("/data/products", "/id", "/pricing/amount")
         }
+    }
+
+    #[test]
+    fn boolean_availability_and_the_sources_own_observation_time() {
+        let m = JsonMapping {
+            availability: Some("/in_stock".into()),
+            observed_at: Some("/seen".into()),
+            ..JsonMapping::new("", "/id", "/price")
+        };
+        let page = json!([
+            {"id": "A", "price": 5, "in_stock": true, "seen": "2026-11-25T06:30:00+01:00"},
+            {"id": "B", "price": 6, "in_stock": false},
+            {"id": "C", "price": 7, "seen": "yesterday"}
+        ]);
+        let ex = extract_json_page(&page, &m, &NumberLocale::en(), Some("USD"), "page 1");
+        let got: Vec<_> = ex
+            .records
+            .iter()
+            .map(|r| (r.product_id.as_str(), r.availability.as_deref(), r.observed_at.map(|t| t.to_rfc3339())))
+            .collect();
+        assert_eq!(
+            got,
+            [("A", Some("in_stock"), Some("2026-11-25T05:30:00+00:00".to_string())), ("B", Some("out_of_stock"), None)]
+        );
+        assert_eq!(ex.rejects.len(), 1);
+        assert_eq!(ex.rejects[0].reason, RejectReason::BadTimestamp);
+        let readable = &ex.rejects[0].readable;
+        assert_eq!((readable.product_id.as_deref(), readable.price.as_deref()), (Some("C"), Some("7")));
     }
 
     #[test]

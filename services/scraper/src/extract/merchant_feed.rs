@@ -5,16 +5,20 @@
 //! `http://base.google.com/ns/1.0`, whatever prefix the feed uses. Only direct
 //! children of an item are read, so nested values such as `g:shipping/g:price` never
 //! leak into the product price. `g:sale_price`, when present and valid, replaces
-//! `g:price`. An item that cannot be used becomes a [`RecordReject`] with locator
+//! `g:price`, unless `g:sale_price_effective_date` (an ISO 8601 interval `start/end`)
+//! says the sale is not on at the time of the fetch; the window is kept on the record
+//! either way. An item that cannot be used becomes a [`RecordReject`] with locator
 //! `"item N"` (1-based) and parsing continues; a document-level problem (DOCTYPE,
 //! custom entity, malformed XML) is a [`FeedError`].
 
 use crate::extract::price::{parse_price, NumberLocale};
 use crate::extract::record::{
-    non_empty, normalize_availability, Extracted, Price, RecordReject, RejectReason, ScrapedRecord,
+    non_empty, normalize_availability, parse_timestamp, Extracted, Price, RawRecord, RecordReject, RejectReason,
+    ScrapedRecord,
 };
 pub use crate::extract::xml_util::FeedError;
 use crate::extract::xml_util::{attr_value, resolve_general_ref};
+use chrono::{DateTime, Utc};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
@@ -34,6 +38,7 @@ enum Field {
     Link,
     Price,
     SalePrice,
+    SaleWindow,
     Availability,
     Brand,
     Gtin,
@@ -51,6 +56,7 @@ struct ItemFields {
     link: Option<String>,
     price: Option<String>,
     sale_price: Option<String>,
+    sale_window: Option<String>,
     availability: Option<String>,
     brand: Option<String>,
     gtin: Option<String>,
@@ -69,6 +75,7 @@ impl ItemFields {
             Field::Link => &mut self.link,
             Field::Price => &mut self.price,
             Field::SalePrice => &mut self.sale_price,
+            Field::SaleWindow => &mut self.sale_window,
             Field::Availability => &mut self.availability,
             Field::Brand => &mut self.brand,
             Field::Gtin => &mut self.gtin,
@@ -103,6 +110,7 @@ fn classify(ns: &ResolveResult<'_>, local: &[u8]) -> Option<Field> {
             b"link" => Field::GLink,
             b"price" => Field::Price,
             b"sale_price" => Field::SalePrice,
+            b"sale_price_effective_date" => Field::SaleWindow,
             b"availability" => Field::Availability,
             b"brand" => Field::Brand,
             b"gtin" => Field::Gtin,
@@ -144,24 +152,54 @@ fn atom_link_href<R>(reader: &NsReader<R>, e: &BytesStart<'_>, position: u64) ->
     attr_value(e, b"href", decoder, position)
 }
 
-fn finish_item(item: ItemState, locale: &NumberLocale, default_currency: Option<&str>, out: &mut Extracted) {
+/// `start/end` of a `g:sale_price_effective_date`.
+fn sale_window(text: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let (start, end) = text.split_once('/')?;
+    Some((parse_timestamp(start)?, parse_timestamp(end)?))
+}
+
+fn finish_item(
+    item: ItemState,
+    locale: &NumberLocale,
+    default_currency: Option<&str>,
+    at: DateTime<Utc>,
+    out: &mut Extracted,
+) {
     let locator = format!("item {}", item.index);
     let f = item.fields;
     let opt = |v: &Option<String>| v.as_deref().and_then(non_empty);
-    let product_id = match opt(&f.id).or_else(|| opt(&f.gtin)).or_else(|| opt(&f.mpn)) {
-        Some(id) => id,
-        None => {
-            out.rejects.push(RecordReject::new(
-                locator,
-                RejectReason::MissingField,
-                "item has no g:id, g:gtin or g:mpn",
-            ));
-            return;
-        }
+    let readable = RawRecord {
+        product_id: opt(&f.id).or_else(|| opt(&f.gtin)).or_else(|| opt(&f.mpn)),
+        name: opt(&f.g_title).or_else(|| opt(&f.title)),
+        brand: opt(&f.brand),
+        gtin: opt(&f.gtin),
+        mpn: opt(&f.mpn),
+        category: opt(&f.product_type).or_else(|| opt(&f.google_category)),
+        price: opt(&f.sale_price).or_else(|| opt(&f.price)),
+        url: opt(&f.g_link).or_else(|| opt(&f.link)),
+        ..RawRecord::default()
     };
+    let reject =
+        |reason, detail: String| RecordReject::new(locator.clone(), reason, detail).with_readable(readable.clone());
+    let Some(product_id) = readable.product_id.clone() else {
+        out.rejects.push(reject(RejectReason::MissingField, "item has no g:id, g:gtin or g:mpn".into()));
+        return;
+    };
+    let window = match opt(&f.sale_window) {
+        None => None,
+        Some(text) => match sale_window(&text) {
+            Some(w) => Some(w),
+            None => {
+                let detail = format!("g:sale_price_effective_date {text:?} is not an ISO 8601 interval start/end");
+                out.rejects.push(reject(RejectReason::BadTimestamp, detail));
+                return;
+            }
+        },
+    };
+    let sale_on = window.is_none_or(|(start, end)| start <= at && at < end);
     let parse = |t: &Option<String>| t.as_deref().map(|t| parse_price(t, locale, default_currency));
     let regular = parse(&f.price);
-    let sale = parse(&f.sale_price);
+    let sale = if sale_on { parse(&f.sale_price) } else { None };
     // Where a valid sale price replaces a valid higher regular price of the same
     // currency, the regular price is kept beside it.
     let regular_price = match (&sale, &regular) {
@@ -171,29 +209,31 @@ fn finish_item(item: ItemState, locale: &NumberLocale, default_currency: Option<
     let priced: Result<(Price, String), RecordReject> = match (sale, regular) {
         (Some(Ok(p)), _) => Ok(p),
         (_, Some(Ok(p))) => Ok(p),
-        (_, Some(Err(e))) => Err(RecordReject::new(locator.clone(), e.reason, format!("g:price: {}", e.message))),
-        (Some(Err(e)), None) => {
-            Err(RecordReject::new(locator.clone(), e.reason, format!("g:sale_price: {}", e.message)))
-        }
-        (None, None) => Err(RecordReject::new(
-            locator.clone(),
+        (_, Some(Err(e))) => Err(reject(e.reason, format!("g:price: {}", e.message))),
+        (Some(Err(e)), None) => Err(reject(e.reason, format!("g:sale_price: {}", e.message))),
+        (None, None) if !sale_on && f.sale_price.is_some() => Err(reject(
             RejectReason::MissingField,
-            format!("item {product_id:?} has no g:price"),
+            format!("item {product_id:?} has only a g:sale_price, and its sale is not on at {at}"),
         )),
+        (None, None) => Err(reject(RejectReason::MissingField, format!("item {product_id:?} has no g:price"))),
     };
     match priced {
         Ok((price, currency)) => out.records.push(ScrapedRecord {
             product_id,
-            name: opt(&f.g_title).or_else(|| opt(&f.title)),
-            brand: opt(&f.brand),
-            gtin: opt(&f.gtin),
-            mpn: opt(&f.mpn),
+            name: readable.name.clone(),
+            brand: readable.brand.clone(),
+            gtin: readable.gtin.clone(),
+            mpn: readable.mpn.clone(),
             price,
             regular_price,
             currency,
             availability: f.availability.as_deref().and_then(normalize_availability),
-            url: opt(&f.g_link).or_else(|| opt(&f.link)),
-            category: opt(&f.product_type).or_else(|| opt(&f.google_category)),
+            url: readable.url.clone(),
+            category: readable.category.clone(),
+            sale_starts_at: window.map(|(start, _)| start),
+            sale_ends_at: window.map(|(_, end)| end),
+            offer_count: None,
+            observed_at: None,
         }),
         Err(rej) => out.rejects.push(rej),
     }
@@ -202,11 +242,13 @@ fn finish_item(item: ItemState, locale: &NumberLocale, default_currency: Option<
 /// Parse a Merchant Center RSS 2.0 or Atom feed from a streaming reader.
 ///
 /// Prices are parsed with `locale` (Merchant Center mandates `15.00 USD`, i.e. `en`);
-/// `default_currency` applies when a price carries no currency.
+/// `default_currency` applies when a price carries no currency. `at` is the time of the
+/// fetch, which decides whether a sale with an effective date is on.
 pub fn parse_merchant_feed<R: BufRead>(
     reader: R,
     locale: &NumberLocale,
     default_currency: Option<&str>,
+    at: DateTime<Utc>,
 ) -> Result<Extracted, FeedError> {
     let mut reader = NsReader::from_reader(reader);
     let mut buf = Vec::new();
@@ -277,7 +319,7 @@ pub fn parse_merchant_feed<R: BufRead>(
                 depth = depth.saturating_sub(1);
                 if item.as_ref().is_some_and(|it| depth < it.depth) {
                     if let Some(done) = item.take() {
-                        finish_item(done, locale, default_currency, &mut out);
+                        finish_item(done, locale, default_currency, at, &mut out);
                     }
                 }
             }
@@ -338,8 +380,13 @@ mod tests {
         Decimal::from_str(s).unwrap()
     }
 
+    /// The fetch time of these tests: 2026-11-25T12:00Z.
+    fn now() -> DateTime<Utc> {
+        parse_timestamp("2026-11-25T12:00:00Z").unwrap()
+    }
+
     fn parse(xml: &str) -> Result<Extracted, FeedError> {
-        parse_merchant_feed(xml.as_bytes(), &NumberLocale::en(), None)
+        parse_merchant_feed(xml.as_bytes(), &NumberLocale::en(), None, now())
     }
 
     const RSS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -465,6 +512,30 @@ mod tests {
     }
 
     #[test]
+    fn a_sale_outside_its_window_is_not_the_price() {
+        // Fetched 2026-11-25T12:00Z. A: the sale is on; B: it ended on the 24th; C: it
+        // starts on the 26th; D: the window cannot be read.
+        let xml = r#"<rss xmlns:g="http://base.google.com/ns/1.0"><channel>
+<item><g:id>A</g:id><g:price>20.00 USD</g:price><g:sale_price>15.00 USD</g:sale_price>
+  <g:sale_price_effective_date>2026-11-20T00:00-08:00/2026-11-30T23:59-08:00</g:sale_price_effective_date></item>
+<item><g:id>B</g:id><g:price>20.00 USD</g:price><g:sale_price>15.00 USD</g:sale_price>
+  <g:sale_price_effective_date>2026-11-20T00:00Z/2026-11-24T00:00Z</g:sale_price_effective_date></item>
+<item><g:id>C</g:id><g:price>20.00 USD</g:price><g:sale_price>15.00 USD</g:sale_price>
+  <g:sale_price_effective_date>2026-11-26/2026-11-30</g:sale_price_effective_date></item>
+<item><g:id>D</g:id><g:price>20.00 USD</g:price><g:sale_price>15.00 USD</g:sale_price>
+  <g:sale_price_effective_date>next week</g:sale_price_effective_date></item>
+</channel></rss>"#;
+        let ex = parse(xml).unwrap();
+        let got: Vec<_> = ex.records.iter().map(|r| (r.product_id.as_str(), r.price.amount, r.regular_price)).collect();
+        assert_eq!(got, [("A", d("15"), Some(d("20"))), ("B", d("20"), None), ("C", d("20"), None)]);
+        let window = |r: &ScrapedRecord| (r.sale_starts_at.unwrap().to_rfc3339(), r.sale_ends_at.unwrap().to_rfc3339());
+        assert_eq!(window(&ex.records[0]), ("2026-11-20T08:00:00+00:00".into(), "2026-12-01T07:59:00+00:00".into()));
+        assert_eq!(ex.rejects.len(), 1);
+        assert_eq!((ex.rejects[0].locator.as_str(), ex.rejects[0].reason), ("item 4", RejectReason::BadTimestamp));
+        assert_eq!(ex.rejects[0].readable.product_id.as_deref(), Some("D"), "the reject names its product");
+    }
+
+    #[test]
     fn bad_items_are_rejected_and_rest_continue() {
         let xml = r#"<rss xmlns:g="http://base.google.com/ns/1.0"><channel>
 <item><g:id>OK1</g:id><g:price>5.00 USD</g:price></item>
@@ -497,7 +568,7 @@ mod tests {
     fn default_currency_and_locale_apply() {
         let xml = r#"<rss xmlns:g="http://base.google.com/ns/1.0"><channel>
 <item><g:id>X</g:id><g:price>1.299,50</g:price></item></channel></rss>"#;
-        let ex = parse_merchant_feed(xml.as_bytes(), &NumberLocale::de(), Some("EUR")).unwrap();
+        let ex = parse_merchant_feed(xml.as_bytes(), &NumberLocale::de(), Some("EUR"), now()).unwrap();
         assert_eq!(ex.records[0].price.amount, d("1299.5"));
         assert_eq!(ex.records[0].currency, "EUR");
     }

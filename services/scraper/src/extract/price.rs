@@ -19,27 +19,58 @@ use std::str::FromStr;
 
 pub use ppmt_domain::money::is_iso4217;
 
+/// How digits are grouped in front of the decimal separator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grouping {
+    /// Groups of three: `1,299,999`.
+    #[default]
+    Thousands,
+    /// Indian: the last group of three, the others of two: `12,34,567`.
+    Indian,
+}
+
 /// How numbers are written in a locale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NumberLocale {
     decimal_separator: char,
     grouping_separators: Vec<char>,
+    #[serde(default)]
+    grouping: Grouping,
 }
+
+/// Space, no-break space (U+00A0) and narrow no-break space (U+202F): the spaces
+/// European locales group digits with.
+const SPACES: [char; 3] = [' ', '\u{a0}', '\u{202f}'];
 
 impl NumberLocale {
     /// English: `1,299.00`.
     pub fn en() -> Self {
-        NumberLocale { decimal_separator: '.', grouping_separators: vec![','] }
+        NumberLocale { decimal_separator: '.', grouping_separators: vec![','], grouping: Grouping::Thousands }
     }
 
-    /// German: `1.299,00`.
+    /// German: `1.299,00`, or `1 299,00` with a (no-break) space.
     pub fn de() -> Self {
-        NumberLocale { decimal_separator: ',', grouping_separators: vec!['.'] }
+        let mut grouping_separators = vec!['.'];
+        grouping_separators.extend(SPACES);
+        NumberLocale { decimal_separator: ',', grouping_separators, grouping: Grouping::Thousands }
     }
 
     /// French: `1 299,00`, grouping by space, NBSP (U+00A0) or narrow NBSP (U+202F).
     pub fn fr() -> Self {
-        NumberLocale { decimal_separator: ',', grouping_separators: vec![' ', '\u{a0}', '\u{202f}'] }
+        NumberLocale { decimal_separator: ',', grouping_separators: SPACES.to_vec(), grouping: Grouping::Thousands }
+    }
+
+    /// Swiss and Liechtenstein (any language): `1'299.00`, with `'` or `’`, or a space.
+    pub fn swiss() -> Self {
+        let mut grouping_separators = vec!['\'', '\u{2019}'];
+        grouping_separators.extend(SPACES);
+        NumberLocale { decimal_separator: '.', grouping_separators, grouping: Grouping::Thousands }
+    }
+
+    /// Indian: `1,29,999.00`.
+    pub fn indian() -> Self {
+        NumberLocale { decimal_separator: '.', grouping_separators: vec![','], grouping: Grouping::Indian }
     }
 
     /// The decimal separator.
@@ -55,19 +86,38 @@ impl NumberLocale {
     fn is_grouping(&self, c: char) -> bool {
         self.grouping_separators.contains(&c)
     }
+
+    /// Whether `groups` (the integer part split at grouping separators) are grouped
+    /// as the locale groups digits.
+    fn groups_fit(&self, groups: &[&str]) -> bool {
+        let Some((first, rest)) = groups.split_first() else { return false };
+        if rest.is_empty() {
+            return true;
+        }
+        match self.grouping {
+            Grouping::Thousands => (1..=3).contains(&first.len()) && rest.iter().all(|g| g.len() == 3),
+            Grouping::Indian => {
+                let (last, middle) = rest.split_last().unwrap_or((&"", &[]));
+                (1..=2).contains(&first.len()) && middle.iter().all(|g| g.len() == 2) && last.len() == 3
+            }
+        }
+    }
 }
 
 /// Error for an unsupported locale name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported number locale {0:?}: expected en, de or fr (optionally with a region, e.g. de-DE)")]
+#[error(
+    "unsupported number locale {0:?}: expected en, de or fr, optionally with a region (de-DE), \
+     a Swiss or Liechtenstein one (de-CH, fr-CH, it-CH, en-CH, de-LI) or an Indian one (en-IN, hi-IN)"
+)]
 pub struct LocaleError(pub String);
 
 impl FromStr for NumberLocale {
     type Err = LocaleError;
 
-    /// Accepts `en`, `de`, `fr`, optionally with a region (`en-US`, `de_AT`, `fr-FR`).
-    /// Swiss/Liechtenstein German (`de-CH`, `de-LI`) is rejected because it writes
-    /// `1'299.00`, which the `de` rules would misread.
+    /// Accepts `en`, `de`, `fr`, optionally with a region (`en-US`, `de_AT`, `fr-FR`);
+    /// a Swiss or Liechtenstein region (`de-CH`, `fr-CH`, `it-CH`, `en-CH`, `de-LI`)
+    /// writes `1'299.00`, and `en-IN` / `hi-IN` group digits the Indian way.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let norm = s.trim().replace('_', "-").to_ascii_lowercase();
         let mut parts = norm.splitn(2, '-');
@@ -76,14 +126,16 @@ impl FromStr for NumberLocale {
         if let Some(r) = region {
             let ok_shape = (r.len() == 2 && r.bytes().all(|b| b.is_ascii_alphabetic()))
                 || (r.len() == 3 && r.bytes().all(|b| b.is_ascii_digit()));
-            if !ok_shape || (lang == "de" && matches!(r, "ch" | "li")) {
+            if !ok_shape {
                 return Err(LocaleError(s.to_string()));
             }
         }
-        match lang {
-            "en" => Ok(NumberLocale::en()),
-            "de" => Ok(NumberLocale::de()),
-            "fr" => Ok(NumberLocale::fr()),
+        match (lang, region) {
+            ("de" | "fr" | "it" | "en" | "rm", Some("ch" | "li")) => Ok(NumberLocale::swiss()),
+            ("en" | "hi", Some("in")) => Ok(NumberLocale::indian()),
+            ("en", _) => Ok(NumberLocale::en()),
+            ("de", _) => Ok(NumberLocale::de()),
+            ("fr", _) => Ok(NumberLocale::fr()),
             _ => Err(LocaleError(s.to_string())),
         }
     }
@@ -261,6 +313,12 @@ fn lex(text: &str, locale: &NumberLocale, default: Option<&str>) -> Result<Vec<T
                 }
                 return Err(PriceError::unparseable(text, "unknown dollar prefix"));
             }
+            // Swiss francs written `Fr.` or `SFr.`.
+            if matches!(lower.as_str(), "fr" | "sfr") && chars.get(i) == Some(&'.') {
+                toks.push(Tok::Currency("CHF".into()));
+                i += 1;
+                continue;
+            }
             if RANGE_WORDS.contains(&lower.as_str()) {
                 toks.push(Tok::RangeSep);
                 continue;
@@ -307,14 +365,8 @@ fn parse_number(num: &str, locale: &NumberLocale, text: &str) -> Result<Decimal,
     let mut digits = String::with_capacity(num.len() + 1);
     // Integer part: plain digits, or groups of 3 after a first group of 1-3.
     let groups: Vec<&str> = int_part.split(|c: char| locale.is_grouping(c)).collect();
-    if groups.len() > 1 {
-        let first = groups[0];
-        if first.is_empty() || first.len() > 3 {
-            return Err(PriceError::unparseable(text, "invalid digit grouping"));
-        }
-        if groups[1..].iter().any(|g| g.len() != 3) {
-            return Err(PriceError::unparseable(text, "invalid digit grouping"));
-        }
+    if !locale.groups_fit(&groups) {
+        return Err(PriceError::unparseable(text, "invalid digit grouping"));
     }
     for g in &groups {
         if !g.chars().all(|c| c.is_ascii_digit()) {
@@ -363,6 +415,33 @@ pub fn validate_amount(amount: Decimal, text: &str) -> Result<Decimal, PriceErro
     Ok(amount.normalize())
 }
 
+/// `49.–` (a dash for no cents, as Swiss shops write it) as `49`: the decimal separator
+/// and a dash after a digit, with no digit after them, are dropped.
+fn without_dash_cents(text: &str, decimal: char) -> std::borrow::Cow<'_, str> {
+    let chars: Vec<char> = text.chars().collect();
+    let dash_cents = |i: usize| {
+        i > 0
+            && chars[i - 1].is_ascii_digit()
+            && chars[i] == decimal
+            && chars.get(i + 1).is_some_and(|c| matches!(c, '-' | '–' | '—'))
+            && !chars.get(i + 2).is_some_and(char::is_ascii_digit)
+    };
+    if !(0..chars.len()).any(dash_cents) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if dash_cents(i) {
+            i += 2;
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Parse price text such as `"1,299.00"`, `"€1.299"`, `"15.00 USD"`, `"10–20 EUR"`,
 /// `"ab 9,99 €"` into a [`Price`] and its ISO 4217 currency.
 ///
@@ -380,7 +459,8 @@ pub fn parse_price(
     if !trimmed.chars().any(|c| c.is_ascii_digit()) {
         return Err(PriceError::unparseable(text, "no digits"));
     }
-    let (body, is_from) = strip_from_prefix(trimmed);
+    let dashless = without_dash_cents(trimmed, locale.decimal_separator);
+    let (body, is_from) = strip_from_prefix(&dashless);
     let default_upper = default_currency.map(|d| d.trim().to_ascii_uppercase());
     let toks = lex(body, locale, default_upper.as_deref())?;
 
@@ -540,7 +620,7 @@ pub fn currency_code_from_text(text: &str) -> Option<String> {
 
 impl fmt::Display for NumberLocale {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "decimal {:?}, grouping {:?}", self.decimal_separator, self.grouping_separators)
+        write!(f, "decimal {:?}, grouping {:?} ({:?})", self.decimal_separator, self.grouping_separators, self.grouping)
     }
 }
 
@@ -561,9 +641,38 @@ mod tests {
         assert_eq!("de_AT".parse::<NumberLocale>().unwrap(), NumberLocale::de());
         assert_eq!("fr-FR".parse::<NumberLocale>().unwrap(), NumberLocale::fr());
         assert_eq!(" FR ".parse::<NumberLocale>().unwrap(), NumberLocale::fr());
-        for bad in ["", "es", "english", "de-CH", "en-", "en-USA1", "xx-YY"] {
+        for bad in ["", "es", "english", "en-", "en-USA1", "xx-YY", "hi"] {
             let err = bad.parse::<NumberLocale>().unwrap_err();
             assert!(err.to_string().contains("unsupported number locale"), "{bad}");
+        }
+        for swiss in ["de-CH", "fr_CH", "it-CH", "en-CH", "de-LI"] {
+            assert_eq!(swiss.parse::<NumberLocale>().unwrap(), NumberLocale::swiss(), "{swiss}");
+        }
+        assert_eq!("en-IN".parse::<NumberLocale>().unwrap(), NumberLocale::indian());
+        assert_eq!("hi-IN".parse::<NumberLocale>().unwrap(), NumberLocale::indian());
+    }
+
+    #[test]
+    fn swiss_indian_and_spaced_european_prices() {
+        let (ch, india, de) = (NumberLocale::swiss(), NumberLocale::indian(), NumberLocale::de());
+        let ok = |text: &str, locale: &NumberLocale, default: Option<&str>| {
+            let (price, currency) = parse_price(text, locale, default).unwrap_or_else(|e| panic!("{text}: {e}"));
+            (price.amount, currency)
+        };
+        assert_eq!(ok("1'299.00", &ch, Some("CHF")), (d("1299"), "CHF".into()));
+        assert_eq!(ok("CHF 1’299.90", &ch, None), (d("1299.9"), "CHF".into()));
+        assert_eq!(ok("CHF 49.–", &ch, None), (d("49"), "CHF".into()));
+        assert_eq!(ok("Fr. 49.-", &ch, Some("CHF")).0, d("49"), "a dash for no cents");
+        assert_eq!(ok("1 299.00", &ch, Some("CHF")).0, d("1299"));
+        assert_eq!(ok("1 299,00 €", &de, None), (d("1299"), "EUR".into()));
+        assert_eq!(ok("1\u{a0}299,00\u{a0}€", &de, None), (d("1299"), "EUR".into()), "a no-break space groups");
+        assert_eq!(ok("ab 49,– €", &de, None).0, d("49"));
+        assert_eq!(ok("₹1,29,999", &india, None), (d("129999"), "INR".into()));
+        assert_eq!(ok("12,34,567.50", &india, Some("INR")).0, d("1234567.5"));
+        assert_eq!(ok("1,299", &india, Some("INR")).0, d("1299"));
+        for (bad, locale) in [("1,299,999", &india), ("123,456", &india), ("1'29'999", &ch), ("49.–5", &ch)] {
+            let err = parse_price(bad, locale, Some("INR")).unwrap_err();
+            assert_eq!(err.reason, RejectReason::UnparseablePrice, "{bad}: {err}");
         }
     }
 

@@ -4,6 +4,7 @@
 //! Also hosts small normalisation helpers used by all sources
 //! ([`normalize_availability`], [`non_empty`]).
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,19 @@ pub struct ScrapedRecord {
     pub availability: Option<String>,
     pub url: Option<String>,
     pub category: Option<String>,
+    /// The window of a sale the source states (Merchant `sale_price_effective_date`);
+    /// `price` is the sale price only inside it.
+    #[serde(default)]
+    pub sale_starts_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub sale_ends_at: Option<DateTime<Utc>>,
+    /// How many offers an AggregateOffer stands for (`offerCount`).
+    #[serde(default)]
+    pub offer_count: Option<u64>,
+    /// When the source says it observed the price (a mapped timestamp field); the fetch
+    /// time when `None`.
+    #[serde(default)]
+    pub observed_at: Option<DateTime<Utc>>,
 }
 
 pub use ppmt_domain::record::{PriceKind, RawRecord, RejectReason};
@@ -93,6 +107,23 @@ pub struct Extracted {
     pub rejects: Vec<RecordReject>,
 }
 
+/// A timestamp as sources write them: RFC 3339, or without seconds
+/// (`2026-11-20T00:00-08:00`, as Merchant feeds do), or a bare date (midnight UTC).
+pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    let t = text.trim();
+    DateTime::parse_from_rfc3339(t)
+        .or_else(|_| DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M%:z"))
+        .or_else(|_| DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M%#z"))
+        .map(|d| d.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc())
+        })
+}
+
 /// Trim a string and return `None` when nothing is left.
 pub fn non_empty(s: &str) -> Option<String> {
     let t = s.trim();
@@ -103,11 +134,16 @@ pub fn non_empty(s: &str) -> Option<String> {
     }
 }
 
+/// Our availability values; a source's own wordings map to these
+/// (`availability_values` in the sources file).
+pub const AVAILABILITY_VALUES: [&str; 5] = ["in_stock", "out_of_stock", "preorder", "backorder", "discontinued"];
+
 /// Normalize an availability value from any source (Merchant Center `in stock`,
 /// schema.org `https://schema.org/InStock`, Open Graph `instock`, …).
 ///
-/// Returns `"in_stock"`, `"out_of_stock"`, `"preorder"`, `"backorder"`, or the
-/// trimmed lowercased input (schema.org URL prefix removed) for anything else.
+/// Returns one of [`AVAILABILITY_VALUES`] (a JSON boolean `true` is `in_stock`, `false`
+/// `out_of_stock`), or the trimmed lowercased input (schema.org URL prefix removed) for
+/// anything else.
 /// Empty input gives `None`.
 pub fn normalize_availability(raw: &str) -> Option<String> {
     let t = raw.trim();
@@ -121,10 +157,12 @@ pub fn normalize_availability(raw: &str) -> Option<String> {
         .unwrap_or(&lower);
     let key: String = stripped.chars().filter(|c| !matches!(c, ' ' | '_' | '-')).collect();
     let norm = match key.as_str() {
-        "instock" | "available" | "limitedavailability" | "onlineonly" => "in_stock",
-        "outofstock" | "soldout" | "unavailable" => "out_of_stock",
+        // A JSON boolean (`"in_stock": true`) arrives as its text.
+        "instock" | "available" | "limitedavailability" | "onlineonly" | "instoreonly" | "true" => "in_stock",
+        "outofstock" | "soldout" | "unavailable" | "oos" | "false" => "out_of_stock",
         "preorder" | "presale" => "preorder",
-        "backorder" => "backorder",
+        "backorder" | "availablefororder" => "backorder",
+        "discontinued" => "discontinued",
         _ => return Some(stripped.to_string()),
     };
     Some(norm.to_string())
@@ -166,6 +204,10 @@ mod tests {
             availability: Some("in_stock".into()),
             url: None,
             category: None,
+            sale_starts_at: None,
+            sale_ends_at: None,
+            offer_count: Some(3),
+            observed_at: None,
         };
         let json = serde_json::to_string(&rec).unwrap();
         let back: ScrapedRecord = serde_json::from_str(&json).unwrap();
@@ -189,11 +231,25 @@ mod tests {
             ("https://schema.org/BackOrder", Some("backorder")),
             ("https://schema.org/Discontinued", Some("discontinued")),
             ("Limited Stock", Some("limited stock")),
+            ("true", Some("in_stock")),
+            ("false", Some("out_of_stock")),
+            ("oos", Some("out_of_stock")),
+            ("available for order", Some("backorder")),
+            ("https://schema.org/InStoreOnly", Some("in_stock")),
             ("  ", None),
         ];
         for (input, want) in cases {
             assert_eq!(normalize_availability(input).as_deref(), want, "{input}");
         }
+    }
+
+    #[test]
+    fn timestamps_as_sources_write_them() {
+        let at = |t: &str| parse_timestamp(t).map(|d| d.to_rfc3339());
+        assert_eq!(at("2026-11-20T08:00:00Z").as_deref(), Some("2026-11-20T08:00:00+00:00"));
+        assert_eq!(at("2026-11-20T00:00-08:00").as_deref(), Some("2026-11-20T08:00:00+00:00"));
+        assert_eq!(at("2026-11-20").as_deref(), Some("2026-11-20T00:00:00+00:00"));
+        assert_eq!(at("20.11.2026"), None);
     }
 
     #[test]
