@@ -105,6 +105,8 @@ fn bench_set(products: usize, days: usize) -> SyncSet {
                 url: Some(format!("https://shop.example/p/{p}")),
                 observed_at: Utc.from_utc_datetime(&date.and_hms_opt(2, 0, 0).unwrap_or_default()),
                 price_date: date,
+                price_max: None,
+                regular_price_usd: None,
             },
             version,
         ));

@@ -185,6 +185,8 @@ impl Api {
                     "availability": o.availability,
                     "url": o.url,
                     "observed_at": o.observed_at,
+                    "price_max": o.price_max.map(|m| m.normalize().to_string()),
+                    "regular_price_usd": o.regular_price_usd.map(app_view::cents),
                 })
             })
             .collect();
@@ -316,6 +318,8 @@ mod tests {
                 url: None,
                 observed_at: d(26).and_hms_opt(2, 0, 0).unwrap().and_utc(),
                 price_date: d(26),
+                price_max: None,
+                regular_price_usd: None,
             },
             v,
         ));

@@ -231,6 +231,8 @@ mod tests {
             url: None,
             observed_at: Utc.with_ymd_and_hms(2026, 11, day, 2, 0, 0).unwrap(),
             price_date: d(day),
+            price_max: None,
+            regular_price_usd: None,
         };
         let history = HistoryPoint {
             product_id: "p1".into(),

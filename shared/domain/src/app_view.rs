@@ -97,6 +97,10 @@ pub struct OfferView {
     pub url: Option<String>,
     pub observed_at: DateTime<Utc>,
     pub price_date: NaiveDate,
+    /// A range's upper bound, in `currency`, as stated.
+    pub price_max: Option<Decimal>,
+    /// The regular (list) price the source states beside a sale price, in USD.
+    pub regular_price_usd: Option<Decimal>,
 }
 
 /// A product's figures of one day: a `DAY#` item.
@@ -249,6 +253,8 @@ pub fn offer_item(o: &OfferView, version: ItemVersion) -> Item {
     ]);
     opt(&mut item, "availability", o.availability.clone());
     opt(&mut item, "url", o.url.clone());
+    opt(&mut item, "price_max", o.price_max.map(|m| m.normalize().to_string()));
+    opt(&mut item, "regular_price_usd", o.regular_price_usd.map(cents));
     seal(item, version)
 }
 
@@ -350,6 +356,8 @@ pub fn read_offer(item: &Item) -> Result<OfferView, ItemError> {
         url: r.opt("url"),
         observed_at: r.parsed("observed_at")?,
         price_date: r.parsed("price_date")?,
+        price_max: r.parsed_opt("price_max")?,
+        regular_price_usd: r.parsed_opt("regular_price_usd")?,
     })
 }
 
@@ -451,11 +459,16 @@ mod tests {
             url: Some("https://shop.example/p".into()),
             observed_at: Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0).unwrap(),
             price_date: d(25),
+            price_max: Some(Decimal::new(29900, 2)),
+            regular_price_usd: Some(Decimal::new(31395, 2)),
         };
         let v = ItemVersion { price_date: d(25), load_seq: 1 };
-        let mut back = read_offer(&offer_item(&o, v)).unwrap();
+        let item = offer_item(&o, v);
+        assert_eq!(item["price_max"], AttrValue::S("299".into()), "a range's upper bound reaches the app");
+        assert_eq!(item["regular_price_usd"], AttrValue::S("313.95".into()));
+        let mut back = read_offer(&item).unwrap();
         assert_eq!(back.price.to_string(), "249");
-        back.price = o.price;
+        (back.price, back.price_max) = (o.price, o.price_max);
         assert_eq!(back, o);
         let h = HistoryPoint {
             product_id: "p".into(),

@@ -123,6 +123,8 @@ pub fn read_sync_set(rows: &SyncRows) -> Result<SyncSet, String> {
                 url: c.opt(9),
                 observed_at: c.time(10)?,
                 price_date: c.parse(11)?,
+                price_max: c.parse_opt(14)?,
+                regular_price_usd: c.parse_opt(15)?,
             };
             Ok((offer, c.version(12)?))
         })?,

@@ -118,6 +118,23 @@ impl Candidate {
         self.price.is_some() || self.sale_price.is_some() || self.low.is_some() || self.high.is_some()
     }
 
+    /// What a reject of this offer keeps.
+    fn readable(&self) -> RawRecord {
+        RawRecord {
+            product_id: self.sku.clone().or_else(|| self.gtin.clone()).or_else(|| self.mpn.clone()),
+            name: self.name.clone(),
+            brand: self.brand.clone(),
+            gtin: self.gtin.clone(),
+            mpn: self.mpn.clone(),
+            category: self.category.clone(),
+            price: self.sale_price.clone().or_else(|| self.price.clone()).or_else(|| self.low.clone()),
+            currency: self.currency.clone(),
+            availability: self.availability.clone(),
+            url: self.url.clone(),
+            ..RawRecord::default()
+        }
+    }
+
     /// Fill empty fields from `other` (first value wins).
     fn merge_missing(&mut self, other: &Candidate) {
         fn fill(a: &mut Option<String>, b: &Option<String>) {
@@ -597,10 +614,18 @@ fn to_record(
         None => fallback_currency.map(str::to_string),
     };
     let (price, currency) = candidate_price(c, locale, currency.as_deref())?;
+    // The regular price beside a sale price that won.
+    let regular_price = c
+        .sale_price
+        .as_ref()
+        .and(c.price.as_deref())
+        .and_then(|regular| parse_one(regular, c.price_machine, locale, Some(&currency)).ok())
+        .filter(|(regular, cur)| *cur == currency && regular.amount > price.amount)
+        .map(|(regular, _)| regular.amount);
     let product_id =
         c.sku.clone().or_else(|| c.gtin.clone()).or_else(|| c.mpn.clone()).unwrap_or_else(|| page_url.to_string());
     Ok(ScrapedRecord {
-        regular_price: None,
+        regular_price,
         product_id,
         name: c.name.clone(),
         brand: c.brand.clone(),
@@ -697,11 +722,10 @@ pub fn extract_product(
                             out.records.push(r);
                         }
                     }
-                    Err(e) => out.rejects.push(RecordReject::new(
-                        locator.clone(),
-                        e.reason,
-                        format!("{label} offer {}: {}", i + 1, e.message),
-                    )),
+                    Err(e) => out.rejects.push(
+                        RecordReject::new(locator.clone(), e.reason, format!("{label} offer {}: {}", i + 1, e.message))
+                            .with_readable(c.readable()),
+                    ),
                 }
             }
             (*label, out)
@@ -798,6 +822,7 @@ mod tests {
         assert_eq!(ex.rejects.len(), 1);
         assert_eq!(ex.rejects[0].reason, RejectReason::ZeroPrice);
         assert_eq!(ex.rejects[0].locator, format!("page {URL}"));
+        assert_eq!(ex.rejects[0].readable.product_id.as_deref(), Some("TS-BAD"), "the reject names its product");
     }
 
     #[test]
@@ -998,6 +1023,7 @@ mod tests {
         );
         let r = &en(&og).unwrap().records[0];
         assert_eq!((r.price.amount, r.currency.as_str()), (d("8.5"), "CAD"));
+        assert_eq!(r.regular_price, Some(d("10")), "the regular price beside the sale price");
     }
 
     #[test]
