@@ -134,9 +134,13 @@ async fn main() -> anyhow::Result<()> {
             let date = date.unwrap_or_else(|| Utc::now().date_naive());
             let runs = ppmt_platform::ports::RunLedger::runs_for_date(&ledger()?, date).await?;
             if runs.is_empty() {
-                println!("no batch recorded for {date}");
-            } else {
-                print!("{}", ops::render_runs(&runs, chrono::Utc::now()));
+                anyhow::bail!("no batch recorded for {date}: was the day scraped? (`ppmt dlq list --queue loader`)");
+            }
+            let now = chrono::Utc::now();
+            print!("{}", ops::render_runs(&runs, now));
+            let troubled = ops::troubled_runs(&runs, now);
+            if troubled > 0 {
+                anyhow::bail!("{troubled} stage run(s) of {date} failed or are stale");
             }
         }
         Command::Replay { date, stage: None } => {
@@ -182,6 +186,14 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             println!("batch {} for {date}: {} file(s)", manifest.batch_id, manifest.files.len());
             println!("{}", serde_json::to_string_pretty(&metadata.sources)?);
+            let troubled = metadata.troubled_sources();
+            if !troubled.is_empty() {
+                anyhow::bail!(
+                    "the batch was written, but {} source(s) need attention: {}",
+                    troubled.len(),
+                    troubled.join("; ")
+                );
+            }
         }
         Command::Demo { stack, date, fixtures, database_url, log_dir, timeout_secs } => {
             let options = DemoOptions {

@@ -43,12 +43,20 @@ impl StackEnv {
 /// Lambdas stop at 900 s, and a live worker finishes or fails its message sooner.
 pub const STALE_AFTER_SECS: i64 = ppmt_domain::topology::LAMBDA_TIMEOUT_SECS as i64;
 
+/// Runs that need an operator: failed, or running past the stage timeout.
+pub fn troubled_runs(runs: &[StageRun], now: DateTime<Utc>) -> usize {
+    runs.iter().filter(|r| r.status == RunStatus::Failed || is_stale(r, now)).count()
+}
+
+fn is_stale(r: &StageRun, now: DateTime<Utc>) -> bool {
+    r.status == RunStatus::Running && r.started_at.is_some_and(|t| (now - t).num_seconds() > STALE_AFTER_SECS)
+}
+
 /// The ledger as a table at time `now`, one line per stage run.
 pub fn render_runs(runs: &[StageRun], now: DateTime<Utc>) -> String {
     let mut out = format!("{:<46} {:<12} {:<10} {:>8}  {}\n", "BATCH", "STAGE", "STATUS", "ATTEMPTS", "COUNTS / ERROR");
     for r in runs {
-        let stale_since =
-            r.started_at.filter(|t| r.status == RunStatus::Running && (now - *t).num_seconds() > STALE_AFTER_SECS);
+        let stale_since = r.started_at.filter(|_| is_stale(r, now));
         let status = match r.status {
             RunStatus::Running if stale_since.is_some() => "STALE",
             RunStatus::Running => "running",
@@ -288,5 +296,10 @@ mod tests {
         assert!(lines[1].contains(" running "), "{}", lines[1]);
         assert!(lines[2].contains(" STALE "), "{}", lines[2]);
         assert!(lines[2].contains("(1200 s, past the 900 s stage timeout)"), "{}", lines[2]);
+        // `ppmt status` exits non-zero on a stale or failed run, not on a running one.
+        let failed = StageRun { status: RunStatus::Failed, ..run(1) };
+        let done = StageRun { status: RunStatus::Succeeded, ..run(30) };
+        assert_eq!(troubled_runs(&[run(5), done.clone()], now), 0);
+        assert_eq!(troubled_runs(&[run(5), run(20), failed, done], now), 2);
     }
 }

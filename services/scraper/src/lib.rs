@@ -91,6 +91,22 @@ pub struct ScrapeMetadata {
     pub carried_over: Vec<String>,
 }
 
+impl ScrapeMetadata {
+    /// The sources that need an operator: failed, stopped early or returned nothing, one
+    /// line each with the reason. The day's batch holds the others' data.
+    pub fn troubled_sources(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .filter(|s| s.status != SourceStatus::Ok)
+            .map(|s| {
+                let status = serde_json::to_value(s.status).ok().and_then(|v| v.as_str().map(str::to_owned));
+                let why = s.error.as_deref().unwrap_or("returned no records");
+                format!("{} ({}): {why}", s.source_id, status.unwrap_or_default())
+            })
+            .collect()
+    }
+}
+
 /// A scrape that could not produce a batch.
 #[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {

@@ -1,6 +1,8 @@
 //! Wiring of the scraper: under Lambda it answers the daily EventBridge schedule (the
 //! event's `time` gives the day) or an on-demand `{"date": "YYYY-MM-DD"}`; elsewhere it
-//! scrapes the day given on the command line (`ppmt scrape` does the same).
+//! scrapes the day given on the command line (`ppmt scrape` does the same) and exits
+//! non-zero when a source failed, stopped early or returned nothing, after writing the
+//! batch of the others.
 
 use std::collections::BTreeMap;
 
@@ -31,10 +33,19 @@ async fn scrape(
     env: &BTreeMap<String, String>,
     bucket: &str,
     clients: &AwsClients,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Scraped> {
     let store = S3Store { client: clients.s3.clone() };
-    let (manifest, _) = ppmt_scraper::scrape_from_file(&store, bucket, sources_path, date, only, env).await?;
-    Ok(format!("batch {} for {date}: {} files", manifest.batch_id, manifest.files.len()))
+    let (manifest, metadata) = ppmt_scraper::scrape_from_file(&store, bucket, sources_path, date, only, env).await?;
+    Ok(Scraped {
+        summary: format!("batch {} for {date}: {} files", manifest.batch_id, manifest.files.len()),
+        troubled: metadata.troubled_sources(),
+    })
+}
+
+/// What a scrape wrote, and the sources that need an operator.
+struct Scraped {
+    summary: String,
+    troubled: Vec<String>,
 }
 
 #[tokio::main]
@@ -62,9 +73,13 @@ async fn main() -> anyhow::Result<()> {
                         .unwrap_or_else(|| Utc::now().date_naive()),
                 };
                 let only = payload.get("source").and_then(|s| s.as_str());
-                let summary =
+                // A troubled source does not fail the invocation: a retry would scrape
+                // the whole day again. It is reported in the result and in metadata.json.
+                let scraped =
                     scrape(date, only, sources_path, vars, bucket, clients).await.map_err(|e| format!("{e:#}"))?;
-                Ok::<_, lambda_runtime::Error>(serde_json::json!({ "result": summary }))
+                Ok::<_, lambda_runtime::Error>(
+                    serde_json::json!({ "result": scraped.summary, "troubled_sources": scraped.troubled }),
+                )
             }
         });
         lambda_runtime::run(service).await.map_err(|e| anyhow::anyhow!(e))
@@ -72,8 +87,15 @@ async fn main() -> anyhow::Result<()> {
         let args = Args::parse();
         let date = args.date.unwrap_or_else(|| Utc::now().date_naive());
         let path = args.sources.unwrap_or(sources_path);
-        let summary = scrape(date, args.source.as_deref(), &path, &vars, &bucket, &clients).await?;
-        println!("{summary}");
+        let scraped = scrape(date, args.source.as_deref(), &path, &vars, &bucket, &clients).await?;
+        println!("{}", scraped.summary);
+        if !scraped.troubled.is_empty() {
+            anyhow::bail!(
+                "the batch was written, but {} source(s) need attention (see metadata.json): {}",
+                scraped.troubled.len(),
+                scraped.troubled.join("; ")
+            );
+        }
         Ok(())
     }
 }

@@ -135,7 +135,8 @@ pub struct SourceConfig {
     pub locale: String,
     /// The source's own availability wordings, each mapped to one of
     /// [`AVAILABILITY_VALUES`] (keys compared case-insensitively), e.g.
-    /// `{ "lieferbar" = "in_stock", "ausverkauft" = "out_of_stock" }`.
+    /// `{ "lieferbar" = "in_stock", "ausverkauft" = "out_of_stock" }`. Wordings the
+    /// scraper already knows (`in stock`, schema.org URLs, …) are read as it knows them.
     #[serde(default)]
     pub availability_values: BTreeMap<String, String>,
     /// Pagination of a `json_api` source; none when absent.
@@ -174,7 +175,7 @@ impl Source {
         self.config
             .availability_values
             .iter()
-            .find(|(wording, _)| wording.trim().eq_ignore_ascii_case(availability.trim()))
+            .find(|(wording, _)| wording.trim().to_lowercase() == availability.trim().to_lowercase())
             .map_or(availability, |(_, value)| value.clone())
     }
 

@@ -15,8 +15,10 @@
 //! them in parallel. Each shard reads the batch's view again (one snapshot each; the
 //! read is a small part of a sync's time) and writes the items whose partition key
 //! hashes to it. The ledger tallies the shards of the split; the shard that completes
-//! the tally ends the stage and emits `synced`, once, with the counts of all of them. A
-//! failed shard is retried alone, and `synced` waits for it.
+//! the tally ends the stage and emits `synced` with the counts of all of them, then marks
+//! the split announced, so a duplicate delivery of a shard announces nothing. A failed
+//! shard is retried alone, and `synced` waits for it; a shard that keeps failing reaches
+//! the DLQ, and the stage stays `running` (`STALE` in `ppmt status`) until it is redriven.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -107,29 +109,34 @@ impl Syncer {
     }
 
     /// Writes one shard's part of the batch, then tallies it; the shard that completes
-    /// the split ends the stage.
+    /// the split ends the stage and announces it, once. A shard's failure is left to the
+    /// message's retries and the failure log: the stage stays `running` until the split
+    /// completes, and a late failure of a duplicate delivery never overwrites its end.
     async fn sync_shard(&self, shard: &SyncShard) -> Result<(), StageError> {
         let batch = shard.event.batch();
-        let (index, count) = (shard.index, shard.count);
-        let outcome = async {
-            let (counts, replaced) = match self.view(&batch).await? {
-                View::Replaced(why) => (StageCounts::default(), Some(why)),
-                View::Current(set) => {
-                    let mut writes = plan_item_writes(&set);
-                    writes.retain(|w| shard.owns(&w.pk));
-                    (counts_of(self.app.apply(&writes).await?), None)
-                }
-            };
-            let total = self.ledger.shard_done(&batch, Stage::Synced, &shard.split_id, index, count, &counts).await?;
-            Ok(match (total, replaced) {
-                (None, _) => StageResult::Pending(format!("shard {index} of {count} done, others still running")),
-                (Some(_), Some(why)) => StageResult::Skipped(why),
-                (Some(total), None) => StageResult::Completed(total),
-            })
-        }
-        .await;
+        let (index, count, split) = (shard.index, shard.count, shard.split_id.as_str());
+        let (counts, replaced) = match self.view(&batch).await? {
+            View::Replaced(why) => (StageCounts::default(), Some(why)),
+            View::Current(set) => {
+                let mut writes = plan_item_writes(&set);
+                writes.retain(|w| shard.owns(&w.pk));
+                (counts_of(self.app.apply(&writes).await?), None)
+            }
+        };
+        let outcome = match self.ledger.shard_done(&batch, Stage::Synced, split, index, count, &counts).await? {
+            None => {
+                StageResult::Pending(format!("shard {index} of {count} done; the split is not complete or announced"))
+            }
+            Some(_) if replaced.is_some() => StageResult::Skipped(replaced.unwrap_or_default()),
+            Some(total) => StageResult::Completed(total),
+        };
+        let ends = !matches!(outcome, StageResult::Pending(_));
         let trace_id = &shard.event.trace_id;
-        finish_stage(&*self.ledger, &*self.notifier, &batch, Stage::Synced, trace_id, outcome).await
+        finish_stage(&*self.ledger, &*self.notifier, &batch, Stage::Synced, trace_id, Ok(outcome)).await?;
+        if ends {
+            self.ledger.split_announced(&batch, Stage::Synced, split).await?;
+        }
+        Ok(())
     }
 }
 
@@ -160,6 +167,8 @@ impl MessageHandler for Syncer {
             let writes = plan_item_writes(&set);
             let count = shard_count(writes.len(), self.shard_items);
             if count > 1 {
+                // A fresh split each time: if sending fails half-way, the retry's split
+                // completes and the first one's shards, never complete, announce nothing.
                 let split_id = uuid::Uuid::new_v4().simple().to_string();
                 let bodies: Vec<String> = (0..count)
                     .map(|index| SyncShard { event: event.clone(), split_id: split_id.clone(), index, count }.to_body())
@@ -395,16 +404,23 @@ mod tests {
         };
         assert!(failing.handle(&shard_message(&bodies[1], "s1")).await.is_err());
         assert!(notifier.events.lock().unwrap().is_empty());
-        assert_eq!(ledger.run("b25", Stage::Synced).unwrap().status, RunStatus::Failed);
+        assert_eq!(ledger.run("b25", Stage::Synced).unwrap().status, RunStatus::Running, "left to the retries");
         s.handle(&shard_message(&bodies[1], "s1")).await.unwrap();
+        assert_eq!(notifier.events.lock().unwrap().len(), 1, "synced once, after the last shard");
 
+        // Duplicate deliveries of shards announce nothing more and leave the stage as it
+        // ended, even when one of them fails.
+        s.handle(&shard_message(&bodies[0], "s0-again")).await.unwrap();
+        assert!(failing.handle(&shard_message(&bodies[2], "s2-again")).await.is_err());
+        s.handle(&shard_message(&bodies[1], "s1-again")).await.unwrap();
+        assert_eq!(ledger.run("b25", Stage::Synced).unwrap().status, RunStatus::Succeeded);
         let events = notifier.events.lock().unwrap();
-        assert_eq!(events.len(), 1, "synced once, after the last shard");
+        assert_eq!(events.len(), 1, "announced once: {events:#?}");
         assert_eq!(events[0].stage, Stage::Synced);
         assert_eq!((events[0].counts.items_written, events[0].counts.items_unchanged), (Some(240), Some(0)));
         assert_eq!(app.items.lock().unwrap().len(), 240, "every item written by exactly one shard");
         let run = ledger.run("b25", Stage::Synced).unwrap();
-        assert_eq!((run.status, run.counts.items_written), (RunStatus::Succeeded, Some(240)));
+        assert_eq!(run.counts.items_written, Some(240));
     }
 
     #[tokio::test]

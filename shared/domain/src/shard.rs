@@ -1,7 +1,8 @@
 //! Shards of a large sync: the syncer splits a batch whose app view has more writes than
 //! one invocation should carry into `count` parts, one SQS message each, so Lambda syncs
 //! them in parallel. A write belongs to the shard its item's partition key hashes to,
-//! so a product's items stay together and every item is in exactly one shard. The
+//! so a product's items (all under `PRODUCT#<id>`) stay together and every item is in
+//! exactly one shard; a GTIN pointer hashes by its own key. The
 //! shards of one split share its `split_id`, under which the ledger tallies them.
 
 use serde::{Deserialize, Serialize};
@@ -50,9 +51,14 @@ impl SyncShard {
     }
 }
 
-/// How many shards `writes` writes need at `per_shard` each (at least one).
+/// Most shards of one split: their tally stays one ledger item well under DynamoDB's
+/// 400 KB; beyond it the shards grow instead.
+pub const MAX_SHARDS: u32 = 500;
+
+/// How many shards `writes` writes need at about `per_shard` each (the split is by
+/// hash, so sizes vary a little): from 1 to [`MAX_SHARDS`].
 pub fn shard_count(writes: usize, per_shard: usize) -> u32 {
-    u32::try_from(writes.div_ceil(per_shard.max(1)).max(1)).unwrap_or(u32::MAX)
+    u32::try_from(writes.div_ceil(per_shard.max(1))).unwrap_or(u32::MAX).clamp(1, MAX_SHARDS)
 }
 
 /// The shard of a partition key: FNV-1a of its bytes, modulo `count`. Stable across
@@ -81,6 +87,7 @@ mod tests {
         assert_eq!(shard_of("PRODUCT#p1", 7), shard_of("PRODUCT#p1", 7));
         assert_eq!(shard_of("", 3), u32::try_from(0xcbf2_9ce4_8422_2325_u64 % 3).unwrap());
         assert_eq!((shard_count(0, 100), shard_count(100, 100), shard_count(101, 100)), (1, 1, 2));
+        assert_eq!(shard_count(10_000_000, 1), MAX_SHARDS);
     }
 
     #[test]

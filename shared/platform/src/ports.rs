@@ -301,7 +301,8 @@ pub trait RunLedger: Send + Sync {
     async fn message_failure(&self, message_id: &str) -> Result<Option<MessageFailure>, PortError>;
     /// Records that shard `index` of split `split_id` of the batch's `stage` is done
     /// with `counts` (again, on a retry: the shard's figures are replaced, not added).
-    /// Returns the counts of the whole split once all `count` shards are done.
+    /// Returns the counts of the whole split once all `count` shards are done, until the
+    /// split is marked announced.
     async fn shard_done(
         &self,
         batch: &BatchRef,
@@ -311,4 +312,7 @@ pub trait RunLedger: Send + Sync {
         count: u32,
         counts: &StageCounts,
     ) -> Result<Option<StageCounts>, PortError>;
+    /// Marks the split's end announced: [`RunLedger::shard_done`] returns `None` for it
+    /// from now on.
+    async fn split_announced(&self, batch: &BatchRef, stage: Stage, split_id: &str) -> Result<(), PortError>;
 }

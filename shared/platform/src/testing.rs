@@ -209,6 +209,8 @@ pub struct MemoryLedger {
     pub failures: Mutex<HashMap<String, MessageFailure>>,
     /// (batch, stage, split) → each done shard's counts.
     pub shards: Mutex<HashMap<SplitKey, BTreeMap<u32, StageCounts>>>,
+    /// Splits whose end was announced.
+    pub announced: Mutex<std::collections::HashSet<SplitKey>>,
 }
 
 /// A split of a batch's stage: (batch id, stage, split id).
@@ -289,10 +291,18 @@ impl RunLedger for MemoryLedger {
         count: u32,
         counts: &StageCounts,
     ) -> Result<Option<StageCounts>, PortError> {
+        let key = (batch.batch_id.0.clone(), stage, split_id.to_owned());
+        let announced = lock(&self.announced).contains(&key);
         let mut shards = lock(&self.shards);
-        let done = shards.entry((batch.batch_id.0.clone(), stage, split_id.to_owned())).or_default();
+        let done = shards.entry(key).or_default();
         done.insert(index, counts.clone());
-        Ok((done.len() == count as usize).then(|| done.values().fold(StageCounts::default(), |a, c| a.plus(c))))
+        let complete = done.len() >= count as usize && !announced;
+        Ok(complete.then(|| done.values().fold(StageCounts::default(), |a, c| a.plus(c))))
+    }
+
+    async fn split_announced(&self, batch: &BatchRef, stage: Stage, split_id: &str) -> Result<(), PortError> {
+        lock(&self.announced).insert((batch.batch_id.0.clone(), stage, split_id.to_owned()));
+        Ok(())
     }
 }
 

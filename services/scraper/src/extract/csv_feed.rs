@@ -149,7 +149,10 @@ fn ends_inside_quotes(body: &[u8], quote: u8, delimiter: u8) -> bool {
     for &b in body {
         at = match at {
             At::FieldStart if b == quote => At::Quoted,
-            At::FieldStart | At::Unquoted | At::QuoteInQuoted if b == delimiter || b == b'\n' => At::FieldStart,
+            // The reader ends a record at `\n`, `\r` or both.
+            At::FieldStart | At::Unquoted | At::QuoteInQuoted if b == delimiter || b == b'\n' || b == b'\r' => {
+                At::FieldStart
+            }
             At::FieldStart | At::Unquoted => At::Unquoted,
             At::Quoted if b == quote => At::QuoteInQuoted,
             At::Quoted => At::Quoted,
@@ -237,16 +240,28 @@ fn readable(fields: &[Option<&str>], cols: &Columns) -> RawRecord {
     }
 }
 
-/// Why a row cannot be read as a record at all, if it cannot.
-fn malformed(record: &csv::ByteRecord, fields: &[Option<&str>], width: Option<usize>, cut: bool) -> Option<String> {
+/// Why a row cannot be read as a record at all, if it cannot. `cut_lines` is set on
+/// the final record when the file ends inside one of its quoted fields: how many lines
+/// that record swallowed. Empty fields after the header's last column (a trailing
+/// delimiter) are not a shift.
+fn malformed(
+    record: &csv::ByteRecord,
+    fields: &[Option<&str>],
+    width: Option<usize>,
+    cut_lines: Option<usize>,
+) -> Option<String> {
     if let Some((column, bytes)) = record.iter().enumerate().find(|(i, _)| fields[*i].is_none()) {
         let at = std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
         return Some(format!("field {} is not valid UTF-8 (at byte {})", column + 1, at + 1));
     }
-    if cut {
-        return Some("the file ends inside a quoted field of this row".to_owned());
+    if let Some(lines) = cut_lines {
+        return Some(format!(
+            "the file ends inside a quoted field of this row, which runs to the end of the file ({lines} lines)"
+        ));
     }
-    width.filter(|w| *w != record.len()).map(|w| format!("row has {} fields, the header has {w}", record.len()))
+    let width = width?;
+    let extra_empty = record.len() > width && fields[width..].iter().all(|f| f.is_some_and(|t| t.trim().is_empty()));
+    (record.len() != width && !extra_empty).then(|| format!("row has {} fields, the header has {width}", record.len()))
 }
 
 /// Parse a CSV product feed into records and per-row rejects.
@@ -259,6 +274,7 @@ pub fn parse_csv_feed(
     let mut out = Extracted::default();
     let body = utf8_body(bytes, mapping.encoding);
     let truncated = ends_inside_quotes(&body, mapping.quote, mapping.delimiter);
+    let total_lines = body.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(mapping.delimiter)
         .quote(mapping.quote)
@@ -320,8 +336,10 @@ pub fn parse_csv_feed(
         let locator = format!("row {row}");
         let fields: Vec<Option<&str>> = rec.iter().map(|f| std::str::from_utf8(f).ok()).collect();
         let raw = readable(&fields, &cols);
-        let cut = truncated && records.peek().is_none();
-        if let Some(detail) = malformed(&rec, &fields, width, cut) {
+        let cut_lines = (truncated && records.peek().is_none())
+            .then(|| rec.position().map_or(0, |p| p.line()))
+            .map(|start| total_lines.saturating_sub(usize::try_from(start).unwrap_or(0)) + 1);
+        if let Some(detail) = malformed(&rec, &fields, width, cut_lines) {
             out.rejects.push(RecordReject::new(locator, RejectReason::MalformedRecord, detail).with_readable(raw));
             continue;
         }
@@ -502,11 +520,22 @@ mod tests {
             [
                 ("row 3", "MALFORMED_RECORD", "field 2 is not valid UTF-8 (at byte 4)", Some("A2")),
                 ("row 4", "MALFORMED_RECORD", "row has 5 fields, the header has 4", Some("A3")),
-                ("row 6", "MALFORMED_RECORD", "the file ends inside a quoted field of this row", Some("A5")),
+                (
+                    "row 6",
+                    "MALFORMED_RECORD",
+                    "the file ends inside a quoted field of this row, which runs to the end of the file (1 lines)",
+                    Some("A5")
+                ),
             ]
         );
         assert_eq!(ex.rejects[0].readable.currency.as_deref(), Some("EUR"));
         assert!(!ends_inside_quotes(b"a,5\" screen,\"ok \"\"x\"\"\"\n", b'"', b','), "a quote mid-field is literal");
+        assert!(!ends_inside_quotes(b"h\r\"a,\"\r", b'"', b','), "CR ends a record");
+        assert!(ends_inside_quotes(b"h\r\"abc", b'"', b','));
+        // A trailing delimiter is not a shifted row.
+        let trailing = "id,name,price,currency\nA1,Kettle,40.00,EUR,\nA2,Mug,41.00,EUR,,\n";
+        let ex = parse_csv_feed(trailing.as_bytes(), &m, &NumberLocale::en(), None);
+        assert_eq!((ex.records.len(), ex.rejects.len()), (2, 0), "{:?}", ex.rejects);
     }
 
     #[test]

@@ -312,13 +312,18 @@ fn strip_script_wrappers(s: &str) -> &str {
     t
 }
 
-/// Every node of a JSON-LD document that defines an `@id` (holds more than the `@id`).
+/// Every node of a JSON-LD document that defines an `@id`: of several, the one with the
+/// most properties (a stub `{"@type": "Brand", "@id": "#b"}` does not hide the full node).
 fn index_ids<'a>(v: &'a Value, index: &mut std::collections::HashMap<String, &'a Value>) {
     match v {
         Value::Array(a) => a.iter().for_each(|x| index_ids(x, index)),
         Value::Object(o) => {
-            if let (Some(Value::String(id)), true) = (o.get("@id"), o.len() > 1) {
-                index.entry(id.clone()).or_insert(v);
+            if let Some(Value::String(id)) = o.get("@id") {
+                let richer =
+                    index.get(id).and_then(|known| known.as_object()).is_none_or(|known| known.len() < o.len());
+                if o.len() > 1 && richer {
+                    index.insert(id.clone(), v);
+                }
             }
             o.values().for_each(|x| index_ids(x, index));
         }
@@ -326,17 +331,36 @@ fn index_ids<'a>(v: &'a Value, index: &mut std::collections::HashMap<String, &'a
     }
 }
 
-/// `v` with each reference (`{"@id": "#brand"}` and nothing else) replaced by the node
-/// it names; at most four references deep, so a cycle ends.
-fn resolve_ids(v: &Value, index: &std::collections::HashMap<String, &Value>, hops: u8) -> Value {
+/// `v` with each reference to a node (an object with an `@id` and no more than an
+/// `@type`) replaced by the node it names. A node is not expanded again inside itself,
+/// so cycles end and a product group's variants do not multiply.
+fn resolve_ids(v: &Value, index: &std::collections::HashMap<String, &Value>, path: &mut Vec<String>) -> Value {
     match v {
-        Value::Object(o) => match (o.get("@id"), o.len()) {
-            (Some(Value::String(id)), 1) if hops < 4 => {
-                index.get(id).map_or_else(|| v.clone(), |node| resolve_ids(node, index, hops + 1))
+        Value::Object(o) => {
+            let reference = match o.get("@id") {
+                Some(Value::String(id)) if o.keys().all(|k| k == "@id" || k == "@type") => Some(id),
+                _ => None,
+            };
+            match reference.filter(|id| !path.contains(id)).and_then(|id| index.get(id).map(|node| (id, node))) {
+                Some((id, node)) if !std::ptr::eq(*node, v) => {
+                    path.push(id.clone());
+                    let resolved = resolve_ids(node, index, path);
+                    path.pop();
+                    resolved
+                }
+                _ => {
+                    let own = o.get("@id").and_then(Value::as_str).map(str::to_owned);
+                    path.extend(own.clone());
+                    let resolved =
+                        Value::Object(o.iter().map(|(k, x)| (k.clone(), resolve_ids(x, index, path))).collect());
+                    if own.is_some() {
+                        path.pop();
+                    }
+                    resolved
+                }
             }
-            _ => Value::Object(o.iter().map(|(k, x)| (k.clone(), resolve_ids(x, index, hops))).collect()),
-        },
-        Value::Array(a) => Value::Array(a.iter().map(|x| resolve_ids(x, index, hops)).collect()),
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| resolve_ids(x, index, path)).collect()),
         other => other.clone(),
     }
 }
@@ -359,7 +383,7 @@ fn json_ld_documents(doc: &Html) -> Vec<Value> {
         .collect();
     let mut index = std::collections::HashMap::new();
     documents.iter().for_each(|d| index_ids(d, &mut index));
-    documents.iter().map(|d| resolve_ids(d, &index, 0)).collect()
+    documents.iter().map(|d| resolve_ids(d, &index, &mut Vec::new())).collect()
 }
 
 fn json_ld_candidates(doc: &Html) -> Vec<Candidate> {
@@ -643,35 +667,55 @@ fn to_record(
     })
 }
 
-/// A price that another machine-readable source of the page states differently for the
-/// same product (the same product id, or the only product of both), as a reject naming
-/// both values and their sources. Amounts compare as numbers, so `19.9` and `19.90`
-/// agree.
+/// Whether two statements of a product's price agree: the same amount and currency
+/// (`19.9` is `19.90`), one inside the other's range, or one the other's regular price
+/// beside its sale price.
+fn agree(a: &ScrapedRecord, b: &ScrapedRecord) -> bool {
+    let within = |x: &ScrapedRecord, y: &ScrapedRecord| {
+        y.price.max_amount.is_some_and(|max| (y.price.amount..=max).contains(&x.price.amount))
+    };
+    a.currency == b.currency
+        && (a.price.amount == b.price.amount
+            || within(a, b)
+            || within(b, a)
+            || a.regular_price == Some(b.price.amount)
+            || b.regular_price == Some(a.price.amount))
+}
+
+/// A price that another machine-readable source of the page states for a product of the
+/// winning source and that agrees with none of its offers, as a reject naming both
+/// values and their sources. Offers are the same product when their ids match, or when
+/// each source has one offer and one of them has no id of its own (the page's URL).
 fn conflict(
     locator: &str,
+    page_url: &str,
     (winner, ours): (&str, &Extracted),
     (label, theirs): (&str, &Extracted),
 ) -> Option<RecordReject> {
     let single = ours.records.len() == 1 && theirs.records.len() == 1;
-    for a in &ours.records {
-        for b in theirs.records.iter().filter(|b| single || b.product_id == a.product_id) {
-            if (a.price.amount, &a.currency) != (b.price.amount, &b.currency) {
-                let detail = format!(
-                    "{winner} states {} {}, {label} states {} {} for product {}",
-                    a.price.amount, a.currency, b.price.amount, b.currency, a.product_id
-                );
-                let readable = RawRecord {
-                    product_id: Some(a.product_id.clone()),
-                    name: a.name.clone(),
-                    brand: a.brand.clone(),
-                    gtin: a.gtin.clone(),
-                    mpn: a.mpn.clone(),
-                    url: a.url.clone(),
-                    ..RawRecord::default()
-                };
-                return Some(RecordReject::new(locator, RejectReason::PriceConflict, detail).with_readable(readable));
-            }
-        }
+    for b in &theirs.records {
+        let same: Vec<&ScrapedRecord> = ours
+            .records
+            .iter()
+            .filter(|a| {
+                a.product_id == b.product_id || (single && (a.product_id == page_url || b.product_id == page_url))
+            })
+            .collect();
+        let Some(a) = same.first().filter(|_| !same.iter().any(|a| agree(a, b))) else { continue };
+        let detail = format!(
+            "{winner} states {} {}, {label} states {} {} for product {}",
+            a.price.amount, a.currency, b.price.amount, b.currency, a.product_id
+        );
+        let readable = RawRecord {
+            product_id: Some(a.product_id.clone()),
+            name: a.name.clone(),
+            brand: a.brand.clone(),
+            gtin: a.gtin.clone(),
+            mpn: a.mpn.clone(),
+            url: a.url.clone(),
+            ..RawRecord::default()
+        };
+        return Some(RecordReject::new(locator, RejectReason::PriceConflict, detail).with_readable(readable));
     }
     None
 }
@@ -734,7 +778,9 @@ pub fn extract_product(
     if let Some((winner, out)) = extracted.iter().find(|(_, out)| !out.records.is_empty()) {
         // The machine-readable sources must agree with the one that wins.
         let mut structured = extracted.iter().filter(|(label, _)| *label != "css" && label != winner);
-        if let Some(reject) = structured.find_map(|(label, other)| conflict(&locator, (winner, out), (label, other))) {
+        if let Some(reject) =
+            structured.find_map(|(label, other)| conflict(&locator, page_url, (winner, out), (label, other)))
+        {
             return Err(reject);
         }
         return Ok(out.clone());
@@ -927,6 +973,33 @@ mod tests {
         let reject = en(&og).unwrap_err();
         assert_eq!(reject.reason, RejectReason::PriceConflict);
         assert!(reject.detail.starts_with("json-ld states 25 USD, meta states 27 USD"), "{}", reject.detail);
+        // No conflict: a price inside the other's range, a regular price beside a sale,
+        // and another product of the page.
+        let agreeing = [
+            (r#""@type":"AggregateOffer","lowPrice":10,"highPrice":20,"priceCurrency":"USD""#, "15"),
+            (
+                r#""@type":"Offer","price":10,"priceCurrency":"USD""#,
+                "10\"><meta property=\"product:sale_price:amount\" content=\"8.5",
+            ),
+        ];
+        for (offer, meta) in agreeing {
+            let html = page(
+                &format!(
+                    r#"<script type="application/ld+json">{{"@type":"Product","name":"Lamp","offers":{{{offer}}}}}</script>
+                       <meta property="product:price:amount" content="{meta}">
+                       <meta property="product:price:currency" content="USD">"#
+                ),
+                "",
+            );
+            assert!(en(&html).is_ok(), "{offer} / {meta}: {:?}", en(&html));
+        }
+        let related = page(
+            r#"<script type="application/ld+json">{"@type":"Product","sku":"MAIN","offers":{"price":30,"priceCurrency":"EUR"}}</script>"#,
+            r#"<div itemscope itemtype="https://schema.org/Product"><span itemprop="sku">OTHER</span>
+               <div itemprop="offers" itemscope itemtype="https://schema.org/Offer"><meta itemprop="price" content="12">
+               <meta itemprop="priceCurrency" content="EUR"></div></div>"#,
+        );
+        assert_eq!(en(&related).unwrap().records[0].product_id, "MAIN");
     }
 
     #[test]
@@ -955,6 +1028,26 @@ mod tests {
             "",
         );
         assert_eq!(en(&cycle).unwrap().records[0].brand.as_deref(), Some("A"));
+        // A product group whose 300 variants point back at it stays small, and a stub
+        // does not hide the full node.
+        let variants: Vec<String> = (0..300)
+            .map(|i| format!(r##"{{"@type":"Product","@id":"#v{i}","sku":"V{i}","isVariantOf":{{"@id":"#g"}},"offers":{{"price":"{}","priceCurrency":"EUR"}}}}"##, 10 + i))
+            .collect();
+        let refs: Vec<String> = (0..300).map(|i| format!(r##"{{"@id":"#v{i}"}}"##)).collect();
+        let group = page(
+            &format!(
+                r##"<script type="application/ld+json">{{"@graph":[{{"@type":"Brand","@id":"#b"}},
+                     {{"@type":"ProductGroup","@id":"#g","brand":{{"@id":"#b"}},"hasVariant":[{}]}},{},
+                     {{"@type":"Brand","@id":"#b","name":"Full"}}]}}</script>"##,
+                refs.join(","),
+                variants.join(",")
+            ),
+            "",
+        );
+        let started = std::time::Instant::now();
+        let ex = en(&group).unwrap();
+        assert_eq!(ex.records.len(), 300);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
     }
 
     #[test]

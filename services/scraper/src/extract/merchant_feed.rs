@@ -6,8 +6,8 @@
 //! children of an item are read, so nested values such as `g:shipping/g:price` never
 //! leak into the product price. `g:sale_price`, when present and valid, replaces
 //! `g:price`, unless `g:sale_price_effective_date` (an ISO 8601 interval `start/end`)
-//! says the sale is not on at the time of the fetch; the window is kept on the record
-//! either way. An item that cannot be used becomes a [`RecordReject`] with locator
+//! says the sale is not on at the time of the fetch, or cannot be read; the window is
+//! kept on the record. An item that cannot be used becomes a [`RecordReject`] with locator
 //! `"item N"` (1-based) and parsing continues; a document-level problem (DOCTYPE,
 //! custom entity, malformed XML) is a [`FeedError`].
 
@@ -185,18 +185,17 @@ fn finish_item(
         out.rejects.push(reject(RejectReason::MissingField, "item has no g:id, g:gtin or g:mpn".into()));
         return;
     };
-    let window = match opt(&f.sale_window) {
-        None => None,
-        Some(text) => match sale_window(&text) {
-            Some(w) => Some(w),
-            None => {
-                let detail = format!("g:sale_price_effective_date {text:?} is not an ISO 8601 interval start/end");
-                out.rejects.push(reject(RejectReason::BadTimestamp, detail));
-                return;
-            }
-        },
+    // A window that cannot be read cannot show the sale is on: the regular price stands.
+    let stated = opt(&f.sale_window);
+    let window = stated.as_deref().and_then(sale_window);
+    if let (Some(text), None) = (&stated, window) {
+        tracing::warn!(%locator, window = %text, "g:sale_price_effective_date is not an ISO 8601 interval; using g:price");
+    }
+    let sale_on = match (&stated, window) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(_), Some((start, end))) => start <= at && at < end,
     };
-    let sale_on = window.is_none_or(|(start, end)| start <= at && at < end);
     let parse = |t: &Option<String>| t.as_deref().map(|t| parse_price(t, locale, default_currency));
     let regular = parse(&f.price);
     let sale = if sale_on { parse(&f.sale_price) } else { None };
@@ -514,7 +513,8 @@ mod tests {
     #[test]
     fn a_sale_outside_its_window_is_not_the_price() {
         // Fetched 2026-11-25T12:00Z. A: the sale is on; B: it ended on the 24th; C: it
-        // starts on the 26th; D: the window cannot be read.
+        // starts on the 26th; D: the window cannot be read, so the regular price stands;
+        // E: only a sale price, and its sale is over.
         let xml = r#"<rss xmlns:g="http://base.google.com/ns/1.0"><channel>
 <item><g:id>A</g:id><g:price>20.00 USD</g:price><g:sale_price>15.00 USD</g:sale_price>
   <g:sale_price_effective_date>2026-11-20T00:00-08:00/2026-11-30T23:59-08:00</g:sale_price_effective_date></item>
@@ -524,15 +524,22 @@ mod tests {
   <g:sale_price_effective_date>2026-11-26/2026-11-30</g:sale_price_effective_date></item>
 <item><g:id>D</g:id><g:price>20.00 USD</g:price><g:sale_price>15.00 USD</g:sale_price>
   <g:sale_price_effective_date>next week</g:sale_price_effective_date></item>
+<item><g:id>E</g:id><g:sale_price>15.00 USD</g:sale_price>
+  <g:sale_price_effective_date>2026-11-01/2026-11-02</g:sale_price_effective_date></item>
 </channel></rss>"#;
         let ex = parse(xml).unwrap();
         let got: Vec<_> = ex.records.iter().map(|r| (r.product_id.as_str(), r.price.amount, r.regular_price)).collect();
-        assert_eq!(got, [("A", d("15"), Some(d("20"))), ("B", d("20"), None), ("C", d("20"), None)]);
+        assert_eq!(
+            got,
+            [("A", d("15"), Some(d("20"))), ("B", d("20"), None), ("C", d("20"), None), ("D", d("20"), None)]
+        );
         let window = |r: &ScrapedRecord| (r.sale_starts_at.unwrap().to_rfc3339(), r.sale_ends_at.unwrap().to_rfc3339());
         assert_eq!(window(&ex.records[0]), ("2026-11-20T08:00:00+00:00".into(), "2026-12-01T07:59:00+00:00".into()));
+        assert_eq!(ex.records[3].sale_starts_at, None);
         assert_eq!(ex.rejects.len(), 1);
-        assert_eq!((ex.rejects[0].locator.as_str(), ex.rejects[0].reason), ("item 4", RejectReason::BadTimestamp));
-        assert_eq!(ex.rejects[0].readable.product_id.as_deref(), Some("D"), "the reject names its product");
+        assert_eq!((ex.rejects[0].locator.as_str(), ex.rejects[0].reason), ("item 5", RejectReason::MissingField));
+        assert!(ex.rejects[0].detail.contains("its sale is not on"), "{}", ex.rejects[0].detail);
+        assert_eq!(ex.rejects[0].readable.product_id.as_deref(), Some("E"), "the reject names its product");
     }
 
     #[test]

@@ -415,28 +415,33 @@ pub fn validate_amount(amount: Decimal, text: &str) -> Result<Decimal, PriceErro
     Ok(amount.normalize())
 }
 
-/// `49.–` (a dash for no cents, as Swiss shops write it) as `49`: the decimal separator
-/// and a dash after a digit, with no digit after them, are dropped.
+/// `49.–` or `49.--` (a dash for no cents, as Swiss shops write it) as `49.00`: the
+/// dash after the decimal separator becomes `00`, so `1.299.–` still has two decimal
+/// separators and is refused.
 fn without_dash_cents(text: &str, decimal: char) -> std::borrow::Cow<'_, str> {
     let chars: Vec<char> = text.chars().collect();
-    let dash_cents = |i: usize| {
-        i > 0
+    let is_dash = |c: Option<&char>| c.is_some_and(|c| matches!(c, '-' | '–' | '—'));
+    // The dashes (one or two) of a dash-for-cents at `i`, if there is one.
+    let dashes = |i: usize| {
+        let dashes = if is_dash(chars.get(i + 2)) { 2 } else { 1 };
+        (i > 0
             && chars[i - 1].is_ascii_digit()
             && chars[i] == decimal
-            && chars.get(i + 1).is_some_and(|c| matches!(c, '-' | '–' | '—'))
-            && !chars.get(i + 2).is_some_and(char::is_ascii_digit)
+            && is_dash(chars.get(i + 1))
+            && !chars.get(i + 1 + dashes).is_some_and(char::is_ascii_digit))
+        .then_some(dashes)
     };
-    if !(0..chars.len()).any(dash_cents) {
+    if !(0..chars.len()).any(|i| dashes(i).is_some()) {
         return std::borrow::Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(text.len());
+    let mut out = String::with_capacity(text.len() + 2);
     let mut i = 0;
     while i < chars.len() {
-        if dash_cents(i) {
-            i += 2;
-            continue;
-        }
         out.push(chars[i]);
+        if let Some(n) = dashes(i) {
+            out.push_str("00");
+            i += n;
+        }
         i += 1;
     }
     std::borrow::Cow::Owned(out)
@@ -670,7 +675,10 @@ mod tests {
         assert_eq!(ok("₹1,29,999", &india, None), (d("129999"), "INR".into()));
         assert_eq!(ok("12,34,567.50", &india, Some("INR")).0, d("1234567.5"));
         assert_eq!(ok("1,299", &india, Some("INR")).0, d("1299"));
-        for (bad, locale) in [("1,299,999", &india), ("123,456", &india), ("1'29'999", &ch), ("49.–5", &ch)] {
+        assert_eq!(ok("CHF 49.--", &ch, None).0, d("49"));
+        for (bad, locale) in
+            [("1,299,999", &india), ("123,456", &india), ("1'29'999", &ch), ("49.–5", &ch), ("CHF 1.299.–", &ch)]
+        {
             let err = parse_price(bad, locale, Some("INR")).unwrap_err();
             assert_eq!(err.reason, RejectReason::UnparseablePrice, "{bad}: {err}");
         }

@@ -180,7 +180,7 @@ impl RunLedger for DynamoLedger {
 
     /// One atomic update sets the shard's counts and adds its index to the split's done
     /// set, returning the item as it now is: of shards finishing at once, only the one
-    /// that completes the set sees it complete (a retried shard may see it again).
+    /// that completes the set sees it complete; once the split is announced, none does.
     async fn shard_done(
         &self,
         batch: &BatchRef,
@@ -212,7 +212,7 @@ impl RunLedger for DynamoLedger {
             .map_err(|e| aws_error(operation.clone(), e))?;
         let item = out.attributes.unwrap_or_default();
         let done = item.get("done").and_then(|v| v.as_ns().ok()).map_or(0, Vec::len);
-        if done < count as usize {
+        if done < count as usize || item.contains_key("announced") {
             return Ok(None);
         }
         let mut total = StageCounts::default();
@@ -223,6 +223,19 @@ impl RunLedger for DynamoLedger {
             total = total.plus(&part);
         }
         Ok(Some(total))
+    }
+
+    async fn split_announced(&self, batch: &BatchRef, stage: Stage, split_id: &str) -> Result<(), PortError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(shards_key(&batch.batch_id, stage, split_id)))
+            .update_expression("SET announced = :t")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(|e| aws_error(format!("mark split {split_id} of batch {} announced", batch.batch_id), e))?;
+        Ok(())
     }
 
     async fn record_message_failure(&self, failure: &MessageFailure) -> Result<(), PortError> {
