@@ -146,24 +146,34 @@ impl Harness {
     }
 
     /// Runs the `scraper` binary once for `date` on `sources` (a sources file), with
-    /// `extra` environment, and waits for it to succeed.
-    pub async fn scrape(
+    /// `extra` environment; returns whether it exited 0, and its stdout and stderr.
+    pub async fn run_scraper(
         &self,
         date: NaiveDate,
         sources: &std::path::Path,
         extra: &[(&str, &str)],
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<(bool, String)> {
         let output = tokio::process::Command::new(ppmt_cli::demo::binary("scraper")?)
             .envs(&self.env)
             .envs(extra.iter().copied())
             .args(["--date", &date.to_string(), "--sources", &sources.to_string_lossy()])
             .output()
             .await?;
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        if !output.status.success() {
-            bail!("scraper failed ({}): {}{}", output.status, stdout, String::from_utf8_lossy(&output.stderr));
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        Ok((output.status.success(), text))
+    }
+
+    /// [`Harness::run_scraper`], which must succeed; returns its stdout and stderr.
+    pub async fn scrape(
+        &self,
+        date: NaiveDate,
+        sources: &std::path::Path,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<String> {
+        match self.run_scraper(date, sources, extra).await? {
+            (true, text) => Ok(text),
+            (false, text) => bail!("scraper failed: {text}"),
         }
-        Ok(stdout)
     }
 
     /// The day's manifest as the scraper wrote it.
