@@ -1,5 +1,8 @@
-//! Delivery under faults, end to end: a bad row costs that row, and a bad manifest is
-//! refused with its reason, while everything else of the day goes on.
+//! Delivery under faults, end to end: a bad row costs that row, a bad manifest is
+//! refused with its reason, an earlier scrape loaded late changes nothing, a panic fails
+//! its message alone, Lambda mode retries on its backoff, and racing scrapes cannot
+//! replace each other's manifest, while everything else of the day goes on. (The kill
+//! and outage cases, which need a big batch, are in `pipeline.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use std::time::Duration;
