@@ -139,6 +139,33 @@ async fn golden_day_reaches_dynamodb_with_hand_computed_prices() -> anyhow::Resu
 }
 
 #[tokio::test]
+async fn ppmt_status_reads_a_day_as_json_and_an_unrecorded_day_exits_non_zero() -> anyhow::Result<()> {
+    let mut h = Harness::new("status").await?;
+    let manifest = golden_day(&mut h).await?;
+    let ppmt = |args: &[&str]| -> anyhow::Result<std::process::Output> {
+        Ok(std::process::Command::new(ppmt_cli::demo::binary("ppmt")?).envs(&h.env).args(args).output()?)
+    };
+    let out = ppmt(&["status", "--date", "2026-11-24", "--output", "json"])?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(status["date"], "2026-11-24");
+    let runs = status["runs"].as_array().unwrap();
+    let stages: Vec<&str> = runs.iter().filter_map(|r| r["stage"].as_str()).collect();
+    assert_eq!(stages, ["loaded", "transformed", "synced"]);
+    let succeeded = serde_json::to_value(RunStatus::Succeeded)?;
+    for r in runs {
+        assert_eq!(
+            (&r["status"], &r["stale"], &r["batch_id"]),
+            (&succeeded, &serde_json::json!(false), &serde_json::json!(manifest.batch_id))
+        );
+    }
+    let empty = ppmt(&["status", "--date", "2026-11-20"])?;
+    assert!(!empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no batch recorded for 2026-11-20"));
+    Ok(())
+}
+
+#[tokio::test]
 async fn repeated_events_and_a_replayed_day_change_nothing() -> anyhow::Result<()> {
     let mut h = Harness::new("replay").await?;
     let manifest = golden_day(&mut h).await?;

@@ -39,10 +39,15 @@ enum Command {
         #[arg(long, env = "PPMT_DATABASE_URL")]
         database_url: Option<String>,
     },
-    /// Show each batch's stages for a day, from the run ledger.
+    /// Show each batch's stages for a day, from the run ledger; exits non-zero when no
+    /// batch is recorded or a stage failed or is stale.
     Status {
+        /// The day (default: today, UTC).
         #[arg(long)]
         date: Option<NaiveDate>,
+        /// `text` (a table) or `json` (`{"date", "runs": [{…, "stale"}]}`).
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
     },
     /// Re-run a day from its manifest, or re-announce one finished stage.
     Replay {
@@ -82,6 +87,23 @@ enum Command {
         #[arg(long, default_value_t = 180)]
         timeout_secs: u64,
     },
+}
+
+/// How a reading command prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+/// Writes a line to stdout; a reader that went away (`ppmt … | head`) ends the command
+/// quietly instead of panicking.
+fn emit(text: impl std::fmt::Display) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        written => Ok(written?),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,51 +147,51 @@ async fn main() -> anyhow::Result<()> {
                         std::fs::create_dir_all(dir)?;
                     }
                     std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
-                    println!("stack {stack} provisioned; environment in {}", path.display());
+                    emit(format!("stack {stack} provisioned; environment in {}", path.display()))?;
                 }
-                None => print!("{text}"),
+                None => emit(text.trim_end())?,
             }
         }
-        Command::Status { date } => {
+        Command::Status { date, output } => {
             let date = date.unwrap_or_else(|| Utc::now().date_naive());
             let runs = ppmt_platform::ports::RunLedger::runs_for_date(&ledger()?, date).await?;
+            let now = chrono::Utc::now();
+            match output {
+                Output::Json => emit(ops::runs_json(date, &runs, now))?,
+                Output::Text if runs.is_empty() => {}
+                Output::Text => emit(ops::render_runs(&runs, now).trim_end())?,
+            }
             if runs.is_empty() {
                 anyhow::bail!("no batch recorded for {date}: was the day scraped? (`ppmt dlq list --queue loader`)");
             }
-            let now = chrono::Utc::now();
-            print!("{}", ops::render_runs(&runs, now));
             let troubled = ops::troubled_runs(&runs, now);
             if troubled > 0 {
                 anyhow::bail!("{troubled} stage run(s) of {date} failed or are stale");
             }
         }
-        Command::Replay { date, stage: None } => {
-            println!("{}", ops::replay_day(&clients, &env, date).await?)
-        }
+        Command::Replay { date, stage: None } => emit(ops::replay_day(&clients, &env, date).await?)?,
         Command::Replay { date, stage: Some(stage) } => {
             let stage = Stage::parse(&stage).filter(|s| matches!(s, Stage::Loaded | Stage::Transformed));
             let stage = stage.context("--stage must be `loaded` or `transformed`")?;
             let notifier =
                 SnsNotifier { client: clients.sns.clone(), topic_arn: env.get("PPMT_STAGE_TOPIC_ARN")?.to_owned() };
-            println!("{}", ops::replay_stage(&ledger()?, &notifier, &env, date, stage).await?);
+            emit(ops::replay_stage(&ledger()?, &notifier, &env, date, stage).await?)?;
         }
         Command::Dlq { action: DlqAction::List { queue } } => {
             let letters = ops::list_dead_letters(&clients, &ledger()?, env.queue_url(&queue, true)?).await?;
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{} message(s) in the {queue} DLQ", letters.len())?;
+            emit(format!("{} message(s) in the {queue} DLQ", letters.len()))?;
             for l in letters {
                 let body: String = l.body.chars().take(160).collect();
-                writeln!(
-                    out,
+                emit(format!(
                     "- {}  received {}x\n  last error: {}\n  body: {body}",
                     l.message_id,
                     l.receive_count,
                     l.last_error.as_deref().unwrap_or("(not recorded)")
-                )?;
+                ))?;
             }
         }
         Command::Dlq { action: DlqAction::Replay { queue, message_id } } => {
-            println!("{}", ops::redrive(&clients, &ledger()?, &env, &queue, message_id.as_deref()).await?);
+            emit(ops::redrive(&clients, &ledger()?, &env, &queue, message_id.as_deref()).await?)?;
         }
         Command::Scrape { date, source, sources } => {
             let date = date.unwrap_or_else(|| Utc::now().date_naive());
@@ -184,8 +206,8 @@ async fn main() -> anyhow::Result<()> {
                 &vars,
             )
             .await?;
-            println!("batch {} for {date}: {} file(s)", manifest.batch_id, manifest.files.len());
-            println!("{}", serde_json::to_string_pretty(&metadata.sources)?);
+            emit(format!("batch {} for {date}: {} file(s)", manifest.batch_id, manifest.files.len()))?;
+            emit(serde_json::to_string_pretty(&metadata.sources)?)?;
             let troubled = metadata.troubled_sources();
             if !troubled.is_empty() {
                 anyhow::bail!(
@@ -204,7 +226,7 @@ async fn main() -> anyhow::Result<()> {
                 log_dir,
                 timeout: Duration::from_secs(timeout_secs),
             };
-            println!("{}", run_demo(&clients, &options).await?);
+            emit(run_demo(&clients, &options).await?)?;
         }
     }
     Ok(())

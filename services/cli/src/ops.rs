@@ -43,6 +43,20 @@ impl StackEnv {
 /// Lambdas stop at 900 s, and a live worker finishes or fails its message sooner.
 pub const STALE_AFTER_SECS: i64 = ppmt_domain::topology::LAMBDA_TIMEOUT_SECS as i64;
 
+/// The day's runs as JSON for `ppmt status --output json`: each run as the ledger holds
+/// it, with `stale` set when it has run past the stage timeout.
+pub fn runs_json(date: NaiveDate, runs: &[StageRun], now: DateTime<Utc>) -> String {
+    let runs: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|r| {
+            let mut value = serde_json::to_value(r).unwrap_or_default();
+            value["stale"] = serde_json::Value::Bool(is_stale(r, now));
+            value
+        })
+        .collect();
+    serde_json::json!({ "date": date, "runs": runs }).to_string()
+}
+
 /// Runs that need an operator: failed, or running past the stage timeout.
 pub fn troubled_runs(runs: &[StageRun], now: DateTime<Utc>) -> usize {
     runs.iter().filter(|r| r.status == RunStatus::Failed || is_stale(r, now)).count()
@@ -301,5 +315,9 @@ mod tests {
         let done = StageRun { status: RunStatus::Succeeded, ..run(30) };
         assert_eq!(troubled_runs(&[run(5), done.clone()], now), 0);
         assert_eq!(troubled_runs(&[run(5), run(20), failed, done], now), 2);
+        let json: serde_json::Value =
+            serde_json::from_str(&runs_json(run(5).batch_date, &[run(5), run(20)], now)).unwrap();
+        assert_eq!(json["date"], "2026-11-25");
+        assert_eq!((&json["runs"][0]["stale"], &json["runs"][1]["stale"]), (&false.into(), &true.into()));
     }
 }
