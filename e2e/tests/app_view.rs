@@ -18,7 +18,7 @@ use ppmt_e2e::{Harness, RawFile};
 use ppmt_platform::adapters::app_table::DynamoAppTable;
 use ppmt_platform::adapters::postgres::PostgresWarehouse;
 use ppmt_platform::adapters::sns::SnsNotifier;
-use ppmt_platform::ports::{RunStatus, SqlStep, StagedBatch, Staging, SyncSet, TransformOutcome, Warehouse};
+use ppmt_platform::ports::{RunStatus, SetAside, SqlStep, StagedBatch, Staging, SyncSet, TransformOutcome, Warehouse};
 use ppmt_platform::worker::{Message, MessageHandler};
 use ppmt_platform::PortError;
 use ppmt_syncer::Syncer;
@@ -82,6 +82,9 @@ impl Warehouse for HeldRead {
         self.read.notify_one();
         self.release.notified().await;
         Ok(set)
+    }
+    async fn set_aside(&self, date: NaiveDate) -> Result<Vec<SetAside>, PortError> {
+        self.inner.set_aside(date).await
     }
 }
 

@@ -139,7 +139,7 @@ async fn golden_day_reaches_dynamodb_with_hand_computed_prices() -> anyhow::Resu
 }
 
 #[tokio::test]
-async fn ppmt_status_reads_a_day_as_json_and_an_unrecorded_day_exits_non_zero() -> anyhow::Result<()> {
+async fn ppmt_status_and_rejects_read_a_day_and_an_unrecorded_day_exits_non_zero() -> anyhow::Result<()> {
     let mut h = Harness::new("status").await?;
     let manifest = golden_day(&mut h).await?;
     let ppmt = |args: &[&str]| -> anyhow::Result<std::process::Output> {
@@ -162,6 +162,40 @@ async fn ppmt_status_reads_a_day_as_json_and_an_unrecorded_day_exits_non_zero() 
     let empty = ppmt(&["status", "--date", "2026-11-20"])?;
     assert!(!empty.status.success());
     assert!(String::from_utf8_lossy(&empty.stderr).contains("no batch recorded for 2026-11-20"));
+
+    // The golden day's rows that did not become facts: shop_a's blender (line 5, -3.00),
+    // the toaster's earlier observation (line 3, a duplicate of line 4), and shop_b's
+    // rice cooker (line 3, JPY has no rate).
+    let out = ppmt(&["rejects", "--date", "2026-11-24", "--output", "json"])?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rejects: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let rows: Vec<(String, String, String, u64, u64)> = rejects["set_aside"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            (
+                text("kind"),
+                text("source_id"),
+                text("reason_code"),
+                r["rows"].as_u64().unwrap(),
+                r["sample_line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let row = |kind: &str, source: &str, reason: &str, line: u64| (kind.into(), source.into(), reason.into(), 1, line);
+    assert_eq!(
+        rows,
+        [
+            row("duplicate", "shop_a", "DUPLICATE", 3),
+            row("quarantined", "shop_b", "NO_FX_RATE", 3),
+            row("rejected", "shop_a", "NEGATIVE_PRICE", 5)
+        ]
+    );
+    let table = ppmt(&["rejects", "--date", "2026-11-24", "--kind", "rejected"])?;
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("NEGATIVE_PRICE") && !table.contains("NO_FX_RATE"), "{table}");
     Ok(())
 }
 

@@ -103,7 +103,8 @@ async fn no_shipped_statement_loops_over_a_sequential_scan_of_a_big_table() -> a
     h.query("ANALYZE").await?;
     let mut offenders = Vec::new();
     let mut explained = 0;
-    for step in sql::TRANSFORM_STEPS.iter().chain(sql::SYNC_QUERIES) {
+    let operator_queries = [&sql::BATCH_COUNTS, &sql::CURRENT_BATCH, &sql::SET_ASIDE_ROWS];
+    for step in sql::TRANSFORM_STEPS.iter().chain(sql::SYNC_QUERIES).chain(operator_queries) {
         let text = sql::render(step, &batch)?;
         for (i, statement) in sql::split_statements(&text).iter().enumerate() {
             let rows = h.query(&format!("EXPLAIN (FORMAT JSON) {statement}")).await?;

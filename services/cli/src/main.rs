@@ -17,6 +17,8 @@ use ppmt_platform::adapters::postgres::PostgresWarehouse;
 use ppmt_platform::adapters::s3::S3Store;
 use ppmt_platform::adapters::sns::SnsNotifier;
 use ppmt_platform::aws::AwsClients;
+use ppmt_platform::config::{Needs, ServiceConfig};
+use ppmt_platform::wiring::Ports;
 
 /// Operator CLI of the PPMT-AMP price pipeline.
 #[derive(Debug, Parser)]
@@ -46,6 +48,25 @@ enum Command {
         #[arg(long)]
         date: Option<NaiveDate>,
         /// `text` (a table) or `json` (`{"date", "runs": [{…, "stale"}]}`).
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// The day's rows that did not become facts (rejected by the loader, quarantined by
+    /// the transform, or duplicates), counted by source and reason, with a sample each.
+    Rejects {
+        #[arg(long)]
+        date: NaiveDate,
+        /// Only this kind.
+        #[arg(long, value_parser = ["rejected", "quarantined", "duplicate"])]
+        kind: Option<String>,
+        /// Only this reason code, e.g. `NEGATIVE_PRICE` (any case).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// `text` (a table) or `json` (`{"date", "set_aside": [{kind, source_id,
+        /// reason_code, rows, sample_file, sample_line, sample_detail}]}`).
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
@@ -167,6 +188,24 @@ async fn main() -> anyhow::Result<()> {
             let troubled = ops::troubled_runs(&runs, now);
             if troubled > 0 {
                 anyhow::bail!("{troubled} stage run(s) of {date} failed or are stale");
+            }
+        }
+        Command::Rejects { date, kind, reason, source, output } => {
+            let config = ServiceConfig::from_env(Needs { warehouse: true, queue: false })?;
+            let warehouse = Ports::build(&config, &clients)
+                .warehouse
+                .context("no warehouse: set PPMT_DATABASE_URL or the PPMT_REDSHIFT_* variables")?;
+            let wanted =
+                |value: &str, filter: &Option<String>| filter.as_ref().is_none_or(|f| f.eq_ignore_ascii_case(value));
+            let rows: Vec<_> = warehouse
+                .set_aside(date)
+                .await?
+                .into_iter()
+                .filter(|r| wanted(&r.kind, &kind) && wanted(&r.reason_code, &reason) && wanted(&r.source_id, &source))
+                .collect();
+            match output {
+                Output::Json => emit(serde_json::json!({ "date": date, "set_aside": rows }))?,
+                Output::Text => emit(ops::render_set_aside(date, &rows).trim_end())?,
             }
         }
         Command::Replay { date, stage: None } => emit(ops::replay_day(&clients, &env, date).await?)?,

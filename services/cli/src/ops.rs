@@ -10,7 +10,7 @@ use ppmt_domain::batch::manifest_key;
 use ppmt_domain::s3_event::object_created_body;
 use ppmt_domain::{BatchRef, Stage, StageEvent};
 use ppmt_platform::aws::AwsClients;
-use ppmt_platform::ports::{Notifier, RunLedger, RunStatus, StageRun};
+use ppmt_platform::ports::{Notifier, RunLedger, RunStatus, SetAside, StageRun};
 
 /// The stack's resources, read from the environment `ppmt provision` wrote.
 #[derive(Debug, Clone)]
@@ -55,6 +55,23 @@ pub fn runs_json(date: NaiveDate, runs: &[StageRun], now: DateTime<Utc>) -> Stri
         })
         .collect();
     serde_json::json!({ "date": date, "runs": runs }).to_string()
+}
+
+/// `ppmt rejects` as a table: one line per kind, source and reason, with its count and
+/// first row.
+pub fn render_set_aside(date: NaiveDate, rows: &[SetAside]) -> String {
+    if rows.is_empty() {
+        return format!("no rejected, quarantined or duplicate row on {date}\n");
+    }
+    let mut out =
+        format!("{:<12} {:<16} {:<20} {:>7}  {}\n", "KIND", "SOURCE", "REASON", "ROWS", "FIRST (FILE:LINE DETAIL)");
+    for r in rows {
+        out.push_str(&format!(
+            "{:<12} {:<16} {:<20} {:>7}  {}:{} {}\n",
+            r.kind, r.source_id, r.reason_code, r.rows, r.sample_file, r.sample_line, r.sample_detail
+        ));
+    }
+    out
 }
 
 /// Runs that need an operator: failed, or running past the stage timeout.

@@ -205,6 +205,23 @@ pub trait Warehouse: Send + Sync {
     async fn run_transform(&self, batch: &BatchRef, steps: &[SqlStep]) -> Result<TransformOutcome, PortError>;
     /// The app's view of every product the batch touched.
     async fn sync_set(&self, batch: &BatchRef) -> Result<SyncSet, PortError>;
+    /// The rows of the day's current batch that did not become facts, by kind, source and
+    /// reason, with a sample each.
+    async fn set_aside(&self, date: NaiveDate) -> Result<Vec<SetAside>, PortError>;
+}
+
+/// Rows of one kind, source and reason that did not become facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAside {
+    /// `rejected` (by the loader), `quarantined` (by the transform) or `duplicate`.
+    pub kind: String,
+    pub source_id: String,
+    pub reason_code: String,
+    pub rows: u64,
+    /// The first of them, by file and line.
+    pub sample_file: String,
+    pub sample_line: u64,
+    pub sample_detail: String,
 }
 
 /// The table the app reads (DynamoDB), as the syncer writes it.

@@ -79,6 +79,8 @@ pub const SYNC_QUERIES: &[SqlStep] = &[
 ];
 /// The batch currently staged for a day.
 pub const CURRENT_BATCH: SqlStep = step!("queries", "current_batch.sql");
+/// A day's rows that did not become facts, by kind, source and reason (`ppmt rejects`).
+pub const SET_ASIDE_ROWS: SqlStep = step!("queries", "set_aside_rows.sql");
 
 /// SQL that cannot be rendered for a batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +89,17 @@ pub enum RenderError {
     UnknownParameter { step: &'static str, name: String },
     #[error("batch id `{0}` is not safe to use in SQL")]
     UnsafeBatchId(String),
+}
+
+/// A day, for the queries that read only `:batch_date` (`set_aside_rows.sql`): its
+/// `:batch_id` names no batch.
+pub fn day(date: chrono::NaiveDate) -> BatchRef {
+    BatchRef {
+        batch_id: ppmt_domain::BatchId(format!("day-{date}")),
+        batch_date: date,
+        bucket: String::new(),
+        manifest_key: String::new(),
+    }
 }
 
 /// Replaces `:batch_id` and `:batch_date` with quoted literals. `::` casts, text inside
@@ -234,13 +247,12 @@ mod tests {
 
     #[test]
     fn every_shipped_step_renders() {
-        for step in SCHEMA
-            .iter()
-            .chain(POSTGRES_SCHEMA)
-            .chain(SEEDS)
-            .chain(TRANSFORM_STEPS)
-            .chain(SYNC_QUERIES)
-            .chain([&BATCH_COUNTS, &CURRENT_BATCH])
+        for step in
+            SCHEMA.iter().chain(POSTGRES_SCHEMA).chain(SEEDS).chain(TRANSFORM_STEPS).chain(SYNC_QUERIES).chain([
+                &BATCH_COUNTS,
+                &CURRENT_BATCH,
+                &SET_ASIDE_ROWS,
+            ])
         {
             render(step, &batch("b")).unwrap_or_else(|e| panic!("{e}"));
         }

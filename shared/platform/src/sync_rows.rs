@@ -1,13 +1,14 @@
-//! The syncer's queries (`sql/queries/sync_*.sql`, `retired_*.sql`) return rows of text
-//! cells, on PostgreSQL (simple protocol) and Redshift (Data API) alike; this reads them
-//! into a [`SyncSet`]. Columns are positional, in the order each query's header lists.
+//! The syncer's queries (`sql/queries/sync_*.sql`, `retired_*.sql`) and `ppmt rejects`'
+//! (`set_aside_rows.sql`) return rows of text cells, on PostgreSQL (simple protocol) and
+//! Redshift (Data API) alike; this reads them into a [`SyncSet`] and [`SetAside`] rows.
+//! Columns are positional, in the order each query's header lists.
 
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ppmt_domain::app_view::{HistoryPoint, ItemVersion, OfferView, ProductView};
 
-use crate::ports::SyncSet;
+use crate::ports::{SetAside, SyncSet};
 
 /// One result row: each column as text, `None` for NULL.
 pub type TextRow = Vec<Option<String>>;
@@ -147,6 +148,21 @@ pub fn read_sync_set(rows: &SyncRows) -> Result<SyncSet, String> {
         retired_history: each("retired_history.sql", &rows.retired_history, |c| {
             Ok((c.text(0)?, c.parse::<NaiveDate>(1)?, c.version(2)?))
         })?,
+    })
+}
+
+/// The rows of `set_aside_rows.sql`, as text.
+pub fn set_aside_from(rows: &[TextRow]) -> Result<Vec<SetAside>, String> {
+    each("set_aside_rows.sql", rows, |c| {
+        Ok(SetAside {
+            kind: c.text(0)?,
+            source_id: c.text(1)?,
+            reason_code: c.text(2)?,
+            rows: c.parse(3)?,
+            sample_file: c.text(4)?,
+            sample_line: c.parse(5)?,
+            sample_detail: c.opt(6).unwrap_or_default(),
+        })
     })
 }
 

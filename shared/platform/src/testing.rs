@@ -12,8 +12,8 @@ use ppmt_domain::{BatchId, BatchRef, Stage, StageCounts, StageEvent};
 use crate::adapters::app_table::{decide, Decision, Stored};
 use crate::error::PortError;
 use crate::ports::{
-    AppReader, AppStore, ItemWrite, MessageFailure, MessageQueue, Notifier, ObjectStore, RunLedger, RunStatus, SqlStep,
-    StageRun, StagedBatch, Staging, SyncSet, TransformOutcome, Warehouse, WriteCounts,
+    AppReader, AppStore, ItemWrite, MessageFailure, MessageQueue, Notifier, ObjectStore, RunLedger, RunStatus,
+    SetAside, SqlStep, StageRun, StagedBatch, Staging, SyncSet, TransformOutcome, Warehouse, WriteCounts,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -98,6 +98,8 @@ pub struct MemoryWarehouse {
     pub current_batch: Mutex<Option<BatchId>>,
     /// What `sync_set` answers.
     pub sync_set: Mutex<SyncSet>,
+    /// What `set_aside` answers.
+    pub set_aside: Mutex<Vec<SetAside>>,
 }
 
 #[async_trait]
@@ -119,6 +121,10 @@ impl Warehouse for MemoryWarehouse {
 
     async fn sync_set(&self, _batch: &BatchRef) -> Result<SyncSet, PortError> {
         Ok(lock(&self.sync_set).clone())
+    }
+
+    async fn set_aside(&self, _date: NaiveDate) -> Result<Vec<SetAside>, PortError> {
+        Ok(lock(&self.set_aside).clone())
     }
 }
 

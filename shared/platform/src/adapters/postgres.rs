@@ -10,10 +10,10 @@ use tokio_postgres::{Client, NoTls, SimpleQueryMessage, Transaction};
 use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLUMNS, STAGING_COLUMNS};
 use crate::error::PortError;
 use crate::ports::{
-    staged_later, SqlStep, StagedBatch, Staging, SyncSet, TransformCounts, TransformOutcome, Warehouse,
+    staged_later, SetAside, SqlStep, StagedBatch, Staging, SyncSet, TransformCounts, TransformOutcome, Warehouse,
 };
 use crate::sql;
-use crate::sync_rows::{sync_rows_from, TextRow};
+use crate::sync_rows::{set_aside_from, sync_rows_from, TextRow};
 
 /// A PostgreSQL database reached by URL. Each operation opens its own connection, so a
 /// dropped connection costs one retry and never leaks into the next message.
@@ -259,5 +259,22 @@ impl Warehouse for PostgresWarehouse {
             results.push(rows);
         }
         sync_rows_from(results).map_err(|e| PortError::permanent(what, e))
+    }
+
+    async fn set_aside(&self, date: chrono::NaiveDate) -> Result<Vec<SetAside>, PortError> {
+        let what = format!("read the set-aside rows of {date}");
+        let client = self.connect().await?;
+        let messages = client
+            .simple_query(&render(&sql::SET_ASIDE_ROWS, &sql::day(date))?)
+            .await
+            .map_err(|e| pg_error(what.clone(), e))?;
+        let rows: Vec<TextRow> = messages
+            .iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(row) => Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect()),
+                _ => None,
+            })
+            .collect();
+        set_aside_from(&rows).map_err(|e| PortError::permanent(what, e))
     }
 }

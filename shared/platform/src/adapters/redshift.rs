@@ -18,10 +18,11 @@ use ppmt_domain::{BatchId, BatchRef};
 use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLUMNS, STAGING_COLUMNS};
 use crate::error::{aws_error, PortError};
 use crate::ports::{
-    staged_later, ObjectStore, SqlStep, StagedBatch, Staging, SyncSet, TransformCounts, TransformOutcome, Warehouse,
+    staged_later, ObjectStore, SetAside, SqlStep, StagedBatch, Staging, SyncSet, TransformCounts, TransformOutcome,
+    Warehouse,
 };
 use crate::sql;
-use crate::sync_rows::{sync_rows_from, TextRow};
+use crate::sync_rows::{set_aside_from, sync_rows_from, TextRow};
 
 /// How long a Data API session outlives its last statement: the transform runs statement
 /// by statement in one.
@@ -385,6 +386,13 @@ impl Warehouse for RedshiftWarehouse {
             results.push(rows.iter().map(|r| r.iter().map(text).collect::<TextRow>()).collect::<Vec<_>>());
         }
         sync_rows_from(results).map_err(|e| PortError::permanent(what, e))
+    }
+
+    async fn set_aside(&self, date: chrono::NaiveDate) -> Result<Vec<SetAside>, PortError> {
+        let what = format!("set-aside rows of {date}");
+        let rows = self.query(Self::render(&sql::SET_ASIDE_ROWS, &sql::day(date))?, &what).await?;
+        let rows: Vec<TextRow> = rows.iter().map(|r| r.iter().map(text).collect()).collect();
+        set_aside_from(&rows).map_err(|e| PortError::permanent(what, e))
     }
 }
 
