@@ -612,5 +612,21 @@ async fn the_demo_sources_scraped_by_the_real_scraper_reach_dynamodb() -> anyhow
     let c = &loaded.counts;
     assert_eq!(c.rows_read, Some(c.rows_staged.unwrap() + c.rows_rejected.unwrap() + c.fx_rates.unwrap()));
     assert_eq!((c.rows_staged, c.rows_rejected, c.fx_rates), (Some(10), Some(1), Some(4)));
+
+    // The day parsed again from the lake alone, the site gone: a new batch, the same app.
+    let base_url = site.base_url();
+    drop(site);
+    let sources = fixtures.join("sources.toml");
+    let out = std::process::Command::new(ppmt_cli::demo::binary("ppmt")?)
+        .envs(&h.env)
+        .env("PPMT_DEMO_BASE_URL", &base_url)
+        .args(["reparse", "--date", "2026-11-25", "--sources", &sources.to_string_lossy()])
+        .output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5 files, 9 original documents"));
+    let again = h.manifest(day(25)).await?;
+    assert_ne!(again.batch_id, manifest.batch_id);
+    h.wait_synced(day(25), &again.batch_id).await?;
+    assert_eq!(app_summary(&h).await?, expected, "the same prices from the same documents");
     Ok(())
 }

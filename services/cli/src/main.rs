@@ -92,6 +92,17 @@ enum Command {
         #[arg(long, env = "PPMT_SOURCES_FILE", default_value = "sources.toml")]
         sources: String,
     },
+    /// Parse a past day again from the original documents in the lake, with no network,
+    /// and write it as a new batch of the day (the chain then runs as for a scrape).
+    Reparse {
+        #[arg(long)]
+        date: NaiveDate,
+        /// Only this source; the others' files are kept.
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long, env = "PPMT_SOURCES_FILE", default_value = "sources.toml")]
+        sources: String,
+    },
     /// Run the whole pipeline once on the local stack with the bundled demo sources.
     Demo {
         #[arg(long, default_value = "ppmt-amp-demo")]
@@ -245,7 +256,7 @@ async fn main() -> anyhow::Result<()> {
                 &vars,
             )
             .await?;
-            emit(format!("batch {} for {date}: {} file(s)", manifest.batch_id, manifest.files.len()))?;
+            emit(format!("batch {} for {date}: {}", manifest.batch_id, manifest.file_summary()))?;
             emit(serde_json::to_string_pretty(&metadata.sources)?)?;
             let troubled = metadata.troubled_sources();
             if !troubled.is_empty() {
@@ -255,6 +266,18 @@ async fn main() -> anyhow::Result<()> {
                     troubled.join("; ")
                 );
             }
+        }
+        Command::Reparse { date, source, sources } => {
+            let store = S3Store { client: clients.s3.clone() };
+            let vars: BTreeMap<String, String> = std::env::vars().collect();
+            let bucket = env.get("PPMT_RAW_BUCKET")?;
+            let (manifest, _) =
+                ppmt_scraper::reparse_from_file(&store, bucket, &sources, date, source.as_deref(), &vars).await?;
+            emit(format!(
+                "batch {} for {date} parsed again from the lake: {}",
+                manifest.batch_id,
+                manifest.file_summary()
+            ))?;
         }
         Command::Demo { stack, date, fixtures, database_url, log_dir, timeout_secs } => {
             let options = DemoOptions {

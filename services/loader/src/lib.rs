@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::Utc;
 use ppmt_domain::batch::parse_manifest_key;
+use ppmt_domain::manifest::{FileKind, ManifestFile};
 use ppmt_domain::s3_event::{Body, S3ObjectRef};
 use ppmt_domain::{BatchRef, Manifest, Stage, StageCounts};
 use ppmt_platform::ports::{Notifier, ObjectStore, RunLedger, StagedBatch, Staging, Warehouse};
@@ -99,7 +100,9 @@ impl Loader {
             load_seq: manifest.created_at.timestamp_millis(),
             manifest_sha256: manifest_sha256.to_owned(),
         };
-        for file in &manifest.files {
+        // The original documents are kept for `ppmt reparse`; only canonical files load.
+        let loaded: Vec<&ManifestFile> = manifest.files.iter().filter(|f| f.kind != FileKind::Original).collect();
+        for file in &loaded {
             let content = self.store.get(&batch.bucket, &file.key).await.map_err(|e| {
                 if e.not_found {
                     StageError::invalid(
@@ -131,7 +134,7 @@ impl Loader {
         let (rows, fx, rejected) =
             (staged.rows.len() as u64, staged.fx_rates.len() as u64, staged.rejects.len() as u64);
         Ok(StageResult::Completed(StageCounts {
-            files: Some(manifest.files.len() as u64),
+            files: Some(loaded.len() as u64),
             rows_read: Some(rows + fx + rejected),
             rows_staged: Some(rows),
             rows_rejected: Some(rejected),

@@ -40,6 +40,9 @@ pub fn parse_file(file: &ManifestFile, content: &[u8]) -> Result<ParsedFile, Fil
         (FileKind::FxRates, FileFormat::Json) => {
             Err(FileError { key: file.key.clone(), reason: "fx_rates files are CSV; JSON is not supported".into() })
         }
+        (FileKind::Original, _) => {
+            Err(FileError { key: file.key.clone(), reason: "an original document is kept, not loaded".into() })
+        }
     }
 }
 

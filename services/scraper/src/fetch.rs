@@ -101,7 +101,7 @@ pub async fn fetch_source(source: &Source, fetcher: &Fetcher) -> SourceOutput {
             match fetcher.get(&url).await {
                 Ok(doc) => {
                     out.pages += 1;
-                    match parse_merchant_feed(&doc.body[..], &source.locale, currency, chrono::Utc::now()) {
+                    match parse_merchant_feed(&doc.body[..], &source.locale, currency, doc.fetched_at) {
                         Ok(extracted) => {
                             out.absorb(extracted);
                         }

@@ -118,6 +118,72 @@ pub struct Fetched {
     pub status: u16,
     pub link: Option<String>,
     pub body: Bytes,
+    /// When it arrived (from the lake, when it arrived then).
+    pub fetched_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One document as a source answered it, as the lake keeps it (`raw/<date>/original/`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Original {
+    /// The URL asked for, and the one that answered (after redirects).
+    pub url: String,
+    pub final_url: String,
+    pub status: u16,
+    pub link: Option<String>,
+    pub fetched_at: chrono::DateTime<chrono::Utc>,
+    /// The body, base64.
+    pub body: String,
+}
+
+/// What a fetcher does with what it fetches: nothing, keep it for the lake (a scrape), or
+/// answer from it instead of the network (`ppmt reparse`).
+#[derive(Debug, Default)]
+pub enum Archive {
+    #[default]
+    Off,
+    Keep(Mutex<Vec<Original>>),
+    Replay(BTreeMap<String, Original>),
+}
+
+impl Archive {
+    /// A fetcher's archive that keeps every answer.
+    pub fn keep() -> Archive {
+        Archive::Keep(Mutex::new(Vec::new()))
+    }
+
+    fn keep_answer(&self, url: &str, answer: &Fetched) {
+        use base64::Engine;
+        if let Archive::Keep(kept) = self {
+            kept.lock().unwrap_or_else(|p| p.into_inner()).push(Original {
+                url: url.to_owned(),
+                final_url: answer.url.to_string(),
+                status: answer.status,
+                link: answer.link.clone(),
+                fetched_at: answer.fetched_at,
+                body: base64::engine::general_purpose::STANDARD.encode(&answer.body),
+            });
+        }
+    }
+
+    /// The kept answer to `url`, as the network gave it.
+    fn replay(docs: &BTreeMap<String, Original>, url: &str) -> Result<Fetched, FetchError> {
+        use base64::Engine;
+        let missing = |message: &str| FetchError::Transport { url: url.to_owned(), message: message.to_owned() };
+        let doc = docs.get(url).ok_or_else(|| missing("not among the day's original documents"))?;
+        if !(200..300).contains(&doc.status) {
+            return Err(FetchError::Status { url: url.to_owned(), status: doc.status });
+        }
+        let body = base64::engine::general_purpose::STANDARD
+            .decode(&doc.body)
+            .map_err(|e| missing(&format!("the original's body is not base64: {e}")))?;
+        Ok(Fetched {
+            url: url::Url::parse(&doc.final_url).map_err(|e| missing(&e.to_string()))?,
+            status: doc.status,
+            link: doc.link.clone(),
+            body: Bytes::from(body),
+            fetched_at: doc.fetched_at,
+        })
+    }
 }
 
 /// Parses `Retry-After`: delay-seconds or an HTTP date.
@@ -148,6 +214,7 @@ pub struct Fetcher {
     slots: Semaphore,
     max_retries: u32,
     stats: Mutex<HttpStats>,
+    archive: Archive,
 }
 
 impl Fetcher {
@@ -181,7 +248,21 @@ impl Fetcher {
             slots: Semaphore::new(concurrency),
             max_retries,
             stats: Mutex::new(HttpStats::default()),
+            archive: Archive::Off,
         })
+    }
+
+    /// The same fetcher, keeping or replaying documents.
+    pub fn with_archive(self, archive: Archive) -> Fetcher {
+        Fetcher { archive, ..self }
+    }
+
+    /// The documents kept so far, in the order they arrived.
+    pub fn kept(&self) -> Vec<Original> {
+        match &self.archive {
+            Archive::Keep(kept) => kept.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            _ => Vec::new(),
+        }
     }
 
     /// The counts so far.
@@ -201,6 +282,9 @@ impl Fetcher {
     /// GETs `url`, retrying what is worth retrying.
     pub async fn get(&self, url: &url::Url) -> Result<Fetched, FetchError> {
         let text = url.to_string();
+        if let Archive::Replay(docs) = &self.archive {
+            return Archive::replay(docs, &text);
+        }
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -222,7 +306,12 @@ impl Fetcher {
                         let link = response.headers().get(LINK).and_then(|v| v.to_str().ok()).map(str::to_owned);
                         let final_url = response.url().clone();
                         match read_body(response, &text).await {
-                            Ok(body) => return Ok(Fetched { url: final_url, status, link, body }),
+                            Ok(body) => {
+                                let answer =
+                                    Fetched { url: final_url, status, link, body, fetched_at: chrono::Utc::now() };
+                                self.archive.keep_answer(&text, &answer);
+                                return Ok(answer);
+                            }
                             Err(BodyError::TooLarge(e)) => return Err(e),
                             // A body cut off mid-way is retried like a failed request.
                             Err(BodyError::Interrupted(e)) => e,
@@ -230,6 +319,15 @@ impl Fetcher {
                     } else {
                         let error = FetchError::Status { url: text.clone(), status };
                         if !is_retryable_status(status) || !retries_left {
+                            // A final refusal is an answer too (a robots.txt 404 allows all).
+                            let refusal = Fetched {
+                                url: response.url().clone(),
+                                status,
+                                link: None,
+                                body: Bytes::new(),
+                                fetched_at: chrono::Utc::now(),
+                            };
+                            self.archive.keep_answer(&text, &refusal);
                             return Err(error);
                         }
                         if let Some(wait) = response

@@ -7,7 +7,9 @@
 //! family of format: CSV for CSV feeds and FX rates, JSON Lines for JSON APIs, product
 //! pages and merchant feeds. Prices are already decimals; the loader validates them.
 //! Records the scraper could not use are written too, with their reason, so the loader
-//! keeps them as rejected rows and every record a source sent is accounted for.
+//! keeps them as rejected rows and every record a source sent is accounted for. Every
+//! document the sources answered is kept under `raw/YYYY-MM-DD/original/`, so
+//! [`reparse_from_file`] can parse a past day again from the lake alone.
 //!
 //! - [`sources`]: the sources file; [`http`]: rate-limited, retrying HTTP;
 //! - [`pagination`]: JSON API paging; [`fetch`]: one source of each kind;
@@ -27,7 +29,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
-use ppmt_domain::batch::{manifest_key, metadata_key, raw_file_key};
+use ppmt_domain::batch::{manifest_key, metadata_key, original_key, raw_file_key};
 use ppmt_domain::manifest::{FileFormat, FileKind, ManifestFile, SourceNote, MANIFEST_SCHEMA_VERSION};
 use ppmt_domain::record::{RawRecord, FX_CSV_HEADER, PRICE_CSV_HEADER};
 use ppmt_domain::{BatchId, Manifest};
@@ -38,7 +40,7 @@ use tracing::Instrument;
 
 use crate::extract::record::{RecordReject, RejectReason, ScrapedRecord};
 use crate::fetch::{fetch_source, SourceOutput};
-use crate::http::{Fetcher, HttpStats};
+use crate::http::{Archive, Fetcher, HttpStats, Original};
 use crate::sources::{Source, SourceKind};
 
 /// Rejects listed per source in `metadata.json`; the count is always complete.
@@ -66,6 +68,8 @@ pub struct SourceReport {
     pub status: SourceStatus,
     /// The raw file written, if any.
     pub file: Option<String>,
+    /// The source's documents as it sent them, in the lake: what its records came from.
+    pub originals: Vec<String>,
     pub records: u64,
     pub rejected: u64,
     /// Reasons of rejected records, by code.
@@ -129,6 +133,36 @@ pub enum ScrapeError {
     ManifestChanged { key: String },
     #[error("encode {what}: {message}")]
     Encode { what: String, message: String },
+    #[error("original document {key} cannot be read: {message}")]
+    Original { key: String, message: String },
+    #[error("the manifest of {date} lists no original documents{}: nothing to parse again", .source_id.as_deref().map(|s| format!(" of source {s}")).unwrap_or_default())]
+    NoOriginals { date: NaiveDate, source_id: Option<String> },
+}
+
+/// Where a scrape's documents come from.
+pub enum Documents<'a> {
+    /// The sources, over the network; every answer is kept in the lake.
+    Fetch,
+    /// The lake's originals of the day (`ppmt reparse`), by source and URL, and their
+    /// manifest entries, listed again in the new manifest.
+    Replay { documents: &'a BTreeMap<String, BTreeMap<String, Original>>, listed: &'a [ManifestFile] },
+}
+
+/// A document as the lake keeps it: gzip-compressed JSON.
+fn pack_original(original: &Original) -> Result<Vec<u8>, ScrapeError> {
+    use std::io::Write;
+    let json = serde_json::to_vec(original).map_err(|e| encode_error("original", e))?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&json).map_err(|e| encode_error("original", e))?;
+    gz.finish().map_err(|e| encode_error("original", e))
+}
+
+/// The document a manifest entry lists, checked against its size and sha256.
+async fn unpack_original(store: &dyn ObjectStore, bucket: &str, file: &ManifestFile) -> Result<Original, ScrapeError> {
+    let unreadable = |message: String| ScrapeError::Original { key: file.key.clone(), message };
+    let packed = store.get(bucket, &file.key).await?;
+    file.verify(&packed).map_err(|e| unreadable(e.to_string()))?;
+    serde_json::from_reader(flate2::read::GzDecoder::new(&packed[..])).map_err(|e| unreadable(e.to_string()))
 }
 
 /// The canonical record of a scraped one, seen at `observed_at`.
@@ -257,6 +291,7 @@ fn status_of(output: &SourceOutput) -> SourceStatus {
 /// `previous` is the day's current manifest when only some sources are scraped again:
 /// the files of the other sources are carried into the new manifest, so the day's batch
 /// stays complete (the loader replaces the whole day).
+#[allow(clippy::too_many_arguments)] // the one path of a scrape and of a reparse
 pub async fn scrape_day(
     store: &dyn ObjectStore,
     bucket: &str,
@@ -265,15 +300,57 @@ pub async fn scrape_day(
     env: &BTreeMap<String, String>,
     previous: Option<&Manifest>,
     replaces: Option<&str>,
+    documents: Documents<'_>,
 ) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
     let started_at = Utc::now();
     let batch_id = BatchId::new_for(date);
-    let outputs = futures::future::join_all(sources.iter().map(|source| run_source(source, env))).await;
+    let archive = |source: &Source| match &documents {
+        Documents::Fetch => Archive::keep(),
+        Documents::Replay { documents, .. } => Archive::Replay(documents.get(source.id()).cloned().unwrap_or_default()),
+    };
+    let outputs =
+        futures::future::join_all(sources.iter().map(|source| run_source(source, env, archive(source)))).await;
 
     let mut files = Vec::new();
     let mut reports = Vec::new();
     let mut quiet = Vec::new();
-    for (source, (output, stats, duration_ms, finished)) in sources.iter().zip(outputs) {
+    for (source, (output, stats, duration_ms, kept)) in sources.iter().zip(outputs) {
+        // The records were observed when the last document arrived: the same time when the
+        // day is parsed again from the lake.
+        let answered = |docs: &mut dyn Iterator<Item = DateTime<Utc>>| docs.max();
+        let finished = match &documents {
+            Documents::Fetch => answered(&mut kept.iter().map(|d| d.fetched_at)),
+            Documents::Replay { documents, .. } => {
+                answered(&mut documents.get(source.id()).into_iter().flat_map(|d| d.values().map(|d| d.fetched_at)))
+            }
+        }
+        .unwrap_or_else(Utc::now);
+        let (mut originals, mut listed_originals) = (Vec::new(), Vec::new());
+        match &documents {
+            Documents::Fetch => {
+                for (n, original) in kept.iter().enumerate() {
+                    let key = original_key(date, source.id(), &batch_id, n);
+                    let packed = pack_original(original)?;
+                    let listed = ManifestFile::describe(
+                        key.clone(),
+                        source.id().to_owned(),
+                        FileKind::Original,
+                        FileFormat::Json,
+                        &packed,
+                        0,
+                    );
+                    store.put(bucket, &key, Bytes::from(packed), "application/gzip").await?;
+                    listed_originals.push(listed);
+                    originals.push(key);
+                }
+            }
+            Documents::Replay { listed, .. } => {
+                for file in listed.iter().filter(|f| f.kind == FileKind::Original && f.source_id == source.id()) {
+                    listed_originals.push(file.clone());
+                    originals.push(file.key.clone());
+                }
+            }
+        }
         let rendered = render_file(source.config.kind, &output, finished)?;
         let mut file_key = None;
         if let Some(file) = rendered {
@@ -290,6 +367,7 @@ pub async fn scrape_day(
             store.put(bucket, &key, Bytes::from(file.bytes), content_type).await?;
             file_key = Some(key);
         }
+        files.extend(listed_originals);
         let status = status_of(&output);
         if matches!(status, SourceStatus::Empty | SourceStatus::Failed) {
             quiet.push(SourceNote {
@@ -308,6 +386,7 @@ pub async fn scrape_day(
             kind: source.config.kind.as_str(),
             status,
             file: file_key,
+            originals,
             records,
             rejected: output.rejects.len() as u64,
             rejected_by_reason: by_reason,
@@ -327,7 +406,7 @@ pub async fn scrape_day(
         sources: reports,
         carried_over: Vec::new(),
     };
-    let scraped_anything = !files.is_empty();
+    let scraped_anything = files.iter().any(|f| f.kind != FileKind::Original);
     let carried: Vec<ManifestFile> = previous
         .filter(|_| scraped_anything)
         .map(|p| p.files.iter().filter(|f| !sources.iter().any(|s| s.id() == f.source_id)).cloned().collect())
@@ -391,17 +470,55 @@ pub async fn scrape_from_file(
         ),
         _ => None,
     };
-    scrape_day(store, bucket, &sources, date, env, previous.as_ref(), version.as_deref()).await
+    scrape_day(store, bucket, &sources, date, env, previous.as_ref(), version.as_deref(), Documents::Fetch).await
 }
 
-async fn run_source(source: &Source, env: &BTreeMap<String, String>) -> (SourceOutput, HttpStats, u64, DateTime<Utc>) {
+/// Parses `date` again from the lake alone: each source of the sources file at `path`
+/// (or only `only`) whose original documents the day's manifest lists is run against
+/// those documents instead of the network, and a new batch (canonical files and
+/// manifest, written over the version read) replaces the day's. Other sources' files are
+/// kept. The same documents give the same canonical records.
+pub async fn reparse_from_file(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    path: &str,
+    date: NaiveDate,
+    only: Option<&str>,
+    env: &BTreeMap<String, String>,
+) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ScrapeError::SourcesFile { path: path.to_owned(), message: e.to_string() })?;
+    let mut sources = sources::parse_sources(path, &text, env)?;
+    let (bytes, version) = store.get_versioned(bucket, &manifest_key(date)).await?;
+    let manifest = Manifest::parse(&bytes, date)
+        .map_err(|e| ScrapeError::PreviousManifest { key: manifest_key(date), message: e.to_string() })?;
+    let mut documents: BTreeMap<String, BTreeMap<String, Original>> = BTreeMap::new();
+    for file in manifest.files.iter().filter(|f| f.kind == FileKind::Original) {
+        if only.is_none_or(|o| o == file.source_id) {
+            let original = unpack_original(store, bucket, file).await?;
+            documents.entry(file.source_id.clone()).or_default().insert(original.url.clone(), original);
+        }
+    }
+    sources.retain(|s| documents.contains_key(s.id()));
+    if sources.is_empty() {
+        return Err(ScrapeError::NoOriginals { date, source_id: only.map(str::to_owned) });
+    }
+    let replay = Documents::Replay { documents: &documents, listed: &manifest.files };
+    scrape_day(store, bucket, &sources, date, env, Some(&manifest), Some(&version), replay).await
+}
+
+async fn run_source(
+    source: &Source,
+    env: &BTreeMap<String, String>,
+    archive: Archive,
+) -> (SourceOutput, HttpStats, u64, Vec<Original>) {
     let span = tracing::info_span!("source", source = source.id(), kind = source.config.kind.as_str());
     async move {
         let started = Instant::now();
         if let Some(why) = &source.unusable {
             tracing::error!(error = %why, "source cannot be scraped");
             let output = SourceOutput { error: Some(why.clone()), ..SourceOutput::default() };
-            return (output, HttpStats::default(), 0, Utc::now());
+            return (output, HttpStats::default(), 0, Vec::new());
         }
         let auth = match &source.config.auth {
             None => Ok(None),
@@ -413,17 +530,18 @@ async fn run_source(source: &Source, env: &BTreeMap<String, String>) -> (SourceO
         let fetcher = auth.and_then(|auth| {
             Fetcher::new(source.timeout(), c.rate_limit_per_sec, c.burst, c.concurrency, c.max_retries, auth)
         });
-        let (output, stats) = match fetcher {
+        let fetcher = fetcher.map(|f| f.with_archive(archive));
+        let (output, stats, kept) = match fetcher {
             Ok(fetcher) => {
                 let mut output = fetch_source(source, &fetcher).await;
                 for record in &mut output.records {
                     record.availability = record.availability.take().map(|a| source.map_availability(a));
                 }
-                (output, fetcher.stats())
+                (output, fetcher.stats(), fetcher.kept())
             }
-            Err(e) => (SourceOutput { error: Some(e), ..SourceOutput::default() }, HttpStats::default()),
+            Err(e) => (SourceOutput { error: Some(e), ..SourceOutput::default() }, HttpStats::default(), Vec::new()),
         };
-        (output, stats, started.elapsed().as_millis() as u64, Utc::now())
+        (output, stats, started.elapsed().as_millis() as u64, kept)
     }
     .instrument(span)
     .await

@@ -37,7 +37,7 @@ async fn scrape(
     let store = S3Store { client: clients.s3.clone() };
     let (manifest, metadata) = ppmt_scraper::scrape_from_file(&store, bucket, sources_path, date, only, env).await?;
     Ok(Scraped {
-        summary: format!("batch {} for {date}: {} files", manifest.batch_id, manifest.files.len()),
+        summary: format!("batch {} for {date}: {}", manifest.batch_id, manifest.file_summary()),
         troubled: metadata.troubled_sources(),
     })
 }

@@ -13,7 +13,7 @@ use ppmt_platform::ports::ObjectStore;
 use ppmt_platform::testing::MemoryStore;
 use ppmt_scraper::fixture_server::{FixtureServer, Reply};
 use ppmt_scraper::sources::parse_sources;
-use ppmt_scraper::{scrape_day, ScrapeError};
+use ppmt_scraper::{scrape_day, Documents, ScrapeError};
 
 const BUCKET: &str = "raw";
 
@@ -37,7 +37,7 @@ async fn scrape(
     let env = BTreeMap::from([("BASE".to_string(), server.base_url())]);
     let sources = parse_sources("test.toml", sources, &env).unwrap();
     let store = MemoryStore::default();
-    let result = scrape_day(&store, BUCKET, &sources, day(), &env, None, None).await;
+    let result = scrape_day(&store, BUCKET, &sources, day(), &env, None, None, Documents::Fetch).await;
     let metadata: serde_json::Value =
         serde_json::from_slice(&store.get(BUCKET, "raw/2026-11-25/metadata.json").await.unwrap()).unwrap();
     let mut files = BTreeMap::new();
@@ -176,7 +176,8 @@ async fn a_server_error_then_success_is_retried_but_a_404_is_not() {
     assert!(gone["error"].as_str().unwrap().contains("HTTP 404"));
     // The failing source is flagged in the manifest; the other one still made the batch.
     let manifest = manifest.unwrap();
-    assert_eq!(manifest.files.len(), 1);
+    let canonical: Vec<_> = manifest.files.iter().filter(|f| f.kind != ppmt_domain::FileKind::Original).collect();
+    assert_eq!(canonical.len(), 1);
     assert_eq!(manifest.sources_without_data[0].source_id, "gone");
 }
 
@@ -320,7 +321,8 @@ async fn one_source_of_each_kind_with_prices_in_every_format() {
         .replace("PPMT_DEMO_BASE_URL", "BASE");
     let (manifest, metadata, files) = scrape(&server, &sources).await;
     let manifest = manifest.unwrap();
-    assert_eq!(manifest.files.len(), 5);
+    let canonical = manifest.files.iter().filter(|f| f.kind != ppmt_domain::FileKind::Original).count();
+    assert_eq!(canonical, 5);
     let price_of = |source: &str, id: &str| -> String {
         if source == "partner_csv" {
             let line = files[source].lines().find(|l| l.starts_with(id)).unwrap();
@@ -354,8 +356,8 @@ async fn one_source_of_each_kind_with_prices_in_every_format() {
     let api_file = manifest.files.iter().find(|f| f.source_id == "acme_api").unwrap();
     assert_eq!(api_file.record_count, 4, "3 records and 1 rejected record");
     assert!(files["ecb"].contains("2026-11-25,EUR,GBP,0.84,ECB"), "{}", files["ecb"]);
-    // The manifest describes each file exactly.
-    for f in &manifest.files {
+    // The manifest describes each canonical file exactly.
+    for f in manifest.files.iter().filter(|f| f.kind != ppmt_domain::FileKind::Original) {
         let body = files[&f.source_id].as_bytes();
         assert!(f.verify(body).is_ok(), "{}", f.key);
     }
@@ -390,10 +392,13 @@ async fn scraping_one_source_again_keeps_the_other_sources_files() {
     let (first, _) = ppmt_scraper::scrape_from_file(&store, BUCKET, &path, day(), None, &env).await.unwrap();
     let (second, metadata) =
         ppmt_scraper::scrape_from_file(&store, BUCKET, &path, day(), Some("a"), &env).await.unwrap();
-    let key_of = |m: &Manifest, id: &str| m.files.iter().find(|f| f.source_id == id).map(|f| f.key.clone());
+    let keys_of = |m: &Manifest, id: &str| -> Vec<String> {
+        m.files.iter().filter(|f| f.source_id == id).map(|f| f.key.clone()).collect()
+    };
     assert_ne!(second.batch_id, first.batch_id);
-    assert_eq!(key_of(&second, "b"), key_of(&first, "b"), "b's file is carried over");
-    assert_eq!(metadata.carried_over, vec![key_of(&first, "b").unwrap()]);
+    assert_eq!(keys_of(&second, "b"), keys_of(&first, "b"), "b's file and original document are carried over");
+    assert_eq!(metadata.carried_over, keys_of(&first, "b"));
+    assert_eq!(keys_of(&first, "b").len(), 2, "a canonical file and the page it came from");
     assert_eq!(metadata.sources.len(), 1);
     // Scraping b again fails (404): no new manifest, the day keeps its batch.
     let err = ppmt_scraper::scrape_from_file(&store, BUCKET, &path, day(), Some("b"), &env).await.unwrap_err();
@@ -406,10 +411,12 @@ async fn scraping_one_source_again_keeps_the_other_sources_files() {
     let sources = parse_sources(&path, &std::fs::read_to_string(&path).unwrap(), &env).unwrap();
     let (_, started_from) = store.get_versioned(BUCKET, "raw/2026-11-25/manifest.json").await.unwrap();
     ppmt_scraper::scrape_from_file(&store, BUCKET, &path, day(), None, &env).await.unwrap();
-    let err = scrape_day(&store, BUCKET, &sources, day(), &env, None, Some(&started_from)).await.unwrap_err();
+    let err = scrape_day(&store, BUCKET, &sources, day(), &env, None, Some(&started_from), Documents::Fetch)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ScrapeError::ManifestChanged { .. }), "{err}");
     // Nor does a first scrape of a day whose manifest appeared meanwhile.
-    let err = scrape_day(&store, BUCKET, &sources, day(), &env, None, None).await.unwrap_err();
+    let err = scrape_day(&store, BUCKET, &sources, day(), &env, None, None, Documents::Fetch).await.unwrap_err();
     assert!(matches!(err, ScrapeError::ManifestChanged { .. }), "{err}");
     std::fs::remove_file(&path).ok();
 }
@@ -426,4 +433,53 @@ async fn an_unknown_source_filter_is_an_error() {
         .unwrap_err();
     assert!(matches!(err, ScrapeError::UnknownSource { .. }), "{err}");
     std::fs::remove_file(dir).ok();
+}
+
+#[tokio::test]
+async fn a_past_day_parsed_again_from_the_lake_alone_gives_the_same_canonical_files() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../../e2e/fixtures/demo");
+    let server = FixtureServer::serve_dir(0, std::path::Path::new(&format!("{demo}/site"))).await.unwrap();
+    let env = BTreeMap::from([("PPMT_DEMO_BASE_URL".to_string(), server.base_url())]);
+    let path = std::env::temp_dir().join(format!("reparse-{}.toml", std::process::id()));
+    std::fs::copy(format!("{demo}/sources.toml"), &path).unwrap();
+    let path = path.to_string_lossy().into_owned();
+    let store = MemoryStore::default();
+    let (scraped, _) = ppmt_scraper::scrape_from_file(&store, BUCKET, &path, day(), None, &env).await.unwrap();
+    drop(server); // from here on, no network
+
+    let originals = |m: &Manifest| -> Vec<String> {
+        m.files.iter().filter(|f| f.kind == ppmt_domain::FileKind::Original).map(|f| f.key.clone()).collect()
+    };
+    // Every document the sources sent is in the lake: the API's 3 pages (the last one
+    // empty), the CSV, the feed, the ECB file, robots.txt and the 2 allowed pages.
+    assert_eq!(originals(&scraped).len(), 9, "{:#?}", originals(&scraped));
+    assert!(originals(&scraped).iter().all(|k| k.starts_with("raw/2026-11-25/original/") && k.ends_with(".json.gz")));
+
+    let (reparsed, metadata) = ppmt_scraper::reparse_from_file(&store, BUCKET, &path, day(), None, &env).await.unwrap();
+    assert_ne!(reparsed.batch_id, scraped.batch_id, "a new batch replaces the day's");
+    assert_eq!(originals(&reparsed), originals(&scraped), "the same documents, listed again");
+    assert!(metadata.sources.iter().all(|s| s.http.requests == 0), "nothing was fetched");
+    let canonical = |m: &Manifest| {
+        let store = &store;
+        let files: Vec<_> = m.files.iter().filter(|f| f.kind != ppmt_domain::FileKind::Original).cloned().collect();
+        async move {
+            let mut by_source = BTreeMap::new();
+            for f in files {
+                by_source.insert(f.source_id.clone(), store.get(BUCKET, &f.key).await.unwrap());
+            }
+            by_source
+        }
+    };
+    let (before, after) = (canonical(&scraped).await, canonical(&reparsed).await);
+    assert_eq!(before.len(), 5);
+    assert_eq!(before, after, "the same canonical records, byte for byte");
+
+    // One source alone; a day without originals is refused with the reason.
+    let (one, _) =
+        ppmt_scraper::reparse_from_file(&store, BUCKET, &path, day(), Some("partner_csv"), &env).await.unwrap();
+    assert_eq!(one.files.len(), reparsed.files.len(), "the other sources' files are kept");
+    let other_day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let err = ppmt_scraper::reparse_from_file(&store, BUCKET, &path, other_day, None, &env).await.unwrap_err();
+    assert!(err.to_string().contains("manifest"), "{err}");
+    std::fs::remove_file(&path).ok();
 }

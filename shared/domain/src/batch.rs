@@ -73,6 +73,13 @@ pub fn raw_file_key(date: NaiveDate, source_id: &str, at: NaiveTime, batch: &Bat
     format!("{}{source_id}_{}_{run}.{ext}", day_prefix(date), at.format("%H%M%S"))
 }
 
+/// Key of the `n`th original document a scrape run kept of a source:
+/// `raw/<date>/original/<source>/<run>_<n>.json.gz`.
+pub fn original_key(date: NaiveDate, source_id: &str, batch: &BatchId, n: usize) -> String {
+    let run = batch.as_str().strip_prefix(&format!("{date}-")).unwrap_or(batch.as_str());
+    format!("{}original/{source_id}/{run}_{n:04}.json.gz", day_prefix(date))
+}
+
 /// The date of a manifest key, or `None` when the key is not a day's manifest.
 /// This is how the loader tells a manifest event from the events of other objects.
 pub fn parse_manifest_key(key: &str) -> Option<NaiveDate> {

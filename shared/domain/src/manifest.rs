@@ -68,6 +68,10 @@ pub enum FileKind {
     Prices,
     /// Foreign exchange reference rates ([`crate::record::FxRateRecord`]).
     FxRates,
+    /// A document as the source sent it, gzip-compressed JSON with its URL and fetch time
+    /// (`raw/<date>/original/<source>/`): kept so a past day can be parsed again, never
+    /// loaded.
+    Original,
 }
 
 /// How a raw file is encoded.
@@ -120,6 +124,13 @@ pub enum ManifestError {
 }
 
 impl Manifest {
+    /// `N files, M original documents`: the canonical files the loader reads, and the
+    /// documents kept beside them.
+    pub fn file_summary(&self) -> String {
+        let originals = self.files.iter().filter(|f| f.kind == FileKind::Original).count();
+        format!("{} files, {originals} original documents", self.files.len() - originals)
+    }
+
     /// Parses and checks a manifest found at a key of `key_date`.
     pub fn parse(bytes: &[u8], key_date: NaiveDate) -> Result<Manifest, ManifestError> {
         let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))?;
