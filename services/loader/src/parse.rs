@@ -161,6 +161,7 @@ fn parse_price_csv(file: &ManifestFile, content: &[u8]) -> Result<ParsedFile, Fi
                 observed_at: next(),
                 reject_reason: next(),
                 reject_detail: next(),
+                original: next(),
             }
         });
         match record.and_then(|r| r.validate()) {
@@ -276,7 +277,8 @@ mod tests {
     #[test]
     fn files_with_the_current_header_read_every_column() {
         let content = format!(
-            "{}\np1,Widget,Acme,4006381333931,WX-1,Home > Kitchen,24.00,,,29.99,,,,EUR,in_stock,,2026-11-25T02:00:00Z,,\n",
+            "{}\np1,Widget,Acme,4006381333931,WX-1,Home > Kitchen,24.00,,,29.99,,,,EUR,in_stock,,2026-11-25T02:00:00Z,,,\
+             raw/2026-11-25/original/shop/run_0000.json.gz\n",
             PRICE_CSV_HEADER.join(",")
         );
         let parsed = parse_file(&file(FileKind::Prices, FileFormat::Csv), content.as_bytes()).unwrap();

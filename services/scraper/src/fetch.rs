@@ -12,7 +12,7 @@ use crate::extract::ecb_fx::parse_ecb_daily;
 use crate::extract::html_product::extract_product;
 use crate::extract::json_fields::extract_json_page;
 use crate::extract::merchant_feed::parse_merchant_feed;
-use crate::extract::record::{RecordReject, RejectReason, ScrapedRecord};
+use crate::extract::record::{Extracted, RecordReject, RejectReason, ScrapedRecord};
 use crate::extract::robots::Robots;
 use crate::http::{FetchError, Fetcher, ROBOTS_TOKEN};
 use crate::pagination::PageView;
@@ -37,18 +37,26 @@ impl SourceOutput {
         self.error.get_or_insert(error.to_string());
     }
 
-    /// Keeps a document's records and rejects; a document that could not be read at all
-    /// (a missing column, a wrong items pointer, bad encoding) ends the source with that
-    /// reason. Returns the items the document had.
-    fn absorb(&mut self, extracted: crate::extract::record::Extracted) -> usize {
+    /// Keeps a document's records and rejects, each marked with the document's URL; a
+    /// document that could not be read at all (a missing column, a wrong items pointer,
+    /// bad encoding) ends the source with that reason. Returns the items the document had.
+    fn absorb(&mut self, document: &Url, extracted: Extracted) -> usize {
         let items = extracted.records.len()
             + extracted.rejects.iter().filter(|r| r.reason != RejectReason::MalformedDocument).count();
         if let Some(broken) = extracted.rejects.iter().find(|r| r.reason == RejectReason::MalformedDocument) {
             self.fail(broken);
         }
+        self.keep(document, extracted);
+        items
+    }
+
+    /// Keeps records and rejects read from `document`, marked with its URL.
+    fn keep(&mut self, document: &Url, mut extracted: Extracted) {
+        let url = document.as_str();
+        extracted.records.iter_mut().for_each(|r| r.document = Some(url.to_owned()));
+        extracted.rejects.iter_mut().for_each(|r| r.document = Some(url.to_owned()));
         self.records.extend(extracted.records);
         self.rejects.extend(extracted.rejects);
-        items
     }
 }
 
@@ -89,7 +97,7 @@ pub async fn fetch_source(source: &Source, fetcher: &Fetcher) -> SourceOutput {
             match fetcher.get(&url).await {
                 Ok(doc) => {
                     out.pages += 1;
-                    out.absorb(parse_csv_feed(&doc.body, mapping, &source.locale, currency));
+                    out.absorb(&url, parse_csv_feed(&doc.body, mapping, &source.locale, currency));
                 }
                 Err(e) => out.fail(e),
             }
@@ -103,7 +111,7 @@ pub async fn fetch_source(source: &Source, fetcher: &Fetcher) -> SourceOutput {
                     out.pages += 1;
                     match parse_merchant_feed(&doc.body[..], &source.locale, currency, doc.fetched_at) {
                         Ok(extracted) => {
-                            out.absorb(extracted);
+                            out.absorb(&url, extracted);
                         }
                         Err(e) => {
                             out.rejects.push(RecordReject::new(
@@ -180,7 +188,7 @@ async fn fetch_json_api(source: &Source, fetcher: &Fetcher, base: Url, out: &mut
         previous_digest = Some(digest);
         let extracted =
             extract_json_page(&body, mapping, &source.locale, source.config.default_currency.as_deref(), &locator);
-        let items = out.absorb(extracted);
+        let items = out.absorb(&url, extracted);
         if out.error.is_some() {
             return;
         }
@@ -269,11 +277,8 @@ async fn fetch_pages(source: &Source, fetcher: &Fetcher, out: &mut SourceOutput)
                     source.css.as_ref(),
                 ) {
                     // One page's problems are that page's rejects, not the source's error.
-                    Ok(extracted) => {
-                        out.records.extend(extracted.records);
-                        out.rejects.extend(extracted.rejects);
-                    }
-                    Err(reject) => out.rejects.push(reject),
+                    Ok(extracted) => out.keep(url, extracted),
+                    Err(reject) => out.keep(url, Extracted { records: Vec::new(), rejects: vec![reject] }),
                 }
             }
             Err(e) => {

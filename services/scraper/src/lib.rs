@@ -145,7 +145,7 @@ pub enum Documents<'a> {
     Fetch,
     /// The lake's originals of the day (`ppmt reparse`), by source and URL, and their
     /// manifest entries, listed again in the new manifest.
-    Replay { documents: &'a BTreeMap<String, BTreeMap<String, Original>>, listed: &'a [ManifestFile] },
+    Replay { documents: &'a BTreeMap<String, BTreeMap<String, (String, Original)>>, listed: &'a [ManifestFile] },
 }
 
 /// A document as the lake keeps it: gzip-compressed JSON.
@@ -166,7 +166,9 @@ async fn unpack_original(store: &dyn ObjectStore, bucket: &str, file: &ManifestF
 }
 
 /// The canonical record of a scraped one, seen at `observed_at`.
-pub fn to_raw(record: &ScrapedRecord, observed_at: DateTime<Utc>) -> RawRecord {
+/// A scraped record as a raw record; `originals` maps a document's URL to its key in
+/// the lake, for the record's link to what it was read from.
+pub fn to_raw(record: &ScrapedRecord, observed_at: DateTime<Utc>, originals: &BTreeMap<String, String>) -> RawRecord {
     RawRecord {
         product_id: Some(record.product_id.clone()),
         name: record.name.clone(),
@@ -187,6 +189,7 @@ pub fn to_raw(record: &ScrapedRecord, observed_at: DateTime<Utc>) -> RawRecord {
         observed_at: Some(record.observed_at.unwrap_or(observed_at).to_rfc3339()),
         reject_reason: None,
         reject_detail: None,
+        original: record.document.as_ref().and_then(|url| originals.get(url)).cloned(),
     }
 }
 
@@ -199,11 +202,16 @@ pub fn is_record_reject(reject: &RecordReject) -> bool {
 
 /// A rejected record as a raw record that carries its reason and every field that could
 /// be read.
-pub fn reject_to_raw(reject: &RecordReject, observed_at: DateTime<Utc>) -> RawRecord {
+pub fn reject_to_raw(
+    reject: &RecordReject,
+    observed_at: DateTime<Utc>,
+    originals: &BTreeMap<String, String>,
+) -> RawRecord {
     RawRecord {
         observed_at: reject.readable.observed_at.clone().or_else(|| Some(observed_at.to_rfc3339())),
         reject_reason: Some(reject.reason.code().to_owned()),
         reject_detail: Some(format!("{}: {}", reject.locator, reject.detail)),
+        original: reject.document.as_ref().and_then(|url| originals.get(url)).cloned(),
         ..(*reject.readable).clone()
     }
 }
@@ -226,6 +234,7 @@ pub fn render_file(
     kind: SourceKind,
     output: &SourceOutput,
     observed_at: DateTime<Utc>,
+    originals: &BTreeMap<String, String>,
 ) -> Result<Option<RenderedFile>, ScrapeError> {
     if kind == SourceKind::EcbFx {
         if output.fx_rates.is_empty() {
@@ -249,8 +258,8 @@ pub fn render_file(
     let rows: Vec<RawRecord> = output
         .records
         .iter()
-        .map(|r| to_raw(r, observed_at))
-        .chain(output.rejects.iter().filter(|r| is_record_reject(r)).map(|r| reject_to_raw(r, observed_at)))
+        .map(|r| to_raw(r, observed_at, originals))
+        .chain(output.rejects.iter().filter(|r| is_record_reject(r)).map(|r| reject_to_raw(r, observed_at, originals)))
         .collect();
     if rows.is_empty() {
         return Ok(None);
@@ -306,7 +315,14 @@ pub async fn scrape_day(
     let batch_id = BatchId::new_for(date);
     let archive = |source: &Source| match &documents {
         Documents::Fetch => Archive::keep(),
-        Documents::Replay { documents, .. } => Archive::Replay(documents.get(source.id()).cloned().unwrap_or_default()),
+        Documents::Replay { documents, .. } => Archive::Replay(
+            documents
+                .get(source.id())
+                .into_iter()
+                .flatten()
+                .map(|(url, (_, doc))| (url.clone(), doc.clone()))
+                .collect(),
+        ),
     };
     let outputs =
         futures::future::join_all(sources.iter().map(|source| run_source(source, env, archive(source)))).await;
@@ -321,15 +337,16 @@ pub async fn scrape_day(
         let finished = match &documents {
             Documents::Fetch => answered(&mut kept.iter().map(|d| d.fetched_at)),
             Documents::Replay { documents, .. } => {
-                answered(&mut documents.get(source.id()).into_iter().flat_map(|d| d.values().map(|d| d.fetched_at)))
+                answered(&mut documents.get(source.id()).into_iter().flatten().map(|(_, (_, d))| d.fetched_at))
             }
         }
         .unwrap_or_else(Utc::now);
-        let (mut originals, mut listed_originals) = (Vec::new(), Vec::new());
+        let (mut originals, mut listed_originals, mut links) = (Vec::new(), Vec::new(), BTreeMap::new());
         match &documents {
             Documents::Fetch => {
                 for (n, original) in kept.iter().enumerate() {
                     let key = original_key(date, source.id(), &batch_id, n);
+                    links.insert(original.url.clone(), key.clone());
                     let packed = pack_original(original)?;
                     let listed = ManifestFile::describe(
                         key.clone(),
@@ -344,14 +361,17 @@ pub async fn scrape_day(
                     originals.push(key);
                 }
             }
-            Documents::Replay { listed, .. } => {
+            Documents::Replay { documents, listed } => {
                 for file in listed.iter().filter(|f| f.kind == FileKind::Original && f.source_id == source.id()) {
                     listed_originals.push(file.clone());
                     originals.push(file.key.clone());
                 }
+                for (url, (key, _)) in documents.get(source.id()).into_iter().flatten() {
+                    links.insert(url.clone(), key.clone());
+                }
             }
         }
-        let rendered = render_file(source.config.kind, &output, finished)?;
+        let rendered = render_file(source.config.kind, &output, finished, &links)?;
         let mut file_key = None;
         if let Some(file) = rendered {
             let key = raw_file_key(date, source.id(), finished.time(), &batch_id, file.format.extension());
@@ -492,11 +512,12 @@ pub async fn reparse_from_file(
     let (bytes, version) = store.get_versioned(bucket, &manifest_key(date)).await?;
     let manifest = Manifest::parse(&bytes, date)
         .map_err(|e| ScrapeError::PreviousManifest { key: manifest_key(date), message: e.to_string() })?;
-    let mut documents: BTreeMap<String, BTreeMap<String, Original>> = BTreeMap::new();
+    let mut documents: BTreeMap<String, BTreeMap<String, (String, Original)>> = BTreeMap::new();
     for file in manifest.files.iter().filter(|f| f.kind == FileKind::Original) {
         if only.is_none_or(|o| o == file.source_id) {
             let original = unpack_original(store, bucket, file).await?;
-            documents.entry(file.source_id.clone()).or_default().insert(original.url.clone(), original);
+            let url = original.url.clone();
+            documents.entry(file.source_id.clone()).or_default().insert(url, (file.key.clone(), original));
         }
     }
     sources.retain(|s| documents.contains_key(s.id()));

@@ -15,7 +15,7 @@ use crate::identity;
 use crate::money::Currency;
 
 /// Column order of price CSV files.
-pub const PRICE_CSV_HEADER: [&str; 19] = [
+pub const PRICE_CSV_HEADER: [&str; 20] = [
     "product_id",
     "name",
     "brand",
@@ -35,6 +35,7 @@ pub const PRICE_CSV_HEADER: [&str; 19] = [
     "observed_at",
     "reject_reason",
     "reject_detail",
+    "original",
 ];
 
 /// Columns every price CSV file must have; the others of [`PRICE_CSV_HEADER`] may be
@@ -91,6 +92,10 @@ pub struct RawRecord {
     pub reject_reason: Option<String>,
     /// Where in the source and why, for a rejected record.
     pub reject_detail: Option<String>,
+    /// The lake's key of the original document the record was read from
+    /// (`raw/<date>/original/…`); kept in the lake, not staged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<String>,
 }
 
 /// How a price was stated by the source.
@@ -463,7 +468,7 @@ impl RawRecord {
     }
 
     /// The record as CSV fields in [`PRICE_CSV_HEADER`] order.
-    pub fn csv_fields(&self) -> [&str; 19] {
+    pub fn csv_fields(&self) -> [&str; 20] {
         fn f(v: &Option<String>) -> &str {
             v.as_deref().unwrap_or("")
         }
@@ -487,6 +492,7 @@ impl RawRecord {
             f(&self.observed_at),
             f(&self.reject_reason),
             f(&self.reject_detail),
+            f(&self.original),
         ]
     }
 
@@ -523,6 +529,7 @@ impl RawRecord {
             observed_at: text("observed_at"),
             reject_reason: text("reject_reason"),
             reject_detail: text("reject_detail"),
+            original: text("original"),
         })
     }
 }

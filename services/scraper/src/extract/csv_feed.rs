@@ -377,6 +377,7 @@ pub fn parse_csv_feed(
                 sale_ends_at: None,
                 offer_count: None,
                 observed_at,
+                document: None,
             }),
             Err(e) => out.rejects.push(RecordReject::new(locator, e.reason, e.message).with_readable(raw)),
         }

@@ -664,6 +664,7 @@ fn to_record(
         sale_ends_at: None,
         offer_count: c.offer_count.as_deref().and_then(|n| n.trim().parse().ok()),
         observed_at: None,
+        document: None,
     })
 }
 

@@ -141,6 +141,7 @@ fn item_record(
         sale_ends_at: None,
         offer_count: None,
         observed_at,
+        document: None,
     })
 }
 

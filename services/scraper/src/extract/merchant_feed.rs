@@ -233,6 +233,7 @@ fn finish_item(
             sale_ends_at: window.map(|(_, end)| end),
             offer_count: None,
             observed_at: None,
+            document: None,
         }),
         Err(rej) => out.rejects.push(rej),
     }

@@ -39,6 +39,9 @@ pub struct ScrapedRecord {
     /// time when `None`.
     #[serde(default)]
     pub observed_at: Option<DateTime<Utc>>,
+    /// The URL of the document the record was read from.
+    #[serde(default)]
+    pub document: Option<String>,
 }
 
 pub use ppmt_domain::record::{PriceKind, RawRecord, RejectReason};
@@ -80,12 +83,21 @@ pub struct RecordReject {
     /// currency, the price as written, …), so a reject can be traced to its product.
     #[serde(default)]
     pub readable: Box<RawRecord>,
+    /// The URL of the document the record was in, when it was in one.
+    #[serde(default)]
+    pub document: Option<String>,
 }
 
 impl RecordReject {
     /// Convenience constructor.
     pub fn new(locator: impl Into<String>, reason: RejectReason, detail: impl Into<String>) -> Self {
-        RecordReject { locator: locator.into(), reason, detail: detail.into(), readable: Box::default() }
+        RecordReject {
+            locator: locator.into(),
+            reason,
+            detail: detail.into(),
+            readable: Box::default(),
+            document: None,
+        }
     }
 
     /// The same reject, keeping the fields that could be read.
@@ -208,6 +220,7 @@ mod tests {
             sale_ends_at: None,
             offer_count: Some(3),
             observed_at: None,
+            document: None,
         };
         let json = serde_json::to_string(&rec).unwrap();
         let back: ScrapedRecord = serde_json::from_str(&json).unwrap();
