@@ -474,10 +474,8 @@ async fn a_past_day_parsed_again_from_the_lake_alone_gives_the_same_canonical_fi
     assert_eq!(before.len(), 5);
     assert_eq!(before, after, "the same canonical records, byte for byte");
     // Each record names the document it was read from: the API's items their page.
-    let api: Vec<serde_json::Value> = String::from_utf8_lossy(&before["acme_api"])
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let api: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&before["acme_api"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let listed = originals(&scraped);
     assert!(api.iter().all(|r| listed.contains(&r["original"].as_str().unwrap().to_owned())), "{api:#?}");
     assert!(api.iter().any(|r| r["original"].as_str().unwrap().ends_with("_0000.json.gz")));

@@ -789,11 +789,14 @@ pub fn extract_product(
     let first_rejects: Vec<RecordReject> =
         extracted.into_iter().map(|(_, out)| out.rejects).find(|r| !r.is_empty()).unwrap_or_default();
     Err(first_rejects.into_iter().next().unwrap_or_else(|| {
+        // A product the page names without a price: the reject still names it.
+        let named = sources.iter().flat_map(|(_, cands)| cands).find(|c| c.readable().product_id.is_some());
         RecordReject::new(
             locator,
             RejectReason::MissingField,
             "no price found in JSON-LD, microdata, meta tags or CSS fallback",
         )
+        .with_readable(named.map(Candidate::readable).unwrap_or_default())
     }))
 }
 
@@ -1167,6 +1170,11 @@ mod tests {
         assert_eq!(err.locator, format!("page {URL}"));
         let err = en("").unwrap_err();
         assert_eq!(err.reason, RejectReason::MissingField);
+        // A product named without a price: the reject names it.
+        let unpriced =
+            page(r#"<script type="application/ld+json">{"@type":"Product","sku":"NP-1","name":"Lamp"}</script>"#, "");
+        let err = en(&unpriced).unwrap_err();
+        assert_eq!((err.reason, err.readable.product_id.as_deref()), (RejectReason::MissingField, Some("NP-1")));
     }
 
     #[test]
