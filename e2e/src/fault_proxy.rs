@@ -1,6 +1,7 @@
 //! A fault-injecting HTTP proxy in front of the emulator's DynamoDB: every `every`-th
 //! request of the chosen operations is answered with DynamoDB's throttling error
-//! instead of being forwarded. It counts the requests of each operation, so a test can
+//! instead of being forwarded; for `BatchGetItem`, every other such fault is instead a
+//! success that returns every key as `UnprocessedKeys`, as DynamoDB does under load. It counts the requests of each operation, so a test can
 //! check both that nothing was lost and what the faults cost. It can also hold the
 //! requests of an operation after the first N, to freeze a client mid-batch.
 
@@ -23,6 +24,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 pub struct Counts {
     pub requests: BTreeMap<String, u64>,
     pub throttled: BTreeMap<String, u64>,
+    /// `BatchGetItem` requests answered with all their keys unprocessed.
+    pub unprocessed: u64,
 }
 
 /// Requests of `operation` after the first `after` wait until the hold is lifted.
@@ -122,16 +125,19 @@ async fn forward(
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or("other")
         .to_owned();
-    let (throttle, seen) = {
+    let (throttle, unprocessed, seen) = {
         let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
         let seen = c.requests.entry(operation.clone()).or_default();
         *seen += 1;
         let seen = *seen;
         let hit = faults.faulty.contains(&operation) && seen % faults.every == 0;
-        if hit {
+        let unprocessed = hit && operation == "BatchGetItem" && (seen / faults.every) % 2 == 0;
+        if unprocessed {
+            c.unprocessed += 1;
+        } else if hit {
             *c.throttled.entry(operation.clone()).or_default() += 1;
         }
-        (hit, seen)
+        (hit && !unprocessed, unprocessed, seen)
     };
     let held = |hold: &Option<Hold>| hold.as_ref().is_some_and(|h| h.operation == operation && seen > h.after);
     let _ = faults.hold.wait_for(|hold| !held(hold)).await;
@@ -149,6 +155,19 @@ async fn forward(
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
         return text_response(StatusCode::BAD_GATEWAY, "could not read the request".into());
     };
+    if unprocessed {
+        // Nothing read: every requested key comes back as unprocessed.
+        let asked: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let tables = asked["RequestItems"].as_object().cloned().unwrap_or_default();
+        let responses: serde_json::Map<String, serde_json::Value> =
+            tables.keys().map(|t| (t.clone(), serde_json::json!([]))).collect();
+        let answer = serde_json::json!({ "Responses": responses, "UnprocessedKeys": tables });
+        let mut response = text_response(StatusCode::OK, answer.to_string());
+        response
+            .headers_mut()
+            .insert("content-type", hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"));
+        return response;
+    }
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut upstream_request = Request::new(Full::new(body));
     *upstream_request.method_mut() = parts.method;

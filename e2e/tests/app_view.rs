@@ -198,8 +198,9 @@ async fn a_superseded_load_whose_sync_lands_last_leaves_no_stale_item() -> anyho
 #[tokio::test]
 async fn throttled_reads_and_writes_are_retried_and_nothing_is_lost_or_doubled() -> anyhow::Result<()> {
     let mut h = Harness::new("throttled").await?;
-    // Every fifth BatchGetItem and PutItem is refused with ThrottlingException: 20 % of
-    // the syncer's requests to the app's table.
+    // Every fifth BatchGetItem and PutItem fails: PutItem with ThrottlingException, and
+    // BatchGetItem alternately so and with every key returned as UnprocessedKeys: 20 %
+    // of the syncer's requests to the app's table.
     let upstream = std::env::var("AWS_ENDPOINT_URL")?;
     let proxy = FaultProxy::start(&upstream, &["BatchGetItem", "PutItem"], 5).await?;
     h.env.insert("AWS_ENDPOINT_URL_DYNAMODB".into(), proxy.url.clone());
@@ -226,6 +227,7 @@ async fn throttled_reads_and_writes_are_retried_and_nothing_is_lost_or_doubled()
     println!("fault proxy: {counts:?}; {writes} PutItem for {n} items, budget {budget:.1}");
     assert!(counts.throttled.get("PutItem").copied().unwrap_or(0) > 0, "faults were injected: {counts:?}");
     assert!(counts.throttled.get("BatchGetItem").copied().unwrap_or(0) > 0, "faults were injected: {counts:?}");
+    assert!(counts.unprocessed > 0, "unprocessed keys were injected: {counts:?}");
     assert!((writes as f64) <= budget, "{writes} requests for {n} items exceeds 1.3 per item");
     Ok(())
 }
