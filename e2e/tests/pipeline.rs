@@ -346,6 +346,18 @@ async fn an_undecodable_message_fails_alone_and_ends_in_the_dlq_with_its_reason(
     assert!(!failure.retryable);
     assert_eq!(failure.receive_count, ppmt_domain::topology::MAX_RECEIVE_COUNT);
     assert!(letters[0].last_error.as_deref().unwrap_or_default().contains("not an S3 event notification"));
+    // `ppmt dlq list --output json` and `ppmt dlq show` say what it is, and consume nothing.
+    let ppmt = |args: &[&str]| -> anyhow::Result<std::process::Output> {
+        Ok(std::process::Command::new(ppmt_cli::demo::binary("ppmt")?).envs(&h.env).args(args).output()?)
+    };
+    let listed = ppmt(&["dlq", "list", "--queue", "loader", "--output", "json"])?;
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout)?;
+    assert_eq!(listed[0]["message_id"], poison_id.as_str());
+    assert!(listed[0]["about"].as_str().unwrap().starts_with("undecodable: "), "{listed}");
+    assert!(listed[0]["last_error"].as_str().unwrap().contains("not an S3 event notification"), "{listed}");
+    let shown = ppmt(&["dlq", "show", "--queue", "loader", &poison_id])?;
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("this is not an event {") && shown.contains("about: undecodable"), "{shown}");
 
     // An operator can move it back; it fails again and returns to the DLQ, nothing is lost.
     let moved = ppmt_cli::ops::redrive(&h.clients, &h.ledger, &env, "loader", Some(&poison_id)).await?;

@@ -140,10 +140,22 @@ fn emit(text: impl std::fmt::Display) -> anyhow::Result<()> {
 
 #[derive(Debug, Subcommand)]
 enum DlqAction {
-    /// List the messages in a consumer's DLQ with their last error.
+    /// List the messages in a consumer's DLQ: what each is about (the batch and its
+    /// date), its receive count and last error; nothing is consumed.
     List {
+        /// The consumer: `loader`, `transformer` or `syncer`.
         #[arg(long)]
         queue: String,
+        /// `text` or `json` (`[{message_id, body, receive_count, last_error, about}]`).
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// One dead letter in full: what it is about, its last error and its whole body.
+    Show {
+        #[arg(long)]
+        queue: String,
+        /// The message id, as `dlq list` shows it.
+        message_id: String,
     },
     /// Move one message (or all) back to the consumer's queue.
     Replay {
@@ -227,18 +239,44 @@ async fn main() -> anyhow::Result<()> {
                 SnsNotifier { client: clients.sns.clone(), topic_arn: env.get("PPMT_STAGE_TOPIC_ARN")?.to_owned() };
             emit(ops::replay_stage(&ledger()?, &notifier, &env, date, stage).await?)?;
         }
-        Command::Dlq { action: DlqAction::List { queue } } => {
+        Command::Dlq { action: DlqAction::List { queue, output } } => {
             let letters = ops::list_dead_letters(&clients, &ledger()?, env.queue_url(&queue, true)?).await?;
-            emit(format!("{} message(s) in the {queue} DLQ", letters.len()))?;
-            for l in letters {
-                let body: String = l.body.chars().take(160).collect();
-                emit(format!(
-                    "- {}  received {}x\n  last error: {}\n  body: {body}",
-                    l.message_id,
-                    l.receive_count,
-                    l.last_error.as_deref().unwrap_or("(not recorded)")
-                ))?;
+            if output == Output::Json {
+                let listed: Vec<serde_json::Value> = letters
+                    .iter()
+                    .map(|l| {
+                        let mut value = serde_json::to_value(l).unwrap_or_default();
+                        value["about"] = ops::describe_body(&l.body).into();
+                        value
+                    })
+                    .collect();
+                emit(serde_json::Value::Array(listed))?;
+            } else {
+                emit(format!("{} message(s) in the {queue} DLQ", letters.len()))?;
+                for l in letters {
+                    emit(format!(
+                        "- {}  received {}x\n  about: {}\n  last error: {}",
+                        l.message_id,
+                        l.receive_count,
+                        ops::describe_body(&l.body),
+                        l.last_error.as_deref().unwrap_or("(not recorded)")
+                    ))?;
+                }
             }
+        }
+        Command::Dlq { action: DlqAction::Show { queue, message_id } } => {
+            let letters = ops::list_dead_letters(&clients, &ledger()?, env.queue_url(&queue, true)?).await?;
+            let letter = letters.into_iter().find(|l| l.message_id == message_id).with_context(|| {
+                format!("no message {message_id} in the {queue} DLQ (`ppmt dlq list --queue {queue}`)")
+            })?;
+            emit(format!(
+                "message {}  received {}x\nabout: {}\nlast error: {}\nbody:\n{}",
+                letter.message_id,
+                letter.receive_count,
+                ops::describe_body(&letter.body),
+                letter.last_error.as_deref().unwrap_or("(not recorded)"),
+                letter.body
+            ))?;
         }
         Command::Dlq { action: DlqAction::Replay { queue, message_id } } => {
             emit(ops::redrive(&clients, &ledger()?, &env, &queue, message_id.as_deref()).await?)?;

@@ -160,10 +160,38 @@ pub async fn replay_stage(
     Ok(format!("re-published {} of batch {}", stage.as_str(), batch.batch_id))
 }
 
+/// What a queue message is about, read from its body: the manifest of a day, a stage
+/// event of a batch, a sync shard, or that it cannot be decoded.
+pub fn describe_body(body: &str) -> String {
+    use ppmt_domain::s3_event::{classify, Body};
+    match classify(body) {
+        Body::S3TestEvent => "S3's test event".to_owned(),
+        Body::S3Objects(objects) => objects
+            .iter()
+            .map(|o| match ppmt_domain::batch::parse_manifest_key(&o.key) {
+                Some(date) => format!("manifest of {date} (s3://{}/{})", o.bucket, o.key),
+                None => format!("S3 object s3://{}/{} (not a manifest)", o.bucket, o.key),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Body::Other(text) => match (ppmt_domain::shard::SyncShard::parse(&text), StageEvent::parse(&text)) {
+            (Some(Ok(shard)), _) => format!(
+                "sync shard {} of {} of batch {} ({})",
+                shard.index, shard.count, shard.event.batch_id, shard.event.batch_date
+            ),
+            (_, Ok(event)) => {
+                format!("{} event of batch {} ({})", event.stage.as_str(), event.batch_id, event.batch_date)
+            }
+            (_, Err(e)) => format!("undecodable: {e}"),
+        },
+    }
+}
+
 /// One message sitting in a dead-letter queue.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct DeadLetter {
     pub message_id: String,
+    #[serde(skip)]
     pub receipt_handle: String,
     pub body: String,
     pub receive_count: String,
@@ -307,6 +335,24 @@ pub async fn redrive(
 mod tests {
     use super::*;
     use ppmt_domain::{BatchId, StageCounts};
+
+    #[test]
+    fn a_dead_letter_says_what_it_is_about() {
+        let manifest = ppmt_domain::s3_event::object_created_body("raw", "raw/2026-11-25/manifest.json");
+        assert_eq!(describe_body(&manifest), "manifest of 2026-11-25 (s3://raw/raw/2026-11-25/manifest.json)");
+        let batch = BatchRef {
+            batch_id: BatchId("2026-11-25-b1".into()),
+            batch_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            bucket: "raw".into(),
+            manifest_key: "raw/2026-11-25/manifest.json".into(),
+        };
+        let event = StageEvent::new(&batch, Stage::Loaded, StageCounts::default(), "t".into());
+        assert_eq!(
+            describe_body(&serde_json::to_string(&event).unwrap()),
+            "loaded event of batch 2026-11-25-b1 (2026-11-25)"
+        );
+        assert!(describe_body("this is not an event {").starts_with("undecodable: "));
+    }
 
     #[test]
     fn a_stage_running_past_its_timeout_is_shown_stale() {
