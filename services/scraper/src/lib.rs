@@ -457,6 +457,13 @@ pub async fn scrape_day(
     Ok((manifest, metadata))
 }
 
+/// The sources of the file at `path`, `${NAME}`s taken from `env`.
+fn read_sources(path: &str, env: &BTreeMap<String, String>) -> Result<Vec<Source>, ScrapeError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ScrapeError::SourcesFile { path: path.to_owned(), message: e.to_string() })?;
+    Ok(sources::parse_sources(path, &text, env)?)
+}
+
 /// Reads the sources file at `path` and scrapes `date`. With `only`, just that source is
 /// scraped and the other sources' files are kept from the day's manifest.
 pub async fn scrape_from_file(
@@ -467,9 +474,7 @@ pub async fn scrape_from_file(
     only: Option<&str>,
     env: &BTreeMap<String, String>,
 ) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ScrapeError::SourcesFile { path: path.to_owned(), message: e.to_string() })?;
-    let mut sources = sources::parse_sources(path, &text, env)?;
+    let mut sources = read_sources(path, env)?;
     if let Some(only) = only {
         sources.retain(|s| s.id() == only);
         if sources.is_empty() {
@@ -506,9 +511,7 @@ pub async fn reparse_from_file(
     only: Option<&str>,
     env: &BTreeMap<String, String>,
 ) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ScrapeError::SourcesFile { path: path.to_owned(), message: e.to_string() })?;
-    let mut sources = sources::parse_sources(path, &text, env)?;
+    let mut sources = read_sources(path, env)?;
     let (bytes, version) = store.get_versioned(bucket, &manifest_key(date)).await?;
     let manifest = Manifest::parse(&bytes, date)
         .map_err(|e| ScrapeError::PreviousManifest { key: manifest_key(date), message: e.to_string() })?;

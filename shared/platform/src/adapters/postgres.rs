@@ -51,6 +51,17 @@ pub fn pg_error(operation: impl Into<String>, err: tokio_postgres::Error) -> Por
     }
 }
 
+/// The rows of a simple-protocol answer, every column as text.
+fn text_rows(messages: &[SimpleQueryMessage]) -> Vec<TextRow> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, PortError> {
     sql::render(step, batch).map_err(|e| PortError::permanent(format!("render {}", step.name), e))
 }
@@ -247,16 +258,7 @@ impl Warehouse for PostgresWarehouse {
                 .simple_query(&render(step, batch)?)
                 .await
                 .map_err(|e| pg_error(format!("{what} ({})", step.name), e))?;
-            let rows: Vec<TextRow> = messages
-                .iter()
-                .filter_map(|m| match m {
-                    SimpleQueryMessage::Row(row) => {
-                        Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect())
-                    }
-                    _ => None,
-                })
-                .collect();
-            results.push(rows);
+            results.push(text_rows(&messages));
         }
         sync_rows_from(results).map_err(|e| PortError::permanent(what, e))
     }
@@ -268,13 +270,6 @@ impl Warehouse for PostgresWarehouse {
             .simple_query(&render(&sql::SET_ASIDE_ROWS, &sql::day(date))?)
             .await
             .map_err(|e| pg_error(what.clone(), e))?;
-        let rows: Vec<TextRow> = messages
-            .iter()
-            .filter_map(|m| match m {
-                SimpleQueryMessage::Row(row) => Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect()),
-                _ => None,
-            })
-            .collect();
-        set_aside_from(&rows).map_err(|e| PortError::permanent(what, e))
+        set_aside_from(&text_rows(&messages)).map_err(|e| PortError::permanent(what, e))
     }
 }

@@ -129,6 +129,11 @@ fn text(field: &Field) -> Option<String> {
     }
 }
 
+/// The Data API's records, every column as text.
+fn text_rows(rows: &[Vec<Field>]) -> Vec<TextRow> {
+    rows.iter().map(|r| r.iter().map(text).collect()).collect()
+}
+
 impl RedshiftWarehouse {
     /// Waits for a submitted statement; a failure names `what`.
     async fn wait(&self, id: &str, what: &str) -> Result<(), PortError> {
@@ -383,7 +388,7 @@ impl Warehouse for RedshiftWarehouse {
         let mut results = Vec::with_capacity(sql::SYNC_QUERIES.len());
         for step in sql::SYNC_QUERIES {
             let rows = self.query(Self::render(step, batch)?, &format!("{what} ({})", step.name)).await?;
-            results.push(rows.iter().map(|r| r.iter().map(text).collect::<TextRow>()).collect::<Vec<_>>());
+            results.push(text_rows(&rows));
         }
         sync_rows_from(results).map_err(|e| PortError::permanent(what, e))
     }
@@ -391,8 +396,7 @@ impl Warehouse for RedshiftWarehouse {
     async fn set_aside(&self, date: chrono::NaiveDate) -> Result<Vec<SetAside>, PortError> {
         let what = format!("set-aside rows of {date}");
         let rows = self.query(Self::render(&sql::SET_ASIDE_ROWS, &sql::day(date))?, &what).await?;
-        let rows: Vec<TextRow> = rows.iter().map(|r| r.iter().map(text).collect()).collect();
-        set_aside_from(&rows).map_err(|e| PortError::permanent(what, e))
+        set_aside_from(&text_rows(&rows)).map_err(|e| PortError::permanent(what, e))
     }
 }
 
