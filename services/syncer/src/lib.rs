@@ -123,12 +123,13 @@ impl Syncer {
                 (counts_of(self.app.apply(&writes).await?), None)
             }
         };
-        let outcome = match self.ledger.shard_done(&batch, Stage::Synced, split, index, count, &counts).await? {
-            None => {
+        let total = self.ledger.shard_done(&batch, Stage::Synced, split, index, count, &counts).await?;
+        let outcome = match (total, replaced) {
+            (None, _) => {
                 StageResult::Pending(format!("shard {index} of {count} done; the split is not complete or announced"))
             }
-            Some(_) if replaced.is_some() => StageResult::Skipped(replaced.unwrap_or_default()),
-            Some(total) => StageResult::Completed(total),
+            (Some(_), Some(why)) => StageResult::Skipped(why),
+            (Some(total), None) => StageResult::Completed(total),
         };
         let ends = !matches!(outcome, StageResult::Pending(_));
         let trace_id = &shard.event.trace_id;
