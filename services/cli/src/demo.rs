@@ -120,7 +120,9 @@ pub async fn run_demo(clients: &AwsClients, options: &DemoOptions) -> anyhow::Re
     let store = S3Store { client: clients.s3.clone() };
     let sources = options.fixtures.join("sources.toml");
     println!("scraping {} from the demo sources at {} ...", options.date, site.base_url());
-    let (manifest, metadata) = ppmt_scraper::scrape_from_file(
+    let ledger = DynamoLedger { client: clients.dynamodb.clone(), table: topology.ledger_table.name.clone() };
+    let started_at = chrono::Utc::now();
+    let outcome = ppmt_scraper::scrape_from_file(
         &store,
         &topology.raw_bucket,
         &sources.to_string_lossy(),
@@ -128,7 +130,9 @@ pub async fn run_demo(clients: &AwsClients, options: &DemoOptions) -> anyhow::Re
         None,
         &scrape_env,
     )
-    .await?;
+    .await;
+    ppmt_scraper::record_scrape(&ledger, options.date, started_at, &outcome).await;
+    let (manifest, metadata) = outcome?;
     for s in &metadata.sources {
         println!(
             "  {:<16} {:<14} {:>4} records {:>3} rejected  {:?}{}",
@@ -141,7 +145,6 @@ pub async fn run_demo(clients: &AwsClients, options: &DemoOptions) -> anyhow::Re
         );
     }
 
-    let ledger = DynamoLedger { client: clients.dynamodb.clone(), table: topology.ledger_table.name.clone() };
     let bars = MultiProgress::new();
     let style = ProgressStyle::with_template("{spinner} {prefix:<12} {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner());

@@ -285,7 +285,8 @@ async fn main() -> anyhow::Result<()> {
             let date = date.unwrap_or_else(|| Utc::now().date_naive());
             let store = S3Store { client: clients.s3.clone() };
             let vars: BTreeMap<String, String> = std::env::vars().collect();
-            let (manifest, metadata) = ppmt_scraper::scrape_from_file(
+            let started_at = Utc::now();
+            let outcome = ppmt_scraper::scrape_from_file(
                 &store,
                 env.get("PPMT_RAW_BUCKET")?,
                 &sources,
@@ -293,7 +294,9 @@ async fn main() -> anyhow::Result<()> {
                 source.as_deref(),
                 &vars,
             )
-            .await?;
+            .await;
+            ppmt_scraper::record_scrape(&ledger()?, date, started_at, &outcome).await;
+            let (manifest, metadata) = outcome?;
             emit(format!("batch {} for {date}: {}", manifest.batch_id, manifest.file_summary()))?;
             emit(serde_json::to_string_pretty(&metadata.sources)?)?;
             let troubled = metadata.troubled_sources();
@@ -309,8 +312,11 @@ async fn main() -> anyhow::Result<()> {
             let store = S3Store { client: clients.s3.clone() };
             let vars: BTreeMap<String, String> = std::env::vars().collect();
             let bucket = env.get("PPMT_RAW_BUCKET")?;
-            let (manifest, _) =
-                ppmt_scraper::reparse_from_file(&store, bucket, &sources, date, source.as_deref(), &vars).await?;
+            let started_at = Utc::now();
+            let outcome =
+                ppmt_scraper::reparse_from_file(&store, bucket, &sources, date, source.as_deref(), &vars).await;
+            ppmt_scraper::record_scrape(&ledger()?, date, started_at, &outcome).await;
+            let (manifest, _) = outcome?;
             emit(format!(
                 "batch {} for {date} parsed again from the lake: {}",
                 manifest.batch_id,

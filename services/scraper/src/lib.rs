@@ -30,10 +30,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use ppmt_domain::batch::{manifest_key, metadata_key, original_key, raw_file_key};
+use ppmt_domain::event::SourceHealth;
 use ppmt_domain::manifest::{FileFormat, FileKind, ManifestFile, SourceNote, MANIFEST_SCHEMA_VERSION};
 use ppmt_domain::record::{RawRecord, FX_CSV_HEADER, PRICE_CSV_HEADER};
-use ppmt_domain::{BatchId, Manifest};
-use ppmt_platform::ports::ObjectStore;
+use ppmt_domain::{BatchId, Manifest, Stage, StageCounts};
+use ppmt_platform::ports::{ObjectStore, RunLedger, RunStatus, StageRun};
 use ppmt_platform::PortError;
 use serde::Serialize;
 use tracing::Instrument;
@@ -95,6 +96,29 @@ pub struct ScrapeMetadata {
     pub carried_over: Vec<String>,
 }
 
+impl SourceReport {
+    /// The source's line in the ledger.
+    pub fn health(&self) -> SourceHealth {
+        SourceHealth {
+            source_id: self.source_id.clone(),
+            status: status_name(self.status).to_owned(),
+            requests: self.http.requests,
+            records: self.records,
+            rejected: self.rejected,
+            error: self.error.clone(),
+        }
+    }
+}
+
+fn status_name(status: SourceStatus) -> &'static str {
+    match status {
+        SourceStatus::Ok => "ok",
+        SourceStatus::Partial => "partial",
+        SourceStatus::Empty => "empty",
+        SourceStatus::Failed => "failed",
+    }
+}
+
 impl ScrapeMetadata {
     /// The sources that need an operator: failed, stopped early or returned nothing, one
     /// line each with the reason. The day's batch holds the others' data.
@@ -103,11 +127,74 @@ impl ScrapeMetadata {
             .iter()
             .filter(|s| s.status != SourceStatus::Ok)
             .map(|s| {
-                let status = serde_json::to_value(s.status).ok().and_then(|v| v.as_str().map(str::to_owned));
                 let why = s.error.as_deref().unwrap_or("returned no records");
-                format!("{} ({}): {why}", s.source_id, status.unwrap_or_default())
+                format!("{} ({}): {why}", s.source_id, status_name(s.status))
             })
             .collect()
+    }
+}
+
+/// Records [`scrape_run`] in the ledger. A ledger that cannot be written is logged and
+/// not fatal: the batch is in the lake and the chain runs on, and failing would make a
+/// Lambda retry scrape the whole day again.
+pub async fn record_scrape(
+    ledger: &dyn RunLedger,
+    date: NaiveDate,
+    started_at: DateTime<Utc>,
+    outcome: &Result<(Manifest, ScrapeMetadata), ScrapeError>,
+) {
+    let run = scrape_run(date, started_at, outcome);
+    if let Err(e) = ledger.record_run(&run).await {
+        tracing::error!(batch_id = %run.batch_id, error = %e, "the scrape is not in the run ledger");
+    }
+}
+
+/// A scrape as the ledger's `scraped` stage of its batch, so `ppmt status` shows it
+/// beside the stages after it: `failed` when a source needs an operator (the other
+/// sources' data still goes on) or when no batch could be written; then `error` says
+/// why. A scrape that failed before it had a batch gets a batch id of its own.
+pub fn scrape_run(
+    date: NaiveDate,
+    started_at: DateTime<Utc>,
+    outcome: &Result<(Manifest, ScrapeMetadata), ScrapeError>,
+) -> StageRun {
+    let (batch_id, health, troubled, error) = match outcome {
+        Ok((manifest, metadata)) => {
+            let troubled = metadata.troubled_sources();
+            let error = (!troubled.is_empty()).then(|| troubled.join("; "));
+            let health: Vec<SourceHealth> = metadata.sources.iter().map(SourceReport::health).collect();
+            (manifest.batch_id.clone(), Some(health), !troubled.is_empty(), error)
+        }
+        Err(e @ ScrapeError::NothingScraped { batch_id, sources, .. }) => {
+            let why = |s: &SourceHealth| {
+                format!("{} ({}): {}", s.source_id, s.status, s.error.as_deref().unwrap_or("returned no records"))
+            };
+            let troubled: Vec<String> = sources.iter().map(why).collect();
+            (batch_id.clone(), Some(sources.clone()), true, Some(format!("{e}: {}", troubled.join("; "))))
+        }
+        Err(e) => (BatchId::new_for(date), None, true, Some(e.to_string())),
+    };
+    let files = match outcome {
+        Ok((manifest, _)) => Some(manifest.files.iter().filter(|f| f.kind != FileKind::Original).count() as u64),
+        Err(_) => None,
+    };
+    let sum = |f: fn(&SourceHealth) -> u64| health.as_ref().map(|h| h.iter().map(f).sum());
+    StageRun {
+        batch_id,
+        batch_date: date,
+        stage: Stage::Scraped,
+        status: if troubled { RunStatus::Failed } else { RunStatus::Succeeded },
+        attempts: 1,
+        started_at: Some(started_at),
+        finished_at: Some(Utc::now()),
+        counts: StageCounts {
+            files,
+            rows_read: sum(|s| s.records),
+            rows_rejected: sum(|s| s.rejected),
+            sources: health,
+            ..StageCounts::default()
+        },
+        error,
     }
 }
 
@@ -125,7 +212,7 @@ pub enum ScrapeError {
     #[error(transparent)]
     Store(#[from] PortError),
     #[error("no source returned data for {date}; metadata.json says why and no manifest was written")]
-    NothingScraped { date: NaiveDate },
+    NothingScraped { date: NaiveDate, batch_id: BatchId, sources: Vec<SourceHealth> },
     #[error(
         "the day's manifest {key} changed while this scrape ran (another scrape of the day wrote it first); \
          this scrape's manifest was not written, so nothing was replaced: scrape again"
@@ -435,7 +522,8 @@ pub async fn scrape_day(
     let body = serde_json::to_vec_pretty(&metadata).map_err(|e| encode_error("metadata.json", e))?;
     store.put(bucket, &metadata_key(date), Bytes::from(body), "application/json").await?;
     if !scraped_anything {
-        return Err(ScrapeError::NothingScraped { date });
+        let sources = metadata.sources.iter().map(SourceReport::health).collect();
+        return Err(ScrapeError::NothingScraped { date, batch_id: metadata.batch_id, sources });
     }
     files.extend(carried);
     let manifest = Manifest {

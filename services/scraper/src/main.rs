@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Parser;
+use ppmt_platform::adapters::dynamodb::DynamoLedger;
 use ppmt_platform::adapters::s3::S3Store;
 use ppmt_platform::aws::AwsClients;
 use ppmt_platform::config::{vars, EnvReader};
@@ -26,16 +27,25 @@ struct Args {
     sources: Option<String>,
 }
 
+/// Where a scrape writes: the raw bucket, and the run ledger it reports to.
+struct Stack {
+    bucket: String,
+    ledger: DynamoLedger,
+}
+
 async fn scrape(
     date: NaiveDate,
     only: Option<&str>,
     sources_path: &str,
     env: &BTreeMap<String, String>,
-    bucket: &str,
+    stack: &Stack,
     clients: &AwsClients,
 ) -> anyhow::Result<Scraped> {
     let store = S3Store { client: clients.s3.clone() };
-    let (manifest, metadata) = ppmt_scraper::scrape_from_file(&store, bucket, sources_path, date, only, env).await?;
+    let started_at = Utc::now();
+    let outcome = ppmt_scraper::scrape_from_file(&store, &stack.bucket, sources_path, date, only, env).await;
+    ppmt_scraper::record_scrape(&stack.ledger, date, started_at, &outcome).await;
+    let (manifest, metadata) = outcome?;
     Ok(Scraped {
         summary: format!("batch {} for {date}: {}", manifest.batch_id, manifest.file_summary()),
         troubled: metadata.troubled_sources(),
@@ -53,14 +63,16 @@ async fn main() -> anyhow::Result<()> {
     ppmt_platform::telemetry::init("scraper", "info");
     let mut env = EnvReader::from_process();
     let bucket = env.required(vars::RAW_BUCKET);
+    let ledger_table = env.required(vars::LEDGER_TABLE);
     let sources_path = env.optional("PPMT_SOURCES_FILE").unwrap_or_else(|| "sources.toml".into());
     let in_lambda = env.optional(vars::LAMBDA_RUNTIME_API).is_some();
     let vars = env.vars().clone();
     env.finish()?;
     let clients = AwsClients::from_env().await;
+    let stack = Stack { bucket, ledger: DynamoLedger { client: clients.dynamodb.clone(), table: ledger_table } };
     if in_lambda {
         let service = lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<serde_json::Value>| {
-            let (bucket, sources_path, vars, clients) = (&bucket, &sources_path, &vars, &clients);
+            let (stack, sources_path, vars, clients) = (&stack, &sources_path, &vars, &clients);
             async move {
                 let payload = event.payload;
                 let date = match payload.get("date").and_then(|d| d.as_str()) {
@@ -76,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
                 // A troubled source does not fail the invocation: a retry would scrape
                 // the whole day again. It is reported in the result and in metadata.json.
                 let scraped =
-                    scrape(date, only, sources_path, vars, bucket, clients).await.map_err(|e| format!("{e:#}"))?;
+                    scrape(date, only, sources_path, vars, stack, clients).await.map_err(|e| format!("{e:#}"))?;
                 Ok::<_, lambda_runtime::Error>(
                     serde_json::json!({ "result": scraped.summary, "troubled_sources": scraped.troubled }),
                 )
@@ -87,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
         let args = Args::parse();
         let date = args.date.unwrap_or_else(|| Utc::now().date_naive());
         let path = args.sources.unwrap_or(sources_path);
-        let scraped = scrape(date, args.source.as_deref(), &path, &vars, &bucket, &clients).await?;
+        let scraped = scrape(date, args.source.as_deref(), &path, &vars, &stack, &clients).await?;
         println!("{}", scraped.summary);
         if !scraped.troubled.is_empty() {
             anyhow::bail!(

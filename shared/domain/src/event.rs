@@ -78,6 +78,29 @@ pub struct StageCounts {
     /// Writes refused because the item already holds a newer day or a newer load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale_skipped: Option<u64>,
+    /// The scrape's sources, each with how it did (the `scraped` stage only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<SourceHealth>>,
+}
+
+/// How one source did in a scrape, as the ledger and `ppmt status` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceHealth {
+    pub source_id: String,
+    /// `ok`, `partial` (stopped early), `empty` (no records, no error) or `failed`.
+    pub status: String,
+    pub requests: u64,
+    pub records: u64,
+    pub rejected: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl SourceHealth {
+    /// Whether the source needs an operator: anything but `ok`.
+    pub fn troubled(&self) -> bool {
+        self.status != "ok"
+    }
 }
 
 impl StageCounts {
@@ -101,6 +124,10 @@ impl StageCounts {
             items_deleted: add(self.items_deleted, other.items_deleted),
             items_unchanged: add(self.items_unchanged, other.items_unchanged),
             stale_skipped: add(self.stale_skipped, other.stale_skipped),
+            sources: match (&self.sources, &other.sources) {
+                (None, None) => None,
+                (a, b) => Some(a.iter().chain(b).flatten().cloned().collect()),
+            },
         }
     }
 }

@@ -310,6 +310,9 @@ pub trait RunLedger: Send + Sync {
         counts: &StageCounts,
         error: Option<&str>,
     ) -> Result<(), PortError>;
+    /// Records a whole run at once, for a stage that reports only when it is over (the
+    /// scrape): it replaces any earlier record of the batch's stage.
+    async fn record_run(&self, run: &StageRun) -> Result<(), PortError>;
     /// Every stage run of the batches of a day.
     async fn runs_for_date(&self, date: NaiveDate) -> Result<Vec<StageRun>, PortError>;
     /// Keeps the last failure of a message.

@@ -275,6 +275,13 @@ impl RunLedger for MemoryLedger {
         Ok(())
     }
 
+    async fn record_run(&self, run: &StageRun) -> Result<(), PortError> {
+        let mut runs = lock(&self.runs);
+        runs.retain(|r| !(r.batch_id == run.batch_id && r.stage == run.stage));
+        runs.push(run.clone());
+        Ok(())
+    }
+
     async fn runs_for_date(&self, date: NaiveDate) -> Result<Vec<StageRun>, PortError> {
         Ok(lock(&self.runs).iter().filter(|r| r.batch_date == date).cloned().collect())
     }

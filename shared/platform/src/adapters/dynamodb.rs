@@ -157,6 +157,31 @@ impl RunLedger for DynamoLedger {
         Ok(())
     }
 
+    async fn record_run(&self, run: &StageRun) -> Result<(), PortError> {
+        let operation = format!("record {} of batch {} in {}", run.stage.as_str(), run.batch_id, self.table);
+        let counts = serde_json::to_string(&run.counts).map_err(|e| PortError::permanent(operation.clone(), e))?;
+        let mut item = batch_key(&run.batch_id, run.stage);
+        item.extend([
+            ("batch_id".to_owned(), s(run.batch_id.as_str())),
+            ("batch_date".to_owned(), s(run.batch_date.to_string())),
+            ("stage".to_owned(), s(run.stage.as_str())),
+            ("status".to_owned(), s(status_name(&run.status))),
+            ("attempts".to_owned(), n(run.attempts)),
+            ("counts".to_owned(), s(counts)),
+        ]);
+        let times = [("started_at", run.started_at), ("finished_at", run.finished_at)];
+        item.extend(times.into_iter().filter_map(|(name, t)| Some((name.to_owned(), s(t?.to_rfc3339())))));
+        item.extend(run.error.as_ref().map(|e| ("error".to_owned(), s(e))));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| aws_error(operation, e))?;
+        Ok(())
+    }
+
     async fn runs_for_date(&self, date: NaiveDate) -> Result<Vec<StageRun>, PortError> {
         let operation = format!("query {} for {date}", self.table);
         let mut pages = self
