@@ -33,6 +33,9 @@ pub struct DemoOptions {
     pub database_url: String,
     /// Where the services' logs go.
     pub log_dir: PathBuf,
+    /// Where the stack's environment is written (`KEY=value` lines), so the `ppmt`
+    /// commands after the demo address the demo's stack.
+    pub env_file: PathBuf,
     pub timeout: Duration,
 }
 
@@ -103,6 +106,11 @@ pub async fn run_demo(clients: &AwsClients, options: &DemoOptions) -> anyhow::Re
     warehouse.apply_schema().await?;
     let mut env = provisioned.env();
     env.insert("PPMT_DATABASE_URL".into(), options.database_url.clone());
+    let lines: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    if let Some(dir) = options.env_file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&options.env_file, lines).with_context(|| format!("write {}", options.env_file.display()))?;
     for passthrough in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "RUST_LOG"] {
         if let Ok(v) = std::env::var(passthrough) {
             env.insert(passthrough.into(), v);

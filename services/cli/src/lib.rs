@@ -2,8 +2,12 @@
 //! replays a day or a stage, inspects and redrives dead-letter queues, scrapes on
 //! demand, and runs the demo. Nothing here is on the data path; the services are.
 //!
-//! - [`ops`]: status, replay and DLQ commands over a provisioned stack;
+//! - [`status`]: the days stage by stage, and the queues;
+//! - [`ops`]: replays, rejects and DLQ commands over a provisioned stack;
+//! - [`replay`]: day ranges, followed to `synced`;
 //! - [`demo`]: the `make demo` run, and starting service binaries in worker mode.
 
 pub mod demo;
 pub mod ops;
+pub mod replay;
+pub mod status;

@@ -10,6 +10,7 @@ use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use ppmt_cli::demo::{run_demo, DemoOptions};
 use ppmt_cli::ops::{self, StackEnv};
+use ppmt_cli::{replay, status};
 use ppmt_domain::topology::Topology;
 use ppmt_domain::Stage;
 use ppmt_platform::adapters::dynamodb::DynamoLedger;
@@ -18,6 +19,7 @@ use ppmt_platform::adapters::s3::S3Store;
 use ppmt_platform::adapters::sns::SnsNotifier;
 use ppmt_platform::aws::AwsClients;
 use ppmt_platform::config::{Needs, ServiceConfig};
+use ppmt_platform::ports::RunLedger;
 use ppmt_platform::wiring::Ports;
 
 /// Operator CLI of the PPMT-AMP price pipeline.
@@ -32,37 +34,48 @@ struct Cli {
 enum Command {
     /// Create the stack's queues, topic, bucket, tables and warehouse schema (idempotent).
     Provision {
+        /// The stack's name: every resource is named after it.
         #[arg(long, env = "PPMT_STACK", default_value = "ppmt-amp-local")]
         stack: String,
-        /// Write the stack's environment (KEY=value lines) to this file.
+        /// Write the stack's environment (KEY=value lines) to this file [default: print it].
         #[arg(long)]
         env_file: Option<PathBuf>,
-        /// PostgreSQL to apply the warehouse schema to.
+        /// PostgreSQL to apply the warehouse schema to [default: none].
         #[arg(long, env = "PPMT_DATABASE_URL")]
         database_url: Option<String>,
     },
-    /// Show each batch's stages for a day, from the run ledger; exits non-zero when no
-    /// batch is recorded or a stage failed or is stale.
+    /// Each day's batches stage by stage (scraped, loaded, transformed, synced) with
+    /// durations and errors, and the queue depths; exits non-zero when anything shown
+    /// failed or is stale, a DLQ holds messages, or `--date`'s day has no batch.
     Status {
-        /// The day (default: today, UTC).
-        #[arg(long)]
+        /// Only this day [default: the last `--days` days].
+        #[arg(long, conflicts_with = "days")]
         date: Option<NaiveDate>,
-        /// `text` (a table) or `json` (`{"date", "runs": [{…, "stale"}]}`).
+        /// How many days back from today (UTC).
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Only the days with a failed or stale stage.
+        #[arg(long)]
+        failed: bool,
+        /// `json`: `{"days": [{date, batches: [{batch_id, superseded, runs: [{…, stale,
+        /// duration_secs}]}]}], "queues": [{consumer, waiting, in_flight_or_backoff,
+        /// delayed, dead_letters}], "troubles": [text]}`.
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
     /// The day's rows that did not become facts (rejected by the loader, quarantined by
     /// the transform, or duplicates), counted by source and reason, with a sample each.
     Rejects {
+        /// The day.
         #[arg(long)]
         date: NaiveDate,
-        /// Only this kind.
+        /// Only this kind [default: all three].
         #[arg(long, value_parser = ["rejected", "quarantined", "duplicate"])]
         kind: Option<String>,
-        /// Only this reason code, e.g. `NEGATIVE_PRICE` (any case).
+        /// Only this reason code, e.g. `NEGATIVE_PRICE` (any case) [default: all].
         #[arg(long)]
         reason: Option<String>,
-        /// Only this source.
+        /// Only this source id [default: all].
         #[arg(long)]
         source: Option<String>,
         /// `text` (a table) or `json` (`{"date", "set_aside": [{kind, source_id,
@@ -70,13 +83,33 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
-    /// Re-run a day from its manifest, or re-announce one finished stage.
+    /// Re-run days from their manifests (the whole chain), or re-announce one finished
+    /// stage (only the stages after it run); days go in order, paced, with progress.
     Replay {
+        /// One day (the same as `--from D --to D`).
+        #[arg(long, conflicts_with_all = ["from", "to"], required_unless_present = "from")]
+        date: Option<NaiveDate>,
+        /// The first day of a range.
+        #[arg(long, requires = "to")]
+        from: Option<NaiveDate>,
+        /// The last day of a range (at most 366 days after `--from`).
+        #[arg(long, requires = "from")]
+        to: Option<NaiveDate>,
+        /// Re-announce this finished stage instead of the manifest event [default: the
+        /// manifest, so every stage runs again].
+        #[arg(long, value_enum)]
+        stage: Option<ReplayStage>,
+        /// Follow each day in the run ledger until it is synced before the next, and exit
+        /// non-zero if any day fails or is not synced within `--timeout-secs`.
         #[arg(long)]
-        date: NaiveDate,
-        /// Re-publish this finished stage (`loaded` or `transformed`) instead of the manifest event.
-        #[arg(long)]
-        stage: Option<String>,
+        wait: bool,
+        /// With `--wait`: how long one day may take.
+        #[arg(long, default_value_t = 900)]
+        timeout_secs: u64,
+        /// Without `--wait`: seconds between two days' messages, so a long range does not
+        /// flood the workers.
+        #[arg(long, default_value_t = 2)]
+        pause_secs: u64,
     },
     /// Inspect or redrive a consumer's dead-letter queue.
     Dlq {
@@ -85,37 +118,50 @@ enum Command {
     },
     /// Scrape a day now (as the daily schedule does).
     Scrape {
+        /// The day [default: today, UTC].
         #[arg(long)]
         date: Option<NaiveDate>,
+        /// Only this source; the day's other files are kept [default: every source].
         #[arg(long)]
         source: Option<String>,
+        /// The sources file.
         #[arg(long, env = "PPMT_SOURCES_FILE", default_value = "sources.toml")]
         sources: String,
     },
     /// Parse a past day again from the original documents in the lake, with no network,
     /// and write it as a new batch of the day (the chain then runs as for a scrape).
     Reparse {
+        /// The day.
         #[arg(long)]
         date: NaiveDate,
-        /// Only this source; the others' files are kept.
+        /// Only this source; the others' files are kept [default: every source].
         #[arg(long)]
         source: Option<String>,
+        /// The sources file.
         #[arg(long, env = "PPMT_SOURCES_FILE", default_value = "sources.toml")]
         sources: String,
     },
     /// Run the whole pipeline once on the local stack with the bundled demo sources.
     Demo {
+        /// The stack to provision and run on.
         #[arg(long, default_value = "ppmt-amp-demo")]
         stack: String,
-        /// The demo sources are dated 2026-11-25.
+        /// The day to scrape (the demo sources are dated 2026-11-25).
         #[arg(long, default_value = "2026-11-25")]
         date: NaiveDate,
+        /// The demo sources: `sources.toml` and the `site/` it is served from.
         #[arg(long, default_value = "e2e/fixtures/demo")]
         fixtures: PathBuf,
+        /// The PostgreSQL warehouse.
         #[arg(long, env = "PPMT_DATABASE_URL")]
         database_url: String,
+        /// Where the workers' logs go.
         #[arg(long, default_value = ".local/logs")]
         log_dir: PathBuf,
+        /// Where the stack's environment is written, for the `ppmt` commands after it.
+        #[arg(long, default_value = ".local/demo.env")]
+        env_file: PathBuf,
+        /// How long the batch may take to reach `synced`.
         #[arg(long, default_value_t = 180)]
         timeout_secs: u64,
     },
@@ -124,8 +170,37 @@ enum Command {
 /// How a reading command prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Output {
+    /// Tables for people.
     Text,
+    /// One JSON document, for scripts.
     Json,
+}
+
+/// A consumer with a queue and a dead-letter queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Consumer {
+    Loader,
+    Transformer,
+    Syncer,
+}
+
+impl Consumer {
+    fn name(self) -> &'static str {
+        match self {
+            Consumer::Loader => "loader",
+            Consumer::Transformer => "transformer",
+            Consumer::Syncer => "syncer",
+        }
+    }
+}
+
+/// A finished stage that `replay --stage` can announce again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReplayStage {
+    /// Transform and sync again.
+    Loaded,
+    /// Sync again.
+    Transformed,
 }
 
 /// Writes a line to stdout; a reader that went away (`ppmt … | head`) ends the command
@@ -143,33 +218,93 @@ enum DlqAction {
     /// List the messages in a consumer's DLQ: what each is about (the batch and its
     /// date), its receive count and last error; nothing is consumed.
     List {
-        /// The consumer: `loader`, `transformer` or `syncer`.
-        #[arg(long)]
-        queue: String,
-        /// `text` or `json` (`[{message_id, body, receive_count, last_error, about}]`).
+        /// Whose dead-letter queue.
+        #[arg(long, value_enum)]
+        queue: Consumer,
+        /// `json`: `[{message_id, consumer, about, body, receive_count, sent_at, age_secs,
+        /// last_error}]`.
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
     /// One dead letter in full: what it is about, its last error and its whole body.
     Show {
-        #[arg(long)]
-        queue: String,
+        /// Whose dead-letter queue.
+        #[arg(long, value_enum)]
+        queue: Consumer,
         /// The message id, as `dlq list` shows it.
         message_id: String,
+        /// `json`: the message as in `dlq list`, its body decoded when it is JSON.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
     },
-    /// Move one message (or all) back to the consumer's queue.
+    /// Move one message (or all) back to the consumer's queue; the others stay listed.
     Replay {
-        #[arg(long)]
-        queue: String,
+        /// Whose dead-letter queue.
+        #[arg(long, value_enum)]
+        queue: Consumer,
+        /// Only this message [default: all of them].
         #[arg(long)]
         message_id: Option<String>,
     },
+    /// Delete the dead letters older than an age, after confirmation.
+    Purge {
+        /// Whose dead-letter queue.
+        #[arg(long, value_enum)]
+        queue: Consumer,
+        /// Only messages first sent at least this long ago: `30s`, `15m`, `12h` or `7d`
+        /// (`0s` for all).
+        #[arg(long, value_parser = ops::parse_age)]
+        older_than: Duration,
+        /// Do not ask: needed when the input is not a terminal.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Asks a yes/no question on the terminal; without one, the answer is no.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("{question} Refused: the input is not a terminal; pass --yes to confirm");
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     ppmt_platform::telemetry::init("ppmt", "warn");
     let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: what was being done, down to the root cause, and what to do. A
+            // cause already quoted by the error above it is not repeated.
+            let mut text = String::new();
+            for cause in e.chain().map(|c| c.to_string().replace('\n', " ")) {
+                if !text.contains(&cause) {
+                    text = if text.is_empty() { cause } else { format!("{text}: {cause}") };
+                }
+            }
+            let hint = match std::env::var("AWS_ENDPOINT_URL") {
+                Ok(url) if text.contains("could not reach the endpoint") => {
+                    format!(" (AWS_ENDPOINT_URL is {url}: is the local stack up? `make up` starts it)")
+                }
+                _ if text.contains("ResourceNotFoundException") || text.contains("NonExistentQueue") => {
+                    " (the stack is not on this endpoint: `ppmt provision`, or `make demo` for the demo stack, creates it)"
+                        .to_owned()
+                }
+                _ => String::new(),
+            };
+            eprintln!("error: {text}{hint}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let clients = AwsClients::from_env().await;
     let env = StackEnv::new(std::env::vars().collect::<BTreeMap<_, _>>());
     let ledger = || -> anyhow::Result<DynamoLedger> {
@@ -196,21 +331,28 @@ async fn main() -> anyhow::Result<()> {
                 None => emit(text.trim_end())?,
             }
         }
-        Command::Status { date, output } => {
-            let date = date.unwrap_or_else(|| Utc::now().date_naive());
-            let runs = ppmt_platform::ports::RunLedger::runs_for_date(&ledger()?, date).await?;
-            let now = chrono::Utc::now();
+        Command::Status { date, days, failed, output } => {
+            let now = Utc::now();
+            let dates = match date {
+                Some(d) => vec![d],
+                None => status::days_back(now.date_naive(), days),
+            };
+            let ledger = ledger()?;
+            let mut shown = Vec::new();
+            for d in dates {
+                let day = status::day_status(d, &ledger.runs_for_date(d).await?, now);
+                if !failed || status::has_trouble(&day) {
+                    shown.push(day);
+                }
+            }
+            let queues = status::queue_depths(&clients, &env).await?;
+            let troubles = status::troubles(&shown, &queues, date.is_some());
             match output {
-                Output::Json => emit(ops::runs_json(date, &runs, now))?,
-                Output::Text if runs.is_empty() => {}
-                Output::Text => emit(ops::render_runs(&runs, now).trim_end())?,
+                Output::Json => emit(serde_json::json!({ "days": shown, "queues": queues, "troubles": troubles }))?,
+                Output::Text => emit(status::render(&shown, &queues).trim_end())?,
             }
-            if runs.is_empty() {
-                anyhow::bail!("no batch recorded for {date}: was the day scraped? (`ppmt dlq list --queue loader`)");
-            }
-            let troubled = ops::troubled_runs(&runs, now);
-            if troubled > 0 {
-                anyhow::bail!("{troubled} stage run(s) of {date} failed or are stale");
+            if !troubles.is_empty() {
+                anyhow::bail!("{} thing(s) need an operator: {}", troubles.len(), troubles.join("; "));
             }
         }
         Command::Rejects { date, kind, reason, source, output } => {
@@ -231,55 +373,117 @@ async fn main() -> anyhow::Result<()> {
                 Output::Text => emit(ops::render_set_aside(date, &rows).trim_end())?,
             }
         }
-        Command::Replay { date, stage: None } => emit(ops::replay_day(&clients, &env, date).await?)?,
-        Command::Replay { date, stage: Some(stage) } => {
-            let stage = Stage::parse(&stage).filter(|s| matches!(s, Stage::Loaded | Stage::Transformed));
-            let stage = stage.context("--stage must be `loaded` or `transformed`")?;
-            let notifier =
-                SnsNotifier { client: clients.sns.clone(), topic_arn: env.get("PPMT_STAGE_TOPIC_ARN")?.to_owned() };
-            emit(ops::replay_stage(&ledger()?, &notifier, &env, date, stage).await?)?;
+        Command::Replay { date, from, to, stage, wait, timeout_secs, pause_secs } => {
+            let (from, to) = match (date, from, to) {
+                (Some(d), _, _) => (d, d),
+                (None, Some(from), Some(to)) => (from, to),
+                _ => anyhow::bail!("give --date D, or --from D1 --to D2"),
+            };
+            let days = replay::days_between(from, to, 366)?;
+            let ledger = ledger()?;
+            let notifier = || -> anyhow::Result<SnsNotifier> {
+                Ok(SnsNotifier { client: clients.sns.clone(), topic_arn: env.get("PPMT_STAGE_TOPIC_ARN")?.to_owned() })
+            };
+            let progress = indicatif::ProgressBar::new(days.len() as u64).with_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let mut failures = Vec::new();
+            for (i, day) in days.iter().copied().enumerate() {
+                progress.set_message(format!("{day}: sending"));
+                let since = Utc::now();
+                let sent = match stage {
+                    None => ops::replay_day(&clients, &env, day).await,
+                    Some(ReplayStage::Loaded) => {
+                        ops::replay_stage(&ledger, &notifier()?, &env, day, Stage::Loaded).await
+                    }
+                    Some(ReplayStage::Transformed) => {
+                        ops::replay_stage(&ledger, &notifier()?, &env, day, Stage::Transformed).await
+                    }
+                };
+                let line = match (sent, wait) {
+                    (Err(e), _) => {
+                        failures.push(format!("{day}: {e:#}"));
+                        format!("{day}: not sent: {e:#}")
+                    }
+                    (Ok(text), false) => text,
+                    (Ok(_), true) => {
+                        progress.set_message(format!("{day}: waiting for synced"));
+                        let timeout = Duration::from_secs(timeout_secs);
+                        match replay::follow(&ledger, day, since, timeout, Duration::from_secs(1)).await? {
+                            replay::DayOutcome::Synced { secs } => format!("{day}: synced in {secs} s"),
+                            replay::DayOutcome::Failed { reason } => {
+                                failures.push(format!("{day}: {reason}"));
+                                format!("{day}: FAILED: {reason}")
+                            }
+                        }
+                    }
+                };
+                progress.suspend(|| emit(&line))?;
+                progress.inc(1);
+                if !wait && i + 1 < days.len() {
+                    tokio::time::sleep(Duration::from_secs(pause_secs)).await;
+                }
+            }
+            progress.finish_and_clear();
+            if !failures.is_empty() {
+                anyhow::bail!("{} of {} day(s) failed: {}", failures.len(), days.len(), failures.join("; "));
+            }
         }
         Command::Dlq { action: DlqAction::List { queue, output } } => {
-            let letters = ops::list_dead_letters(&clients, &ledger()?, env.queue_url(&queue, true)?).await?;
-            if output == Output::Json {
-                let listed: Vec<serde_json::Value> = letters
-                    .iter()
-                    .map(|l| {
-                        let mut value = serde_json::to_value(l).unwrap_or_default();
-                        value["about"] = ops::describe_body(&l.body).into();
-                        value
-                    })
-                    .collect();
-                emit(serde_json::Value::Array(listed))?;
-            } else {
-                emit(format!("{} message(s) in the {queue} DLQ", letters.len()))?;
-                for l in letters {
-                    emit(format!(
-                        "- {}  received {}x\n  about: {}\n  last error: {}",
-                        l.message_id,
-                        l.receive_count,
-                        ops::describe_body(&l.body),
-                        l.last_error.as_deref().unwrap_or("(not recorded)")
-                    ))?;
+            let letters = ops::list_dead_letters(&clients, &ledger()?, env.queue_url(queue.name(), true)?).await?;
+            let now = Utc::now();
+            match output {
+                Output::Json => {
+                    emit(serde_json::Value::Array(letters.iter().map(|l| l.to_json(queue.name(), now)).collect()))?
+                }
+                Output::Text => {
+                    emit(format!("{} message(s) in the {} DLQ", letters.len(), queue.name()))?;
+                    for l in letters {
+                        emit(l.render(now))?;
+                    }
                 }
             }
         }
-        Command::Dlq { action: DlqAction::Show { queue, message_id } } => {
-            let letters = ops::list_dead_letters(&clients, &ledger()?, env.queue_url(&queue, true)?).await?;
+        Command::Dlq { action: DlqAction::Show { queue, message_id, output } } => {
+            let consumer = queue.name();
+            let letters = ops::list_dead_letters(&clients, &ledger()?, env.queue_url(consumer, true)?).await?;
             let letter = letters.into_iter().find(|l| l.message_id == message_id).with_context(|| {
-                format!("no message {message_id} in the {queue} DLQ (`ppmt dlq list --queue {queue}`)")
+                format!("no message {message_id} in the {consumer} DLQ (`ppmt dlq list --queue {consumer}`)")
             })?;
-            emit(format!(
-                "message {}  received {}x\nabout: {}\nlast error: {}\nbody:\n{}",
-                letter.message_id,
-                letter.receive_count,
-                ops::describe_body(&letter.body),
-                letter.last_error.as_deref().unwrap_or("(not recorded)"),
-                letter.body
-            ))?;
+            let now = Utc::now();
+            match output {
+                Output::Json => {
+                    let mut value = letter.to_json(consumer, now);
+                    if let Ok(body) = serde_json::from_str::<serde_json::Value>(&letter.body) {
+                        value["body"] = body;
+                    }
+                    emit(value)?
+                }
+                Output::Text => emit(format!("{}\nbody:\n{}", letter.render(now), letter.body))?,
+            }
         }
         Command::Dlq { action: DlqAction::Replay { queue, message_id } } => {
-            emit(ops::redrive(&clients, &ledger()?, &env, &queue, message_id.as_deref()).await?)?;
+            emit(ops::redrive(&clients, &ledger()?, &env, queue.name(), message_id.as_deref()).await?)?;
+        }
+        Command::Dlq { action: DlqAction::Purge { queue, older_than, yes } } => {
+            let consumer = queue.name();
+            let dlq = env.queue_url(consumer, true)?;
+            let chosen = ops::purge_candidates(&clients, &ledger()?, dlq, older_than, Utc::now()).await?;
+            if chosen.is_empty() {
+                emit(format!("no dead letter in the {consumer} DLQ is that old; nothing deleted"))?;
+                return Ok(());
+            }
+            let now = Utc::now();
+            for l in &chosen {
+                emit(l.render(now))?;
+            }
+            let question = format!("delete these {} message(s) from the {consumer} DLQ for good?", chosen.len());
+            if !yes && !confirm(&question)? {
+                anyhow::bail!("nothing deleted: not confirmed (answer `y`, or pass --yes)");
+            }
+            let deleted = ops::purge(&clients, dlq, &chosen).await?;
+            emit(format!("deleted {deleted} message(s) from the {consumer} DLQ"))?;
         }
         Command::Scrape { date, source, sources } => {
             let date = date.unwrap_or_else(|| Utc::now().date_naive());
@@ -323,13 +527,14 @@ async fn main() -> anyhow::Result<()> {
                 manifest.file_summary()
             ))?;
         }
-        Command::Demo { stack, date, fixtures, database_url, log_dir, timeout_secs } => {
+        Command::Demo { stack, date, fixtures, database_url, log_dir, env_file, timeout_secs } => {
             let options = DemoOptions {
                 stack,
                 date,
                 fixtures,
                 database_url,
                 log_dir,
+                env_file,
                 timeout: Duration::from_secs(timeout_secs),
             };
             emit(run_demo(&clients, &options).await?)?;

@@ -4,13 +4,15 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::{DateTime, NaiveDate, Utc};
 use ppmt_domain::batch::manifest_key;
 use ppmt_domain::s3_event::object_created_body;
 use ppmt_domain::{BatchRef, Stage, StageEvent};
 use ppmt_platform::aws::AwsClients;
-use ppmt_platform::ports::{Notifier, RunLedger, RunStatus, SetAside, StageRun};
+use ppmt_platform::ports::{Notifier, RunLedger, RunStatus, SetAside};
 
 /// The stack's resources, read from the environment `ppmt provision` wrote.
 #[derive(Debug, Clone)]
@@ -39,22 +41,13 @@ impl StackEnv {
     }
 }
 
-/// A stage still `running` this long after it started has lost its worker: the consumer
-/// Lambdas stop at 900 s, and a live worker finishes or fails its message sooner.
-pub const STALE_AFTER_SECS: i64 = ppmt_domain::topology::LAMBDA_TIMEOUT_SECS as i64;
-
-/// The day's runs as JSON for `ppmt status --output json`: each run as the ledger holds
-/// it, with `stale` set when it has run past the stage timeout.
-pub fn runs_json(date: NaiveDate, runs: &[StageRun], now: DateTime<Utc>) -> String {
-    let runs: Vec<serde_json::Value> = runs
-        .iter()
-        .map(|r| {
-            let mut value = serde_json::to_value(r).unwrap_or_default();
-            value["stale"] = serde_json::Value::Bool(is_stale(r, now));
-            value
-        })
-        .collect();
-    serde_json::json!({ "date": date, "runs": runs }).to_string()
+/// An SDK call that failed, as a one-line error saying what was being done: the
+/// service's code and message, or why its endpoint could not be reached.
+pub fn aws_failure<E>(doing: impl Into<String>, err: SdkError<E, HttpResponse>) -> anyhow::Error
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+{
+    anyhow::Error::new(ppmt_platform::error::aws_error(doing, err))
 }
 
 /// `ppmt rejects` as a table: one line per kind, source and reason, with its count and
@@ -74,63 +67,23 @@ pub fn render_set_aside(date: NaiveDate, rows: &[SetAside]) -> String {
     out
 }
 
-/// Runs that need an operator: failed, or running past the stage timeout.
-pub fn troubled_runs(runs: &[StageRun], now: DateTime<Utc>) -> usize {
-    runs.iter().filter(|r| r.status == RunStatus::Failed || is_stale(r, now)).count()
-}
-
-fn is_stale(r: &StageRun, now: DateTime<Utc>) -> bool {
-    r.status == RunStatus::Running && r.started_at.is_some_and(|t| (now - t).num_seconds() > STALE_AFTER_SECS)
-}
-
-/// The ledger as a table at time `now`, one line per stage run.
-pub fn render_runs(runs: &[StageRun], now: DateTime<Utc>) -> String {
-    let mut out = format!("{:<46} {:<12} {:<10} {:>8}  {}\n", "BATCH", "STAGE", "STATUS", "ATTEMPTS", "COUNTS / ERROR");
-    for r in runs {
-        let stale_since = r.started_at.filter(|_| is_stale(r, now));
-        let status = match r.status {
-            RunStatus::Running if stale_since.is_some() => "STALE",
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "FAILED",
-            RunStatus::Skipped => "skipped",
-        };
-        let detail = match (&r.error, stale_since) {
-            (_, Some(t)) => format!(
-                "running since {} ({} s, past the {STALE_AFTER_SECS} s stage timeout): its worker is gone; replay the stage",
-                t.format("%Y-%m-%d %H:%M:%SZ"),
-                (now - t).num_seconds()
-            ),
-            (Some(e), None) => e.clone(),
-            (None, None) => serde_json::to_string(&r.counts).unwrap_or_default(),
-        };
-        out.push_str(&format!(
-            "{:<46} {:<12} {:<10} {:>8}  {detail}\n",
-            r.batch_id,
-            r.stage.as_str(),
-            status,
-            r.attempts
-        ));
-    }
-    out
-}
-
 /// Re-enqueues a day: the manifest's `ObjectCreated` event, to the loader queue, exactly
 /// as S3 sends it. The whole chain runs again.
 pub async fn replay_day(clients: &AwsClients, env: &StackEnv, date: NaiveDate) -> anyhow::Result<String> {
     let bucket = env.get("PPMT_RAW_BUCKET")?;
     let key = manifest_key(date);
-    clients
-        .s3
-        .head_object()
-        .bucket(bucket)
-        .key(&key)
+    clients.s3.head_object().bucket(bucket).key(&key).send().await.map_err(|e| {
+        aws_failure(format!("find the manifest of {date} at s3://{bucket}/{key} (was the day scraped?)"), e)
+    })?;
+    let queue = env.queue_url("loader", false)?;
+    let sent = clients
+        .sqs
+        .send_message()
+        .queue_url(queue)
+        .message_body(object_created_body(bucket, &key))
         .send()
         .await
-        .with_context(|| format!("no manifest at s3://{bucket}/{key}"))?;
-    let queue = env.queue_url("loader", false)?;
-    let sent =
-        clients.sqs.send_message().queue_url(queue).message_body(object_created_body(bucket, &key)).send().await?;
+        .map_err(|e| aws_failure(format!("send the manifest event of {date} to {queue}"), e))?;
     Ok(format!("re-enqueued s3://{bucket}/{key} to the loader (message {})", sent.message_id.unwrap_or_default()))
 }
 
@@ -195,8 +148,60 @@ pub struct DeadLetter {
     pub receipt_handle: String,
     pub body: String,
     pub receive_count: String,
+    /// When it was first sent to its queue.
+    pub sent_at: Option<DateTime<Utc>>,
     /// Why it failed, from the ledger's failure log.
     pub last_error: Option<String>,
+}
+
+impl DeadLetter {
+    /// Seconds since it was first sent, at `now`.
+    pub fn age_secs(&self, now: DateTime<Utc>) -> Option<i64> {
+        self.sent_at.map(|t| (now - t).num_seconds().max(0))
+    }
+
+    /// As `dlq list --output json` prints it: with `about`, `consumer` and `age_secs`.
+    pub fn to_json(&self, consumer: &str, now: DateTime<Utc>) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        value["about"] = describe_body(&self.body).into();
+        value["consumer"] = consumer.into();
+        value["age_secs"] = self.age_secs(now).into();
+        value
+    }
+
+    /// As `dlq list` prints it: id, receive count and age, what it is about, and why.
+    pub fn render(&self, now: DateTime<Utc>) -> String {
+        let age = self.age_secs(now).map(|a| format!(", {} old", human_age(a))).unwrap_or_default();
+        format!(
+            "- {}  received {}x{age}\n  about: {}\n  last error: {}",
+            self.message_id,
+            self.receive_count,
+            describe_body(&self.body),
+            self.last_error.as_deref().unwrap_or("(not recorded)")
+        )
+    }
+}
+
+/// `90061` → `1d 1h`: the two largest units.
+pub fn human_age(secs: i64) -> String {
+    let units = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
+    let parts: Vec<String> = units
+        .iter()
+        .scan(secs, |rest, (name, size)| {
+            let n = *rest / size;
+            *rest %= size;
+            Some((n, name))
+        })
+        .skip_while(|(n, _)| *n == 0)
+        .take(2)
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, name)| format!("{n}{name}"))
+        .collect();
+    if parts.is_empty() {
+        "0s".to_owned()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// Reads every message of a DLQ without removing it: each is made visible again once
@@ -207,7 +212,14 @@ pub async fn list_dead_letters(
     dlq_url: &str,
 ) -> anyhow::Result<Vec<DeadLetter>> {
     let letters = receive_dead_letters(clients, ledger, dlq_url).await?;
-    for letter in &letters {
+    release(clients, dlq_url, &letters).await;
+    Ok(letters)
+}
+
+/// Makes received messages visible again at once; one that cannot be is logged, and
+/// shows again when its 30 s visibility ends.
+async fn release(clients: &AwsClients, dlq_url: &str, letters: &[DeadLetter]) {
+    for letter in letters {
         let released = clients
             .sqs
             .change_message_visibility()
@@ -217,10 +229,10 @@ pub async fn list_dead_letters(
             .send()
             .await;
         if let Err(e) = released {
-            tracing::warn!(message_id = %letter.message_id, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "stays hidden until its visibility timeout");
+            let e = aws_failure(format!("release message {}", letter.message_id), e);
+            tracing::warn!(error = %e, "stays hidden until its visibility timeout");
         }
     }
-    Ok(letters)
 }
 
 /// Receives every message of a DLQ, keeping each hidden for 30 s so the caller can act
@@ -240,8 +252,10 @@ async fn receive_dead_letters(
             .visibility_timeout(30)
             .wait_time_seconds(1)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .send()
-            .await?;
+            .await
+            .map_err(|e| aws_failure(format!("read the dead letters of {dlq_url}"), e))?;
         let messages = out.messages.unwrap_or_default();
         if messages.is_empty() {
             break;
@@ -259,16 +273,16 @@ async fn receive_dead_letters(
                 .message_failure(&id)
                 .await?
                 .map(|f| format!("{} (try {}, {})", f.error, f.receive_count, f.failed_at));
+            let attribute = |name| m.attributes.as_ref().and_then(|a| a.get(&name)).cloned();
+            let sent_at = attribute(MessageSystemAttributeName::SentTimestamp)
+                .and_then(|ms| ms.parse().ok())
+                .and_then(DateTime::<Utc>::from_timestamp_millis);
             letters.push(DeadLetter {
-                receive_count: m
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                    .cloned()
-                    .unwrap_or_default(),
+                receive_count: attribute(MessageSystemAttributeName::ApproximateReceiveCount).unwrap_or_default(),
                 message_id: id,
                 receipt_handle: m.receipt_handle.unwrap_or_default(),
                 body: m.body.unwrap_or_default(),
+                sent_at,
                 last_error,
             });
         }
@@ -282,7 +296,8 @@ async fn receive_dead_letters(
 /// Moves messages from a consumer's DLQ back to its queue: one (`message_id`) or all.
 /// For all, SQS's native redrive (`StartMessageMoveTask`) is tried first; where the
 /// endpoint lacks it (moto), and for a single message, each message is sent to the
-/// queue and only then deleted from the DLQ, so none is lost.
+/// queue and only then deleted from the DLQ, so none is lost. The messages not moved
+/// are made visible again at once.
 pub async fn redrive(
     clients: &AwsClients,
     ledger: &dyn RunLedger,
@@ -312,23 +327,90 @@ pub async fn redrive(
             match clients.sqs.start_message_move_task().source_arn(source).destination_arn(destination).send().await {
                 Ok(task) => return Ok(format!("started native redrive task {}", task.task_handle.unwrap_or_default())),
                 Err(e) => {
-                    tracing::info!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "native redrive unavailable; moving messages one by one")
+                    let e = aws_failure("start a native redrive", e);
+                    tracing::info!(error = %e, "native redrive unavailable; moving messages one by one")
                 }
             }
         }
     }
     let letters = receive_dead_letters(clients, ledger, dlq).await?;
-    let chosen: Vec<_> = letters.iter().filter(|l| message_id.is_none_or(|id| id == l.message_id)).collect();
+    let (chosen, others): (Vec<DeadLetter>, Vec<DeadLetter>) =
+        letters.into_iter().partition(|l| message_id.is_none_or(|id| id == l.message_id));
+    release(clients, dlq, &others).await;
     if let Some(id) = message_id {
         if chosen.is_empty() {
-            bail!("message {id} is not in {dlq}");
+            bail!("message {id} is not in the {consumer} DLQ (`ppmt dlq list --queue {consumer}` lists them)");
         }
     }
     for letter in &chosen {
-        clients.sqs.send_message().queue_url(queue).message_body(&letter.body).send().await?;
-        clients.sqs.delete_message().queue_url(dlq).receipt_handle(&letter.receipt_handle).send().await?;
+        let id = &letter.message_id;
+        clients
+            .sqs
+            .send_message()
+            .queue_url(queue)
+            .message_body(&letter.body)
+            .send()
+            .await
+            .map_err(|e| aws_failure(format!("send dead letter {id} back to {queue}"), e))?;
+        clients
+            .sqs
+            .delete_message()
+            .queue_url(dlq)
+            .receipt_handle(&letter.receipt_handle)
+            .send()
+            .await
+            .map_err(|e| aws_failure(format!("delete dead letter {id} from {dlq} (it was sent back)"), e))?;
     }
     Ok(format!("moved {} message(s) from the {consumer} DLQ back to its queue", chosen.len()))
+}
+
+/// The dead letters of a consumer sent at least `older_than` before `now`: what
+/// `dlq purge` would delete. The others are visible again when this returns; the
+/// chosen stay hidden for 30 s, for [`purge`].
+pub async fn purge_candidates(
+    clients: &AwsClients,
+    ledger: &dyn RunLedger,
+    dlq_url: &str,
+    older_than: std::time::Duration,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<DeadLetter>> {
+    let letters = receive_dead_letters(clients, ledger, dlq_url).await?;
+    let limit = older_than.as_secs() as i64;
+    let (chosen, others): (Vec<DeadLetter>, Vec<DeadLetter>) =
+        letters.into_iter().partition(|l| l.age_secs(now).is_some_and(|a| a >= limit));
+    release(clients, dlq_url, &others).await;
+    Ok(chosen)
+}
+
+/// Deletes dead letters chosen by [`purge_candidates`] (within their 30 s).
+pub async fn purge(clients: &AwsClients, dlq_url: &str, letters: &[DeadLetter]) -> anyhow::Result<usize> {
+    for letter in letters {
+        clients
+            .sqs
+            .delete_message()
+            .queue_url(dlq_url)
+            .receipt_handle(&letter.receipt_handle)
+            .send()
+            .await
+            .map_err(|e| aws_failure(format!("delete dead letter {} from {dlq_url}", letter.message_id), e))?;
+    }
+    Ok(letters.len())
+}
+
+/// `30s`, `15m`, `12h` or `7d` as a duration (for `--older-than`).
+pub fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration: use e.g. 30s, 15m, 12h or 7d"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("`{text}` has no unit: use s, m, h or d, e.g. 7d")),
+    };
+    Ok(std::time::Duration::from_secs(n * secs))
 }
 
 #[cfg(test)]
@@ -355,32 +437,14 @@ mod tests {
     }
 
     #[test]
-    fn a_stage_running_past_its_timeout_is_shown_stale() {
-        let now = Utc::now();
-        let run = |minutes: i64| StageRun {
-            batch_id: BatchId("2026-11-25-b1".into()),
-            batch_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
-            stage: Stage::Transformed,
-            status: RunStatus::Running,
-            attempts: 1,
-            started_at: Some(now - chrono::Duration::minutes(minutes)),
-            finished_at: None,
-            counts: StageCounts::default(),
-            error: None,
-        };
-        let table = render_runs(&[run(5), run(20)], now);
-        let lines: Vec<&str> = table.lines().collect();
-        assert!(lines[1].contains(" running "), "{}", lines[1]);
-        assert!(lines[2].contains(" STALE "), "{}", lines[2]);
-        assert!(lines[2].contains("(1200 s, past the 900 s stage timeout)"), "{}", lines[2]);
-        // `ppmt status` exits non-zero on a stale or failed run, not on a running one.
-        let failed = StageRun { status: RunStatus::Failed, ..run(1) };
-        let done = StageRun { status: RunStatus::Succeeded, ..run(30) };
-        assert_eq!(troubled_runs(&[run(5), done.clone()], now), 0);
-        assert_eq!(troubled_runs(&[run(5), run(20), failed, done], now), 2);
-        let json: serde_json::Value =
-            serde_json::from_str(&runs_json(run(5).batch_date, &[run(5), run(20)], now)).unwrap();
-        assert_eq!(json["date"], "2026-11-25");
-        assert_eq!((&json["runs"][0]["stale"], &json["runs"][1]["stale"]), (&false.into(), &true.into()));
+    fn ages_read_and_print_in_two_units() {
+        assert_eq!(parse_age("7d"), Ok(std::time::Duration::from_secs(604_800)));
+        assert_eq!(parse_age("15m"), Ok(std::time::Duration::from_secs(900)));
+        assert!(parse_age("7").unwrap_err().contains("no unit"));
+        assert!(parse_age("d7").unwrap_err().contains("is not a duration"));
+        assert_eq!(human_age(90_061), "1d 1h");
+        assert_eq!(human_age(3_605), "1h");
+        assert_eq!(human_age(42), "42s");
+        assert_eq!(human_age(0), "0s");
     }
 }

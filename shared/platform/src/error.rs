@@ -107,8 +107,34 @@ where
         }
         _ => false,
     };
-    let detail = aws_sdk_s3::error::DisplayErrorContext(&err).to_string();
-    PortError { operation, retryable, not_found: false, conflict: false, source: detail.into() }
+    PortError { operation, retryable, not_found: false, conflict: false, source: sdk_summary(&err).into() }
+}
+
+/// An SDK error on one line: the service's code and message, or why the endpoint could
+/// not be reached with the root cause (the SDK's own text is a multi-line debug dump).
+pub fn sdk_summary<E>(err: &aws_sdk_s3::error::SdkError<E, HttpResponse>) -> String
+where
+    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + Send + Sync + 'static,
+{
+    use aws_sdk_s3::error::SdkError;
+    if let SdkError::ServiceError(service) = err {
+        let e = service.err();
+        let code = e.code().unwrap_or("error");
+        let message = e.message().map(|m| format!(": {m}")).unwrap_or_default();
+        return format!("{code}{message} (HTTP {})", service.raw().status().as_u16());
+    }
+    let what = match err {
+        SdkError::TimeoutError(_) => "timed out",
+        SdkError::DispatchFailure(_) => "could not reach the endpoint",
+        SdkError::ResponseError(_) => "the response could not be read",
+        SdkError::ConstructionFailure(_) => "the request could not be built",
+        _ => "failed",
+    };
+    let mut root: &dyn std::error::Error = err;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    format!("{what}: {root}")
 }
 
 /// Bytes of an error text kept in the ledger and in the failure log.
