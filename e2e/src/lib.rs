@@ -145,6 +145,12 @@ impl Harness {
         worker.stop().await
     }
 
+    /// Runs the `ppmt` binary with the stack's environment; returns its output.
+    pub fn ppmt(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        let binary = ppmt_cli::demo::binary("ppmt")?;
+        Ok(std::process::Command::new(binary).envs(&self.env).args(args).output()?)
+    }
+
     /// Runs the `scraper` binary once for `date` on `sources` (a sources file), with
     /// `extra` environment; returns whether it exited 0, and its stdout and stderr.
     pub async fn run_scraper(

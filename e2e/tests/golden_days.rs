@@ -233,5 +233,35 @@ async fn three_golden_days_reach_the_app_with_hand_computed_figures() -> anyhow:
         day2["market_price_usd"].as_str().unwrap()
     );
     assert_eq!(items[&(format!("PRODUCT#{headphones}"), "LATEST".to_string())]["price_date"], "2026-11-25");
+
+    // Day 3's scrape lost eu_shop: `ppmt status` shows the scraped stage failed, with
+    // each source's figures and eu_shop's error, and exits non-zero.
+    let out = h.ppmt(&["status", "--date", "2026-11-25", "--output", "json"])?;
+    assert!(!out.status.success());
+    let status: Value = serde_json::from_slice(&out.stdout)?;
+    let day3_batch = &status["days"][0]["batches"][0];
+    assert_eq!(day3_batch["batch_id"], batches["2026-11-25"].as_str());
+    let scraped = &day3_batch["runs"][0];
+    assert_eq!((&scraped["stage"], &scraped["status"]), (&"scraped".into(), &"failed".into()), "{scraped}");
+    let eu_shop =
+        scraped["counts"]["sources"].as_array().unwrap().iter().find(|s| s["source_id"] == "eu_shop").unwrap();
+    assert_eq!((&eu_shop["status"], &eu_shop["records"]), (&"failed".into(), &0.into()), "{eu_shop}");
+    assert!(eu_shop["error"].as_str().unwrap().contains("HTTP 404"), "{eu_shop}");
+    assert_eq!(
+        status["troubles"],
+        serde_json::json!([format!("2026-11-25 scraped of batch {} failed", batches["2026-11-25"])])
+    );
+    let table = String::from_utf8_lossy(&h.ppmt(&["status", "--date", "2026-11-25"])?.stdout).into_owned();
+    assert!(table.contains("↳ scraped: eu_shop (failed): ") && table.contains("HTTP 404"), "{table}");
+
+    // The three days replayed in order by one command, each followed to `synced`; the
+    // app's table does not change.
+    let before = h.app_items().await?;
+    let out = h.ppmt(&["replay", "--from", "2026-11-23", "--to", "2026-11-25", "--wait", "--timeout-secs", "120"])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let days: Vec<&str> = text.lines().filter(|l| l.contains(": synced in ")).map(|l| &l[..10]).collect();
+    assert_eq!(days, ["2026-11-23", "2026-11-24", "2026-11-25"], "{text}");
+    assert_eq!(h.app_items().await?, before);
     Ok(())
 }

@@ -142,23 +142,41 @@ async fn golden_day_reaches_dynamodb_with_hand_computed_prices() -> anyhow::Resu
 async fn ppmt_status_and_rejects_read_a_day_and_an_unrecorded_day_exits_non_zero() -> anyhow::Result<()> {
     let mut h = Harness::new("status").await?;
     let manifest = golden_day(&mut h).await?;
-    let ppmt = |args: &[&str]| -> anyhow::Result<std::process::Output> {
-        Ok(std::process::Command::new(ppmt_cli::demo::binary("ppmt")?).envs(&h.env).args(args).output()?)
-    };
+    let ppmt = |args: &[&str]| h.ppmt(args);
     let out = ppmt(&["status", "--date", "2026-11-24", "--output", "json"])?;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    assert_eq!(status["date"], "2026-11-24");
-    let runs = status["runs"].as_array().unwrap();
+    assert_eq!(status["days"][0]["date"], "2026-11-24");
+    let batches = status["days"][0]["batches"].as_array().unwrap();
+    assert_eq!(batches.len(), 1);
+    assert_eq!(
+        (&batches[0]["batch_id"], &batches[0]["superseded"]),
+        (&serde_json::json!(manifest.batch_id), &false.into())
+    );
+    let runs = batches[0]["runs"].as_array().unwrap();
     let stages: Vec<&str> = runs.iter().filter_map(|r| r["stage"].as_str()).collect();
-    assert_eq!(stages, ["loaded", "transformed", "synced"]);
+    assert_eq!(stages, ["loaded", "transformed", "synced"], "dropped by the test, not scraped");
     let succeeded = serde_json::to_value(RunStatus::Succeeded)?;
     for r in runs {
-        assert_eq!(
-            (&r["status"], &r["stale"], &r["batch_id"]),
-            (&succeeded, &serde_json::json!(false), &serde_json::json!(manifest.batch_id))
-        );
+        assert_eq!((&r["status"], &r["stale"]), (&succeeded, &serde_json::json!(false)));
+        assert!(r["duration_secs"].as_f64().is_some_and(|d| d >= 0.0), "{r}");
     }
+    let consumers: Vec<(&str, u64)> = status["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| (q["consumer"].as_str().unwrap(), q["dead_letters"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(consumers, [("loader", 0), ("transformer", 0), ("syncer", 0)]);
+    assert_eq!(status["troubles"], serde_json::json!([]));
+    let table = ppmt(&["status", "--date", "2026-11-24"])?;
+    let table = String::from_utf8_lossy(&table.stdout);
+    let line = table.lines().find(|l| l.starts_with("2026-11-24")).unwrap_or_default();
+    assert!(line.contains(manifest.batch_id.as_str()) && line.matches(" ok ").count() == 3, "{table}");
+    assert!(
+        table.contains("rows: read 9, staged 6, rejected 1, facts 4, quarantined 1, duplicates 1, items written 10, unchanged 0"),
+        "{table}"
+    );
     let empty = ppmt(&["status", "--date", "2026-11-20"])?;
     assert!(!empty.status.success());
     assert!(String::from_utf8_lossy(&empty.stderr).contains("no batch recorded for 2026-11-20"));
@@ -347,9 +365,7 @@ async fn an_undecodable_message_fails_alone_and_ends_in_the_dlq_with_its_reason(
     assert_eq!(failure.receive_count, ppmt_domain::topology::MAX_RECEIVE_COUNT);
     assert!(letters[0].last_error.as_deref().unwrap_or_default().contains("not an S3 event notification"));
     // `ppmt dlq list --output json` and `ppmt dlq show` say what it is, and consume nothing.
-    let ppmt = |args: &[&str]| -> anyhow::Result<std::process::Output> {
-        Ok(std::process::Command::new(ppmt_cli::demo::binary("ppmt")?).envs(&h.env).args(args).output()?)
-    };
+    let ppmt = |args: &[&str]| h.ppmt(args);
     let listed = ppmt(&["dlq", "list", "--queue", "loader", "--output", "json"])?;
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout)?;
     assert_eq!(listed[0]["message_id"], poison_id.as_str());
@@ -373,6 +389,87 @@ async fn an_undecodable_message_fails_alone_and_ends_in_the_dlq_with_its_reason(
     assert_eq!(back.len(), 1, "the replayed message failed again and is back in the DLQ");
     assert_eq!(back[0].body, "this is not an event {");
     assert_eq!(app_summary(&h).await?, golden_items(), "nothing else changed");
+    Ok(())
+}
+
+/// Waits up to 60 s for a consumer's DLQ to hold `n` messages; returns them.
+async fn dead_letters(h: &Harness, consumer: &str, n: usize) -> anyhow::Result<Vec<ppmt_cli::ops::DeadLetter>> {
+    let dlq = h.queue_url(consumer, true)?;
+    let start = std::time::Instant::now();
+    loop {
+        let letters = ppmt_cli::ops::list_dead_letters(&h.clients, &h.ledger, &dlq).await?;
+        if letters.len() >= n || start.elapsed() > Duration::from_secs(60) {
+            return Ok(letters);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_dead_letter_is_listed_shown_replayed_with_ppmt_and_completes() -> anyhow::Result<()> {
+    let mut h = Harness::new("dlq-replay").await?;
+    // The manifest event of the 24th arrives before the manifest can be read: the loader
+    // cannot get it (a permanent failure), so the message goes to the DLQ.
+    let loader_queue = h.queue_url("loader", false)?;
+    let early = object_created_body(h.bucket(), "raw/2026-11-24/manifest.json");
+    let sent = h.clients.sqs.send_message().queue_url(&loader_queue).message_body(&early).send().await?;
+    let id = sent.message_id.unwrap_or_default();
+    h.start_all()?;
+    assert_eq!(dead_letters(&h, "loader", 1).await?.len(), 1);
+
+    // `status` names the dead letter and exits non-zero; `dlq list` says which day it is
+    // about and why it failed; `dlq show` prints it whole. Nothing is consumed.
+    let status = h.ppmt(&["status", "--days", "1", "--output", "json"])?;
+    assert!(!status.status.success());
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout)?;
+    assert_eq!(
+        status["troubles"],
+        serde_json::json!(["1 dead letter(s) for the loader (`ppmt dlq list --queue loader`)"])
+    );
+    let listed = h.ppmt(&["dlq", "list", "--queue", "loader", "--output", "json"])?;
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout)?;
+    let letter = &listed[0];
+    assert_eq!(letter["message_id"], id.as_str());
+    assert_eq!(letter["consumer"], "loader");
+    assert_eq!(letter["about"], format!("manifest of 2026-11-24 (s3://{}/raw/2026-11-24/manifest.json)", h.bucket()));
+    assert!(letter["last_error"].as_str().unwrap().contains("raw/2026-11-24/manifest.json"), "{letter}");
+    assert!(letter["age_secs"].as_i64().is_some_and(|a| (0..300).contains(&a)), "{letter}");
+    let shown = h.ppmt(&["dlq", "show", "--queue", "loader", &id])?;
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("about: manifest of 2026-11-24") && shown.contains("\"eventName\""), "{shown}");
+
+    // The scrape lands; then the operator replays the dead letter, which now completes:
+    // the day is synced a second time (the same batch, nothing changes).
+    let manifest = h.drop_batch(day(24), &golden_files("40.00")).await?;
+    h.wait_synced(day(24), &manifest.batch_id).await?;
+    let replayed = h.ppmt(&["dlq", "replay", "--queue", "loader", "--message-id", &id])?;
+    assert!(String::from_utf8_lossy(&replayed.stdout).contains("moved 1 message(s)"), "{replayed:?}");
+    h.wait_for(day(24), &manifest.batch_id, Stage::Synced, Duration::from_secs(60), |r| {
+        r.attempts >= 2 && r.status == RunStatus::Succeeded
+    })
+    .await?;
+    assert!(dead_letters(&h, "loader", 0).await?.is_empty());
+    assert_eq!(app_summary(&h).await?, golden_items());
+    let status = h.ppmt(&["status", "--date", "2026-11-24"])?;
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    Ok(())
+}
+
+#[tokio::test]
+async fn dlq_purge_deletes_only_old_enough_letters_and_asks_first() -> anyhow::Result<()> {
+    let h = Harness::new("dlq-purge").await?;
+    let dlq = h.queue_url("syncer", true)?;
+    h.clients.sqs.send_message().queue_url(&dlq).message_body("dead 1").send().await?;
+    // Nothing is that old; without a terminal and without --yes nothing is deleted.
+    let young = h.ppmt(&["dlq", "purge", "--queue", "syncer", "--older-than", "1h", "--yes"])?;
+    assert!(String::from_utf8_lossy(&young.stdout).contains("nothing deleted"), "{young:?}");
+    let refused = h.ppmt(&["dlq", "purge", "--queue", "syncer", "--older-than", "0s"])?;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("pass --yes"), "{refused:?}");
+    assert_eq!(dead_letters(&h, "syncer", 1).await?.len(), 1, "still there, and visible");
+    let purged = h.ppmt(&["dlq", "purge", "--queue", "syncer", "--older-than", "0s", "--yes"])?;
+    assert!(String::from_utf8_lossy(&purged.stdout).contains("deleted 1 message(s)"), "{purged:?}");
+    assert!(dead_letters(&h, "syncer", 0).await?.is_empty());
     Ok(())
 }
 

@@ -165,8 +165,7 @@ pub fn render(days: &[DayStatus], queues: &[QueueDepth]) -> String {
                 }
             }
             if !batch.superseded {
-                let counts = batch.runs.iter().fold(StageCounts::default(), |a, v| a.plus(&v.run.counts));
-                if let Some(figures) = figures(&counts) {
+                if let Some(figures) = figures(batch.runs.iter().map(|v| &v.run.counts)) {
                     out.push_str(&format!("{:<12}  {figures}\n", ""));
                 }
             }
@@ -222,21 +221,28 @@ fn explain(v: &RunView) -> Option<String> {
     v.run.error.clone()
 }
 
-/// The figures of a batch's stages on one line, if it has any.
-fn figures(c: &StageCounts) -> Option<String> {
+/// The figures of a batch's stages on one line, if it has any. A figure more than one
+/// stage reports (rows staged) is taken from the last of them.
+fn figures<'a>(stages: impl Iterator<Item = &'a StageCounts>) -> Option<String> {
+    let mut known = serde_json::Map::new();
+    for counts in stages {
+        if let Ok(serde_json::Value::Object(figures)) = serde_json::to_value(counts) {
+            known.extend(figures);
+        }
+    }
     let parts: Vec<String> = [
-        ("read", c.rows_read),
-        ("staged", c.rows_staged),
-        ("rejected", c.rows_rejected),
-        ("facts", c.facts),
-        ("quarantined", c.quarantined),
-        ("duplicates", c.duplicates),
-        ("items written", c.items_written),
-        ("unchanged", c.items_unchanged),
-        ("stale skipped", c.stale_skipped),
+        ("read", "rows_read"),
+        ("staged", "rows_staged"),
+        ("rejected", "rows_rejected"),
+        ("facts", "facts"),
+        ("quarantined", "quarantined"),
+        ("duplicates", "duplicates"),
+        ("items written", "items_written"),
+        ("unchanged", "items_unchanged"),
+        ("stale skipped", "stale_skipped"),
     ]
     .into_iter()
-    .filter_map(|(name, value)| Some(format!("{name} {}", value?)))
+    .filter_map(|(name, key)| Some(format!("{name} {}", known.get(key)?)))
     .collect();
     (!parts.is_empty()).then(|| format!("rows: {}", parts.join(", ")))
 }
