@@ -121,6 +121,18 @@ async fn get(url: &str) -> anyhow::Result<(u16, Value)> {
     Ok((status, response.json().await?))
 }
 
+/// Replays a day and waits until its batch is synced once more.
+async fn replay_and_wait(h: &Harness, day: &str, batch: &BatchId) -> anyhow::Result<()> {
+    let synced_before = h.run(date(day), batch, Stage::Synced).await?.map_or(0, |r| r.attempts);
+    let env = ppmt_cli::ops::StackEnv::new(h.env.clone());
+    ppmt_cli::ops::replay_day(&h.clients, &env, date(day)).await?;
+    h.wait_for(date(day), batch, Stage::Synced, Duration::from_secs(60), |r| {
+        r.attempts > synced_before && r.status == RunStatus::Succeeded
+    })
+    .await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn three_golden_days_reach_the_app_with_hand_computed_figures() -> anyhow::Result<()> {
     let expected = expected();
@@ -171,6 +183,16 @@ async fn three_golden_days_reach_the_app_with_hand_computed_figures() -> anyhow:
         }
     }
 
+    // The three days replayed in order by one command, each followed to `synced`; the
+    // app's table does not change.
+    let before = h.app_items().await?;
+    let out = h.ppmt(&["replay", "--from", "2026-11-23", "--to", "2026-11-25", "--wait", "--timeout-secs", "120"])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let days: Vec<&str> = text.lines().filter(|l| l.contains(": synced in ")).map(|l| &l[..10]).collect();
+    assert_eq!(days, ["2026-11-23", "2026-11-24", "2026-11-25"], "{text}");
+    assert_eq!(h.app_items().await?, before);
+
     // The read API over that table.
     let api = h.start_api().await?;
     let headphones = day3["headphones"]["product_id"].as_str().unwrap();
@@ -195,12 +217,7 @@ async fn three_golden_days_reach_the_app_with_hand_computed_figures() -> anyhow:
 
     // (b) Day 1 replayed after day 3: its figures and the app's table do not change.
     let before = h.app_items().await?;
-    let env = ppmt_cli::ops::StackEnv::new(h.env.clone());
-    ppmt_cli::ops::replay_day(&h.clients, &env, date("2026-11-23")).await?;
-    h.wait_for(date("2026-11-23"), &batches["2026-11-23"], Stage::Synced, Duration::from_secs(60), |r| {
-        r.attempts >= 2 && r.status == RunStatus::Succeeded
-    })
-    .await?;
+    replay_and_wait(&h, "2026-11-23", &batches["2026-11-23"]).await?;
     assert_day(&h, "2026-11-23", &expected["followups"]["b_replay_day1_after_day3"]["day"]).await?;
     assert_eq!(h.app_items().await?, before, "a replay of an older day writes nothing");
     let replayed = h.run(date("2026-11-23"), &batches["2026-11-23"], Stage::Synced).await?.unwrap().counts;
@@ -220,11 +237,7 @@ async fn three_golden_days_reach_the_app_with_hand_computed_figures() -> anyhow:
         ))
         .await?;
     }
-    ppmt_cli::ops::replay_day(&h.clients, &env, date("2026-11-24")).await?;
-    h.wait_for(date("2026-11-24"), &batches["2026-11-24"], Stage::Synced, Duration::from_secs(60), |r| {
-        r.attempts >= 2 && r.status == RunStatus::Succeeded
-    })
-    .await?;
+    replay_and_wait(&h, "2026-11-24", &batches["2026-11-24"]).await?;
     assert_day(&h, "2026-11-24", &release["day"]).await?;
     let items = h.app_items().await?;
     let day2 = &release["day"]["products"]["headphones"];
@@ -254,14 +267,5 @@ async fn three_golden_days_reach_the_app_with_hand_computed_figures() -> anyhow:
     let table = String::from_utf8_lossy(&h.ppmt(&["status", "--date", "2026-11-25"])?.stdout).into_owned();
     assert!(table.contains("↳ scraped: eu_shop (failed): ") && table.contains("HTTP 404"), "{table}");
 
-    // The three days replayed in order by one command, each followed to `synced`; the
-    // app's table does not change.
-    let before = h.app_items().await?;
-    let out = h.ppmt(&["replay", "--from", "2026-11-23", "--to", "2026-11-25", "--wait", "--timeout-secs", "120"])?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    let days: Vec<&str> = text.lines().filter(|l| l.contains(": synced in ")).map(|l| &l[..10]).collect();
-    assert_eq!(days, ["2026-11-23", "2026-11-24", "2026-11-25"], "{text}");
-    assert_eq!(h.app_items().await?, before);
     Ok(())
 }
