@@ -38,7 +38,7 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 unit:
-	cargo test --workspace --exclude ppmt-e2e
+	PPMT_METRICS=off cargo test --workspace --exclude ppmt-e2e
 
 e2e: build up
 	$(LOAD_ENV); cargo test -p ppmt-e2e -- --test-threads=1

@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use chrono::NaiveDate;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use ppmt_domain::topology::Topology;
-use ppmt_domain::Stage;
+use ppmt_domain::{Stage, StageCounts};
 use ppmt_platform::adapters::dynamodb::DynamoLedger;
 use ppmt_platform::adapters::postgres::PostgresWarehouse;
 use ppmt_platform::adapters::s3::S3Store;
@@ -216,8 +216,10 @@ async fn summary(
     took: Duration,
 ) -> anyhow::Result<String> {
     let mut out = format!("\nbatch {batch_id} synced in {:.1} s\n\nrows per stage:\n", took.as_secs_f64());
+    // The scrape's sources are listed above; its figures without them.
     for r in runs {
-        out.push_str(&format!("  {:<12} {}\n", r.stage.as_str(), serde_json::to_string(&r.counts)?));
+        let counts = StageCounts { sources: None, ..r.counts.clone() };
+        out.push_str(&format!("  {:<12} {}\n", r.stage.as_str(), serde_json::to_string(&counts)?));
     }
     let client = warehouse.connect().await?;
     let rejects = client

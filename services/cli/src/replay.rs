@@ -101,7 +101,7 @@ mod tests {
     #[test]
     fn only_runs_after_the_replay_answer_for_it() {
         let earlier = run(Stage::Synced, RunStatus::Succeeded, 0, Some(5));
-        assert_eq!(outcome(&[earlier.clone()], at(100)), None);
+        assert_eq!(outcome(std::slice::from_ref(&earlier), at(100)), None);
         let loading = run(Stage::Loaded, RunStatus::Running, 101, None);
         assert_eq!(outcome(&[earlier.clone(), loading], at(100)), None);
         let synced = run(Stage::Synced, RunStatus::Succeeded, 110, Some(112));

@@ -18,9 +18,6 @@ use crate::ops::StackEnv;
 /// Lambdas stop at 900 s, and a live worker finishes or fails its message sooner.
 pub const STALE_AFTER_SECS: i64 = ppmt_domain::topology::LAMBDA_TIMEOUT_SECS as i64;
 
-/// The consumers whose queues `ppmt status` shows.
-pub const CONSUMERS: [&str; 3] = ["loader", "transformer", "syncer"];
-
 /// One day as `ppmt status` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DayStatus {
@@ -89,7 +86,7 @@ pub fn day_status(date: NaiveDate, runs: &[StageRun], now: DateTime<Utc>) -> Day
             (first_start(runs), BatchStatus { batch_id: (*id).clone(), superseded, runs: views })
         })
         .collect();
-    batches.sort_by(|a, b| b.0.cmp(&a.0));
+    batches.sort_by_key(|(start, _)| std::cmp::Reverse(*start));
     DayStatus { date, batches: batches.into_iter().map(|(_, b)| b).collect() }
 }
 
@@ -255,7 +252,7 @@ pub fn days_back(last: NaiveDate, days: u32) -> Vec<NaiveDate> {
 /// Each consumer's queue and DLQ depth.
 pub async fn queue_depths(clients: &AwsClients, env: &StackEnv) -> anyhow::Result<Vec<QueueDepth>> {
     let mut out = Vec::new();
-    for consumer in CONSUMERS {
+    for consumer in crate::demo::CONSUMERS {
         let queue = attributes(clients, env.queue_url(consumer, false)?).await?;
         let dlq = attributes(clients, env.queue_url(consumer, true)?).await?;
         let get = |a: &BTreeMap<QueueAttributeName, u64>, name| a.get(&name).copied().unwrap_or(0);
@@ -342,7 +339,7 @@ mod tests {
         assert!(lines[4].contains("rows: read 40"), "{text}");
         assert!(lines[5].contains("2026-11-25-old") && lines[5].ends_with("(superseded)"), "{text}");
         assert_eq!(
-            troubles(&[day.clone()], &[], true),
+            troubles(std::slice::from_ref(&day), &[], true),
             [
                 "2026-11-25 scraped of batch 2026-11-25-new failed",
                 "2026-11-25 transformed of batch 2026-11-25-new is stale"
@@ -355,11 +352,11 @@ mod tests {
     fn dead_letters_and_a_missing_day_need_an_operator_but_a_running_stage_does_not() {
         let date = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         let busy = day_status(date, &[run("b", Stage::Loaded, RunStatus::Running, 25, 0)], at(30));
-        assert!(troubles(&[busy.clone()], &[], true).is_empty());
+        assert!(troubles(std::slice::from_ref(&busy), &[], true).is_empty());
         assert!(!has_trouble(&busy));
         let empty = DayStatus { date, batches: Vec::new() };
-        assert_eq!(troubles(&[empty.clone()], &[], false), Vec::<String>::new());
-        assert_eq!(troubles(&[empty.clone()], &[], true).len(), 1);
+        assert_eq!(troubles(std::slice::from_ref(&empty), &[], false), Vec::<String>::new());
+        assert_eq!(troubles(std::slice::from_ref(&empty), &[], true).len(), 1);
         let queues = [QueueDepth {
             consumer: "loader".into(),
             waiting: 0,

@@ -20,7 +20,6 @@ use ppmt_platform::ports::{Notifier, ObjectStore, RunLedger, StagedBatch, Stagin
 use ppmt_platform::stage::{run_stage, StageError, StageResult};
 use ppmt_platform::worker::{Message, MessageHandler};
 use sha2::{Digest, Sha256};
-use tracing::Instrument;
 
 /// The loader's ports.
 pub struct Loader {
@@ -79,11 +78,10 @@ impl Loader {
             bucket: object.bucket.clone(),
             manifest_key: object.key.clone(),
         };
-        let span = tracing::info_span!("load", batch_id = %batch.batch_id, batch_date = %batch.batch_date);
         let trace_id = format!("{}-{message_id}", batch.batch_id);
         let manifest_sha256 = hex::encode(Sha256::digest(&bytes));
         let work = self.load(&batch, &manifest, &manifest_sha256);
-        run_stage(&*self.ledger, &*self.notifier, &batch, Stage::Loaded, &trace_id, work).instrument(span).await
+        run_stage(&*self.ledger, &*self.notifier, &batch, Stage::Loaded, &trace_id, work).await
     }
 
     async fn load(

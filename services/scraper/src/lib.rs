@@ -189,7 +189,9 @@ pub fn scrape_run(
         finished_at: Some(Utc::now()),
         counts: StageCounts {
             files,
-            rows_read: sum(|s| s.records),
+            // Every record the sources sent, as the raw files hold them: the loader's
+            // `rows_read`.
+            rows_read: sum(|s| s.records + s.rejected),
             rows_rejected: sum(|s| s.rejected),
             sources: health,
             ..StageCounts::default()

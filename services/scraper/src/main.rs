@@ -1,17 +1,22 @@
 //! Wiring of the scraper: under Lambda it answers the daily EventBridge schedule (the
-//! event's `time` gives the day) or an on-demand `{"date": "YYYY-MM-DD"}`; elsewhere it
-//! scrapes the day given on the command line (`ppmt scrape` does the same) and exits
-//! non-zero when a source failed, stopped early or returned nothing, after writing the
-//! batch of the others.
+//! event's `time` gives the day), an on-demand `{"date": "YYYY-MM-DD"}`, or the
+//! morning freshness check `{"check": "freshness"}`; elsewhere it scrapes the day given
+//! on the command line (`ppmt scrape` does the same) and exits non-zero when a source
+//! failed, stopped early or returned nothing, after writing the batch of the others.
+//! Each scrape is recorded in the run ledger and emits `SourcesScraped` and
+//! `SourceFailures` metrics.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Parser;
+use ppmt_domain::Stage;
 use ppmt_platform::adapters::dynamodb::DynamoLedger;
 use ppmt_platform::adapters::s3::S3Store;
 use ppmt_platform::aws::AwsClients;
 use ppmt_platform::config::{vars, EnvReader};
+use ppmt_platform::metrics::{self, Metric};
+use ppmt_platform::ports::{RunLedger, RunStatus, StageRun};
 
 /// Scrape one day of prices into the raw bucket.
 #[derive(Debug, Parser)]
@@ -45,11 +50,43 @@ async fn scrape(
     let started_at = Utc::now();
     let outcome = ppmt_scraper::scrape_from_file(&store, &stack.bucket, sources_path, date, only, env).await;
     ppmt_scraper::record_scrape(&stack.ledger, date, started_at, &outcome).await;
+    let sources = match &outcome {
+        Ok((_, metadata)) => metadata.sources.iter().map(|s| s.health()).collect(),
+        Err(ppmt_scraper::ScrapeError::NothingScraped { sources, .. }) => sources.clone(),
+        Err(_) => Vec::new(),
+    };
+    let failures = sources.iter().filter(|s| s.troubled()).count() as u64;
+    metrics::emit(
+        "scraper",
+        &[("batch_date", &date.to_string())],
+        &[
+            Metric::count("SourcesScraped", sources.len() as u64),
+            Metric::count("SourceFailures", failures.max(u64::from(outcome.is_err()))),
+        ],
+    );
     let (manifest, metadata) = outcome?;
     Ok(Scraped {
         summary: format!("batch {} for {date}: {}", manifest.batch_id, manifest.file_summary()),
         troubled: metadata.troubled_sources(),
     })
+}
+
+/// Whether `date` has a batch whose `synced` stage succeeded, as the morning freshness
+/// check asks (the schedule invokes the Lambda with `{"check": "freshness"}`): emits
+/// `DaySynced` 1 or 0, which the template's freshness alarm watches.
+async fn check_freshness(ledger: &DynamoLedger, date: NaiveDate) -> anyhow::Result<serde_json::Value> {
+    let runs = ledger.runs_for_date(date).await?;
+    let synced = day_synced(&runs);
+    metrics::emit("scraper", &[("batch_date", &date.to_string())], &[Metric::count("DaySynced", u64::from(synced))]);
+    if !synced {
+        tracing::error!(%date, "the day is not synced yet (`ppmt status --date {date}` shows why)");
+    }
+    Ok(serde_json::json!({ "date": date, "synced": synced }))
+}
+
+/// Whether a batch of the day reached `synced`.
+fn day_synced(runs: &[StageRun]) -> bool {
+    runs.iter().any(|r| r.stage == Stage::Synced && r.status == RunStatus::Succeeded)
 }
 
 /// What a scrape wrote, and the sources that need an operator.
@@ -75,6 +112,10 @@ async fn main() -> anyhow::Result<()> {
             let (stack, sources_path, vars, clients) = (&stack, &sources_path, &vars, &clients);
             async move {
                 let payload = event.payload;
+                if payload.get("check").and_then(|c| c.as_str()) == Some("freshness") {
+                    let today = Utc::now().date_naive();
+                    return check_freshness(&stack.ledger, today).await.map_err(|e| format!("{e:#}").into());
+                }
                 let date = match payload.get("date").and_then(|d| d.as_str()) {
                     Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")?,
                     None => payload
@@ -109,5 +150,29 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ppmt_domain::{BatchId, StageCounts};
+
+    #[test]
+    fn a_day_is_fresh_once_a_batch_is_synced() {
+        let run = |stage, status| StageRun {
+            batch_id: BatchId("2026-11-25-b".into()),
+            batch_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap_or_default(),
+            stage,
+            status,
+            attempts: 1,
+            started_at: None,
+            finished_at: None,
+            counts: StageCounts::default(),
+            error: None,
+        };
+        assert!(!day_synced(&[]));
+        assert!(!day_synced(&[run(Stage::Scraped, RunStatus::Succeeded), run(Stage::Synced, RunStatus::Failed)]));
+        assert!(day_synced(&[run(Stage::Synced, RunStatus::Running), run(Stage::Synced, RunStatus::Succeeded)]));
     }
 }

@@ -29,7 +29,7 @@ use ppmt_domain::s3_event::Body;
 use ppmt_domain::shard::{shard_count, SyncShard};
 use ppmt_domain::{BatchRef, Stage, StageCounts};
 use ppmt_platform::ports::{AppStore, ItemWrite, MessageQueue, Notifier, RunLedger, SyncSet, Warehouse, WriteCounts};
-use ppmt_platform::stage::{expect_stage_event, finish_stage, run_stage, StageError, StageResult};
+use ppmt_platform::stage::{expect_stage_event, finish_stage, record_stage, run_stage, StageError, StageResult};
 use ppmt_platform::worker::{Message, MessageHandler};
 
 /// The syncer's ports and settings.
@@ -114,6 +114,8 @@ impl Syncer {
     /// completes, and a late failure of a duplicate delivery never overwrites its end.
     async fn sync_shard(&self, shard: &SyncShard) -> Result<(), StageError> {
         let batch = shard.event.batch();
+        let trace_id = &shard.event.trace_id;
+        record_stage(&batch, Stage::Synced, trace_id);
         let (index, count, split) = (shard.index, shard.count, shard.split_id.as_str());
         let (counts, replaced) = match self.view(&batch).await? {
             View::Replaced(why) => (StageCounts::default(), Some(why)),
@@ -132,7 +134,6 @@ impl Syncer {
             (Some(total), None) => StageResult::Completed(total),
         };
         let ends = !matches!(outcome, StageResult::Pending(_));
-        let trace_id = &shard.event.trace_id;
         finish_stage(&*self.ledger, &*self.notifier, &batch, Stage::Synced, trace_id, Ok(outcome)).await?;
         if ends {
             self.ledger.split_announced(&batch, Stage::Synced, split).await?;

@@ -14,12 +14,14 @@
 //! - [`worker`]: Lambda mode and worker mode with the same partial-batch semantics;
 //! - [`wiring`]: builds the adapters a configuration asks for;
 //! - [`error`]: the port error that knows whether it is retryable;
-//! - [`telemetry`]: tracing set-up.
+//! - [`telemetry`]: tracing set-up (JSON or text);
+//! - [`metrics`]: CloudWatch embedded-metric-format lines.
 
 pub mod adapters;
 pub mod aws;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod ports;
 pub mod provision;
 pub mod sql;

@@ -1,12 +1,16 @@
 //! The bookkeeping every consumer stage shares: record the start in the ledger, do the
-//! work, record how it ended, and on success announce the stage on SNS.
+//! work, record how it ended, emit the run's metrics ([`crate::metrics`]), and on success
+//! announce the stage on SNS. The batch, stage and trace id are recorded on the message's
+//! span ([`record_stage`]), so every line of the work names them.
 
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 use ppmt_domain::s3_event::Body;
 use ppmt_domain::{BatchRef, Stage, StageCounts, StageEvent};
 
 use crate::error::{capped, BoxError, PortError, Retryable, MAX_RECORDED_ERROR};
+use crate::metrics::{self, Metric};
 use crate::ports::{Notifier, RunLedger, RunStatus};
 use crate::worker::Message;
 
@@ -72,7 +76,17 @@ pub fn expect_stage_event(message: &Message, expected: Stage) -> Result<Option<S
     Ok(Some(event))
 }
 
-/// Runs `work` as `stage` of `batch`, with the ledger and the announcement around it.
+/// Records `batch`, `stage` and `trace_id` on the current span (the worker's `message`
+/// span declares them), so every line logged from here on in the message carries them.
+pub fn record_stage(batch: &BatchRef, stage: Stage, trace_id: &str) {
+    let span = tracing::Span::current();
+    span.record("batch_id", batch.batch_id.as_str());
+    span.record("stage", stage.as_str());
+    span.record("trace_id", trace_id);
+}
+
+/// Runs `work` as `stage` of `batch`, with the ledger, the metrics and the announcement
+/// around it.
 pub async fn run_stage<F>(
     ledger: &dyn RunLedger,
     notifier: &dyn Notifier,
@@ -84,11 +98,16 @@ pub async fn run_stage<F>(
 where
     F: Future<Output = Result<StageResult, StageError>>,
 {
+    record_stage(batch, stage, trace_id);
+    let started = Instant::now();
     ledger.stage_started(batch, stage).await?;
-    finish_stage(ledger, notifier, batch, stage, trace_id, work.await).await
+    let outcome = work.await;
+    end_stage(ledger, notifier, batch, stage, trace_id, outcome, Some(started.elapsed())).await
 }
 
-/// Records how a stage's work ended and, when it completed, announces it.
+/// Records how a stage's work ended, emits its metrics (without `StageDurationMs`: the
+/// stage began in other messages) and, when it completed, announces it. Callers outside
+/// [`run_stage`] call [`record_stage`] first.
 pub async fn finish_stage(
     ledger: &dyn RunLedger,
     notifier: &dyn Notifier,
@@ -96,6 +115,18 @@ pub async fn finish_stage(
     stage: Stage,
     trace_id: &str,
     outcome: Result<StageResult, StageError>,
+) -> Result<(), StageError> {
+    end_stage(ledger, notifier, batch, stage, trace_id, outcome, None).await
+}
+
+async fn end_stage(
+    ledger: &dyn RunLedger,
+    notifier: &dyn Notifier,
+    batch: &BatchRef,
+    stage: Stage,
+    trace_id: &str,
+    outcome: Result<StageResult, StageError>,
+    duration: Option<Duration>,
 ) -> Result<(), StageError> {
     match outcome {
         Ok(StageResult::Completed(counts)) => {
@@ -109,21 +140,24 @@ pub async fn finish_stage(
                     Some(capped(&format!("work done, but announcing it failed: {e}"), MAX_RECORDED_ERROR)),
                 ),
             };
+            emit_metrics(batch, stage, &status, &counts, duration);
             ledger.stage_ended(batch, stage, status, &counts, error.as_deref()).await?;
             announced?;
-            tracing::info!(batch_id = %batch.batch_id, stage = stage.as_str(), ?counts, "stage done");
+            tracing::info!(?counts, "stage done");
             Ok(())
         }
         Ok(StageResult::Pending(what)) => {
-            tracing::info!(batch_id = %batch.batch_id, stage = stage.as_str(), pending = %what, "stage goes on");
+            tracing::info!(pending = %what, "stage goes on");
             Ok(())
         }
         Ok(StageResult::Skipped(why)) => {
+            emit_metrics(batch, stage, &RunStatus::Skipped, &StageCounts::default(), duration);
             ledger.stage_ended(batch, stage, RunStatus::Skipped, &StageCounts::default(), Some(&why)).await?;
-            tracing::info!(batch_id = %batch.batch_id, stage = stage.as_str(), reason = %why, "stage skipped");
+            tracing::info!(reason = %why, "stage skipped");
             Ok(())
         }
         Err(e) => {
+            emit_metrics(batch, stage, &RunStatus::Failed, &StageCounts::default(), duration);
             let text = capped(&e.to_string(), MAX_RECORDED_ERROR);
             if let Err(ledger_error) =
                 ledger.stage_ended(batch, stage, RunStatus::Failed, &StageCounts::default(), Some(&text)).await
@@ -133,6 +167,46 @@ pub async fn finish_stage(
             Err(e)
         }
     }
+}
+
+/// The service that runs `stage`: the `Service` dimension of its metrics.
+fn service_of(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Scraped => "scraper",
+        Stage::Loaded => "loader",
+        Stage::Transformed => "transformer",
+        Stage::Synced => "syncer",
+    }
+}
+
+/// The metrics of a stage run that ended with `status`: its counts (those it has),
+/// `StageFailures` (1 when it failed), `StageDurationMs` when known, and `DaysSynced` = 1
+/// when a sync succeeded.
+fn stage_metrics(stage: Stage, status: &RunStatus, counts: &StageCounts, duration: Option<Duration>) -> Vec<Metric> {
+    let counted = [
+        ("RowsRead", counts.rows_read),
+        ("RowsStaged", counts.rows_staged),
+        ("RowsRejected", counts.rows_rejected),
+        ("Facts", counts.facts),
+        ("Quarantined", counts.quarantined),
+        ("Duplicates", counts.duplicates),
+        ("ItemsWritten", counts.items_written),
+        ("ItemsDeleted", counts.items_deleted),
+        ("ItemsUnchanged", counts.items_unchanged),
+        ("StaleSkipped", counts.stale_skipped),
+    ];
+    let mut values: Vec<Metric> = counted.into_iter().filter_map(|(name, n)| Some(Metric::count(name, n?))).collect();
+    values.push(Metric::count("StageFailures", u64::from(*status == RunStatus::Failed)));
+    values.extend(duration.map(|d| Metric::duration("StageDurationMs", d)));
+    if stage == Stage::Synced && *status == RunStatus::Succeeded {
+        values.push(Metric::count("DaysSynced", 1));
+    }
+    values
+}
+
+fn emit_metrics(batch: &BatchRef, stage: Stage, status: &RunStatus, counts: &StageCounts, duration: Option<Duration>) {
+    let properties = [("batch_id", batch.batch_id.as_str()), ("stage", stage.as_str())];
+    metrics::emit(service_of(stage), &properties, &stage_metrics(stage, status, counts, duration));
 }
 
 #[cfg(test)]
@@ -149,6 +223,27 @@ mod tests {
             bucket: "raw".into(),
             manifest_key: "raw/2026-11-25/manifest.json".into(),
         }
+    }
+
+    #[test]
+    fn a_run_reports_its_counts_failure_duration_and_synced_day() {
+        let names = |values: &[Metric]| values.iter().map(|m| (m.name, m.value)).collect::<Vec<_>>();
+        let counts = StageCounts { items_written: Some(5), stale_skipped: Some(0), ..Default::default() };
+        let synced = stage_metrics(Stage::Synced, &RunStatus::Succeeded, &counts, Some(Duration::from_millis(20)));
+        assert_eq!(
+            names(&synced),
+            [
+                ("ItemsWritten", 5.0),
+                ("StaleSkipped", 0.0),
+                ("StageFailures", 0.0),
+                ("StageDurationMs", 20.0),
+                ("DaysSynced", 1.0)
+            ]
+        );
+        let failed = stage_metrics(Stage::Synced, &RunStatus::Failed, &StageCounts::default(), None);
+        assert_eq!(names(&failed), [("StageFailures", 1.0)]);
+        let skipped = stage_metrics(Stage::Loaded, &RunStatus::Skipped, &StageCounts::default(), None);
+        assert_eq!(names(&skipped), [("StageFailures", 0.0)]);
     }
 
     #[tokio::test]

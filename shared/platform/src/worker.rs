@@ -88,8 +88,24 @@ struct EmptyBody;
 /// Messages of one batch handled at the same time, at most.
 pub const MAX_IN_FLIGHT: usize = 10;
 
+/// The span of one message's work: every line logged for the message carries its
+/// fields. `batch_id`, `stage` and `trace_id` are recorded once the stage knows them
+/// ([`crate::stage::record_stage`]).
+fn message_span(consumer: &str, message_id: &str, receive_count: u32) -> tracing::Span {
+    use tracing::field::Empty;
+    tracing::info_span!(
+        "message",
+        consumer,
+        message_id,
+        receive_count,
+        batch_id = Empty,
+        stage = Empty,
+        trace_id = Empty
+    )
+}
+
 /// Handles every record of an event concurrently (at most [`MAX_IN_FLIGHT`] at once),
-/// each in its own task and `message_id` span: a panic fails that message alone.
+/// each in its own task and [`message_span`]: a panic fails that message alone.
 pub async fn handle_batch<H: MessageHandler>(
     handler: &Arc<H>,
     ledger: &Arc<dyn RunLedger>,
@@ -99,11 +115,15 @@ pub async fn handle_batch<H: MessageHandler>(
     let tasks = event.records.into_iter().map(|record| {
         let (message_id, receive_count) = (record.message_id.clone().unwrap_or_default(), receive_count(&record));
         let (consumer, ledger) = (handler.consumer(), ledger.clone());
+        let span = message_span(consumer, &message_id, receive_count);
         let (handler, task_ledger, slots) = (handler.clone(), ledger.clone(), slots.clone());
-        let task = tokio::spawn(async move {
-            let _slot = slots.acquire_owned().await;
-            handle_record(&*handler, &*task_ledger, record).await
-        });
+        let task = tokio::spawn(
+            async move {
+                let _slot = slots.acquire_owned().await;
+                handle_record(&*handler, &*task_ledger, record).await
+            }
+            .instrument(span.clone()),
+        );
         async move {
             let error = match task.await {
                 Ok(result) => return result,
@@ -118,7 +138,6 @@ pub async fn handle_batch<H: MessageHandler>(
                 }
                 Err(_) => "the handler's task was cancelled".to_owned(),
             };
-            let span = tracing::info_span!("message", consumer, message_id = %message_id, receive_count);
             failed(&*ledger, consumer, message_id, receive_count, &error, false).instrument(span).await
         }
     });
@@ -163,6 +182,7 @@ fn receive_count(record: &SqsMessage) -> u32 {
     record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1)
 }
 
+/// Handles one record, in its [`message_span`].
 async fn handle_record<H: MessageHandler>(
     handler: &H,
     ledger: &dyn RunLedger,
@@ -170,28 +190,23 @@ async fn handle_record<H: MessageHandler>(
 ) -> Option<(String, bool)> {
     let message_id = record.message_id.clone().unwrap_or_default();
     let receive_count = receive_count(&record);
-    let span = tracing::info_span!("message", consumer = handler.consumer(), message_id = %message_id, receive_count);
-    async move {
-        let outcome: Result<(), (String, bool)> = match record.body.as_deref() {
-            None => Err((EmptyBody.to_string(), false)),
-            Some(text) => match classify(text) {
-                Body::S3TestEvent => {
-                    tracing::info!("skipping s3:TestEvent");
-                    Ok(())
-                }
-                body => {
-                    #[cfg(debug_assertions)]
-                    injected_panic(text, receive_count);
-                    let message = Message { message_id: message_id.clone(), body, receive_count };
-                    handler.handle(&message).await.map_err(|e| (e.to_string(), e.is_retryable()))
-                }
-            },
-        };
-        let (error, retryable) = outcome.err()?;
-        failed(ledger, handler.consumer(), message_id, receive_count, &error, retryable).await
-    }
-    .instrument(span)
-    .await
+    let outcome: Result<(), (String, bool)> = match record.body.as_deref() {
+        None => Err((EmptyBody.to_string(), false)),
+        Some(text) => match classify(text) {
+            Body::S3TestEvent => {
+                tracing::info!("skipping s3:TestEvent");
+                Ok(())
+            }
+            body => {
+                #[cfg(debug_assertions)]
+                injected_panic(text, receive_count);
+                let message = Message { message_id: message_id.clone(), body, receive_count };
+                handler.handle(&message).await.map_err(|e| (e.to_string(), e.is_retryable()))
+            }
+        },
+    };
+    let (error, retryable) = outcome.err()?;
+    failed(ledger, handler.consumer(), message_id, receive_count, &error, retryable).await
 }
 
 /// Fault injection for the end-to-end tests, compiled into debug builds only: the first
