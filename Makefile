@@ -41,7 +41,8 @@ unit:
 	PPMT_METRICS=off cargo test --workspace --exclude ppmt-e2e
 
 e2e: build up
-	$(LOAD_ENV); cargo test -p ppmt-e2e -- --test-threads=1
+	infra/local/chromium.sh
+	$(LOAD_ENV); PPMT_METRICS=off cargo test -p ppmt-e2e -- --test-threads=1
 
 ## Loader throughput and the transform at realistic sizes, each beside a baseline
 ## measured in the same run (release build; the transform needs the local stack).

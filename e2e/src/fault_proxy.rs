@@ -1,9 +1,12 @@
 //! A fault-injecting HTTP proxy in front of the emulator's DynamoDB: every `every`-th
 //! request of the chosen operations is answered with DynamoDB's throttling error
-//! instead of being forwarded; for `BatchGetItem`, every other such fault is instead a
-//! success that returns every key as `UnprocessedKeys`, as DynamoDB does under load. It counts the requests of each operation, so a test can
-//! check both that nothing was lost and what the faults cost. It can also hold the
-//! requests of an operation after the first N, to freeze a client mid-batch.
+//! instead of being forwarded. Every other such fault is instead what DynamoDB answers
+//! under load: for `BatchGetItem` a success that returns every key as
+//! `UnprocessedKeys`; for `TransactWriteItems` a `TransactionCanceledException` whose
+//! reasons throttle every fifth write (nothing is applied). It counts the requests of
+//! each operation, so a test can check both that nothing was lost and what the faults
+//! cost. It can also hold the requests of an operation after the first N, to freeze a
+//! client mid-batch.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -26,6 +29,8 @@ pub struct Counts {
     pub throttled: BTreeMap<String, u64>,
     /// `BatchGetItem` requests answered with all their keys unprocessed.
     pub unprocessed: u64,
+    /// `TransactWriteItems` requests answered as cancelled, some writes throttled.
+    pub cancelled: u64,
 }
 
 /// Requests of `operation` after the first `after` wait until the hold is lifted.
@@ -125,19 +130,21 @@ async fn forward(
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or("other")
         .to_owned();
-    let (throttle, unprocessed, seen) = {
+    let (throttle, partial, seen) = {
         let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
         let seen = c.requests.entry(operation.clone()).or_default();
         *seen += 1;
         let seen = *seen;
         let hit = faults.faulty.contains(&operation) && seen % faults.every == 0;
-        let unprocessed = hit && operation == "BatchGetItem" && (seen / faults.every) % 2 == 0;
-        if unprocessed {
-            c.unprocessed += 1;
-        } else if hit {
-            *c.throttled.entry(operation.clone()).or_default() += 1;
+        let partial = hit && (seen / faults.every) % 2 == 0;
+        match operation.as_str() {
+            "BatchGetItem" if partial => c.unprocessed += 1,
+            "TransactWriteItems" if partial => c.cancelled += 1,
+            _ if hit => *c.throttled.entry(operation.clone()).or_default() += 1,
+            _ => {}
         }
-        (hit && !unprocessed, unprocessed, seen)
+        let partial = partial && matches!(operation.as_str(), "BatchGetItem" | "TransactWriteItems");
+        (hit && !partial, partial, seen)
     };
     let held = |hold: &Option<Hold>| hold.as_ref().is_some_and(|h| h.operation == operation && seen > h.after);
     let _ = faults.hold.wait_for(|hold| !held(hold)).await;
@@ -155,14 +162,33 @@ async fn forward(
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
         return text_response(StatusCode::BAD_GATEWAY, "could not read the request".into());
     };
-    if unprocessed {
-        // Nothing read: every requested key comes back as unprocessed.
+    if partial {
         let asked: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        let tables = asked["RequestItems"].as_object().cloned().unwrap_or_default();
-        let responses: serde_json::Map<String, serde_json::Value> =
-            tables.keys().map(|t| (t.clone(), serde_json::json!([]))).collect();
-        let answer = serde_json::json!({ "Responses": responses, "UnprocessedKeys": tables });
-        let mut response = text_response(StatusCode::OK, answer.to_string());
+        let (status, answer) = if operation == "BatchGetItem" {
+            // Nothing read: every requested key comes back as unprocessed.
+            let tables = asked["RequestItems"].as_object().cloned().unwrap_or_default();
+            let responses: serde_json::Map<String, serde_json::Value> =
+                tables.keys().map(|t| (t.clone(), serde_json::json!([]))).collect();
+            (StatusCode::OK, serde_json::json!({ "Responses": responses, "UnprocessedKeys": tables }))
+        } else {
+            // Nothing written: every fifth write throttled, the others rolled back.
+            let writes = asked["TransactItems"].as_array().map_or(0, Vec::len);
+            let reasons: Vec<serde_json::Value> = (0..writes)
+                .map(|i| match i % 5 {
+                    4 => serde_json::json!({ "Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity of your table." }),
+                    _ => serde_json::json!({ "Code": "None" }),
+                })
+                .collect();
+            (
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                    "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+                    "CancellationReasons": reasons,
+                }),
+            )
+        };
+        let mut response = text_response(status, answer.to_string());
         response
             .headers_mut()
             .insert("content-type", hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"));

@@ -174,7 +174,9 @@ async fn ppmt_status_and_rejects_read_a_day_and_an_unrecorded_day_exits_non_zero
     let line = table.lines().find(|l| l.starts_with("2026-11-24")).unwrap_or_default();
     assert!(line.contains(manifest.batch_id.as_str()) && line.matches(" ok ").count() == 3, "{table}");
     assert!(
-        table.contains("rows: read 9, staged 6, rejected 1, facts 4, quarantined 1, duplicates 1, items written 10, unchanged 0"),
+        table.contains(
+            "rows: read 9, staged 6, rejected 1, facts 4, quarantined 1, duplicates 1, items written 10, unchanged 0"
+        ),
         "{table}"
     );
     let empty = ppmt(&["status", "--date", "2026-11-20"])?;
@@ -574,15 +576,16 @@ async fn a_transformer_killed_inside_its_transaction_is_restarted_and_nothing_is
 #[tokio::test]
 async fn a_syncer_killed_mid_write_is_restarted_and_nothing_is_lost_or_doubled() -> anyhow::Result<()> {
     let mut h = Harness::new("crash_sync").await?;
-    // The syncer reaches the app's table through a proxy that holds every PutItem after
-    // the 300th: the syncer is frozen a third of the way through its 900 items.
+    // The syncer reaches the app's table through a proxy that holds every transaction
+    // after the 3rd: the syncer is frozen a third of the way through its 900 items
+    // (transactions of 100 writes).
     let proxy = ppmt_e2e::fault_proxy::FaultProxy::start(&std::env::var("AWS_ENDPOINT_URL")?, &[], 1).await?;
-    proxy.hold_after("PutItem", 300);
+    proxy.hold_after("TransactWriteItems", 3);
     h.env.insert("AWS_ENDPOINT_URL_DYNAMODB".into(), proxy.url.clone());
     h.start_all()?;
     let manifest = h.drop_batch(day(24), &big_batch()).await?;
     let start = std::time::Instant::now();
-    while proxy.counts().requests.get("PutItem").copied().unwrap_or(0) <= 300 {
+    while proxy.counts().requests.get("TransactWriteItems").copied().unwrap_or(0) <= 3 {
         assert!(start.elapsed() < Duration::from_secs(60), "the syncer did not write: {:?}", proxy.counts());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -55,7 +55,9 @@ fi
 if listening "$moto_port"; then
   echo "moto already listening on $moto_port"
 else
-  nohup "$moto_python" -m moto.server -H 127.0.0.1 -p "$moto_port" >"$local_dir/moto.log" 2>&1 &
+  # moto's server with its TransactWriteItems copying each table once per call
+  # (infra/local/moto_server.py says why).
+  nohup "$moto_python" "$root/infra/local/moto_server.py" -H 127.0.0.1 -p "$moto_port" >"$local_dir/moto.log" 2>&1 &
   echo $! >"$local_dir/moto.pid"
   wait_for "$moto_port" "moto server"
   echo "moto started on $moto_port"
