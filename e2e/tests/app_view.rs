@@ -18,7 +18,9 @@ use ppmt_e2e::{Harness, RawFile};
 use ppmt_platform::adapters::app_table::DynamoAppTable;
 use ppmt_platform::adapters::postgres::PostgresWarehouse;
 use ppmt_platform::adapters::sns::SnsNotifier;
-use ppmt_platform::ports::{RunStatus, SetAside, SqlStep, StagedBatch, Staging, SyncSet, TransformOutcome, Warehouse};
+use ppmt_platform::ports::{
+    PriceMover, PricePoint, RunStatus, SetAside, SqlStep, StagedBatch, Staging, SyncSet, TransformOutcome, Warehouse,
+};
 use ppmt_platform::worker::{Message, MessageHandler};
 use ppmt_platform::PortError;
 use ppmt_syncer::Syncer;
@@ -85,6 +87,12 @@ impl Warehouse for HeldRead {
     }
     async fn set_aside(&self, date: NaiveDate) -> Result<Vec<SetAside>, PortError> {
         self.inner.set_aside(date).await
+    }
+    async fn top_movers(&self, date: NaiveDate, limit: u32) -> Result<Vec<PriceMover>, PortError> {
+        self.inner.top_movers(date, limit).await
+    }
+    async fn mover_history(&self, date: NaiveDate, ids: &[String], days: u32) -> Result<Vec<PricePoint>, PortError> {
+        self.inner.mover_history(date, ids, days).await
     }
 }
 
@@ -198,11 +206,12 @@ async fn a_superseded_load_whose_sync_lands_last_leaves_no_stale_item() -> anyho
 #[tokio::test]
 async fn throttled_reads_and_writes_are_retried_and_nothing_is_lost_or_doubled() -> anyhow::Result<()> {
     let mut h = Harness::new("throttled").await?;
-    // Every fifth BatchGetItem and PutItem fails: PutItem with ThrottlingException, and
-    // BatchGetItem alternately so and with every key returned as UnprocessedKeys: 20 %
-    // of the syncer's requests to the app's table.
+    // Every fifth BatchGetItem and TransactWriteItems fails, alternately with
+    // ThrottlingException and as DynamoDB does under load: all keys returned as
+    // UnprocessedKeys, or the transaction cancelled with every fifth write throttled.
+    // 20 % of the syncer's requests to the app's table.
     let upstream = std::env::var("AWS_ENDPOINT_URL")?;
-    let proxy = FaultProxy::start(&upstream, &["BatchGetItem", "PutItem"], 5).await?;
+    let proxy = FaultProxy::start(&upstream, &["BatchGetItem", "TransactWriteItems"], 5).await?;
     h.env.insert("AWS_ENDPOINT_URL_DYNAMODB".into(), proxy.url.clone());
     h.start_all()?;
     // 400 products; product n costs (10 + n mod 50).(n mod 100) EUR.
@@ -219,16 +228,18 @@ async fn throttled_reads_and_writes_are_retried_and_nothing_is_lost_or_doubled()
     let sku7 = h.product_id("shop", "sku00007").await?;
     assert_eq!(items[&(format!("PRODUCT#{sku7}"), "LATEST".to_string())]["market_price_usd"], "17.92");
 
-    // One conditional PutItem per item (BatchWriteItem cannot carry a condition), each
-    // throttled one in five and sent again: at most 1.3 requests per item.
+    // Reads of 100 keys and transactions of 100 conditional writes, each fifth refused
+    // and sent again: within the budget of 1.3 requests per 25 items.
     let counts = proxy.counts();
-    let writes = counts.requests.get("PutItem").copied().unwrap_or(0);
-    let budget = 1.3 * n as f64;
-    println!("fault proxy: {counts:?}; {writes} PutItem for {n} items, budget {budget:.1}");
-    assert!(counts.throttled.get("PutItem").copied().unwrap_or(0) > 0, "faults were injected: {counts:?}");
-    assert!(counts.throttled.get("BatchGetItem").copied().unwrap_or(0) > 0, "faults were injected: {counts:?}");
-    assert!(counts.unprocessed > 0, "unprocessed keys were injected: {counts:?}");
-    assert!((writes as f64) <= budget, "{writes} requests for {n} items exceeds 1.3 per item");
+    let requests: u64 =
+        ["BatchGetItem", "TransactWriteItems"].iter().map(|op| counts.requests.get(*op).copied().unwrap_or(0)).sum();
+    let budget = 1.3 * n.div_ceil(25) as f64;
+    println!("fault proxy: {counts:?}; {requests} requests for {n} items, budget {budget:.1}");
+    for op in ["BatchGetItem", "TransactWriteItems"] {
+        assert!(counts.throttled.get(op).copied().unwrap_or(0) > 0, "{op} throttled: {counts:?}");
+    }
+    assert!(counts.unprocessed > 0 && counts.cancelled > 0, "partial faults were injected: {counts:?}");
+    assert!((requests as f64) <= budget, "{requests} requests for {n} items exceeds 1.3 per 25 items");
     Ok(())
 }
 

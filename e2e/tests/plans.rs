@@ -1,8 +1,8 @@
 //! Linear cost, checked on PostgreSQL's plans: after three days of a few thousand
-//! observations each, every shipped statement (the transform steps and the syncer's
-//! queries) is EXPLAINed for the third day, and none may run a nested loop that scans a
-//! staging or fact table sequentially once per outer row (a cost that grows with the
-//! product of two tables' sizes).
+//! observations each, every shipped statement (the transform steps, the syncer's and the
+//! operator's queries) is EXPLAINed for the third day, and none may run a nested loop
+//! that scans a staging or fact table sequentially once per outer row (a cost that grows
+//! with the product of two tables' sizes).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use chrono::NaiveDate;
@@ -104,14 +104,24 @@ async fn no_shipped_statement_loops_over_a_sequential_scan_of_a_big_table() -> a
     let mut offenders = Vec::new();
     let mut explained = 0;
     let operator_queries = [&sql::BATCH_COUNTS, &sql::CURRENT_BATCH, &sql::SET_ASIDE_ROWS];
+    let mut texts = Vec::new();
     for step in sql::TRANSFORM_STEPS.iter().chain(sql::SYNC_QUERIES).chain(operator_queries) {
-        let text = sql::render(step, &batch)?;
-        for (i, statement) in sql::split_statements(&text).iter().enumerate() {
+        texts.push((step.name, sql::render(step, &batch)?));
+    }
+    // `ppmt report`'s queries: the day's movers, and the history of the ones it found.
+    let movers = sql::render_with(&sql::TOP_MOVERS, &batch, &[("limit", sql::Param::Count(10))])?;
+    let ids: Vec<String> = h.query(&movers).await?.into_iter().filter_map(|r| r[0].clone()).collect();
+    assert_eq!(ids.len(), 10, "the third day has movers");
+    texts.push((sql::TOP_MOVERS.name, movers));
+    let history = [("product_ids", sql::Param::Texts(&ids)), ("days", sql::Param::Count(30))];
+    texts.push((sql::MOVER_HISTORY.name, sql::render_with(&sql::MOVER_HISTORY, &batch, &history)?));
+    for (name, text) in &texts {
+        for (i, statement) in sql::split_statements(text).iter().enumerate() {
             let rows = h.query(&format!("EXPLAIN (FORMAT JSON) {statement}")).await?;
             let plan: Value = serde_json::from_str(rows[0][0].as_deref().unwrap())?;
             let mut found = Vec::new();
             quadratic_loops(&plan[0]["Plan"], &mut found);
-            offenders.extend(found.into_iter().map(|r| format!("{} statement {}: {r}", step.name, i + 1)));
+            offenders.extend(found.into_iter().map(|r| format!("{name} statement {}: {r}", i + 1)));
             explained += 1;
         }
     }

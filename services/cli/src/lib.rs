@@ -5,9 +5,11 @@
 //! - [`status`]: the days stage by stage, and the queues;
 //! - [`ops`]: replays, rejects and DLQ commands over a provisioned stack;
 //! - [`replay`]: day ranges, followed to `synced`;
+//! - [`report`]: a day's run as one self-contained HTML page;
 //! - [`demo`]: the `make demo` run, and starting service binaries in worker mode.
 
 pub mod demo;
 pub mod ops;
 pub mod replay;
+pub mod report;
 pub mod status;

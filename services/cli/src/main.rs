@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,7 +11,7 @@ use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use ppmt_cli::demo::{run_demo, DemoOptions};
 use ppmt_cli::ops::{self, StackEnv};
-use ppmt_cli::{replay, status};
+use ppmt_cli::{replay, report, status};
 use ppmt_domain::topology::Topology;
 use ppmt_domain::Stage;
 use ppmt_platform::adapters::dynamodb::DynamoLedger;
@@ -19,7 +20,7 @@ use ppmt_platform::adapters::s3::S3Store;
 use ppmt_platform::adapters::sns::SnsNotifier;
 use ppmt_platform::aws::AwsClients;
 use ppmt_platform::config::{Needs, ServiceConfig};
-use ppmt_platform::ports::RunLedger;
+use ppmt_platform::ports::{RunLedger, Warehouse};
 use ppmt_platform::wiring::Ports;
 
 /// Operator CLI of the PPMT-AMP price pipeline.
@@ -83,6 +84,17 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Write a day's run report, one self-contained HTML file (inline CSS and SVG, no
+    /// script): each batch's stage timeline, the newest scrape's sources, the rows set
+    /// aside, and the biggest price movers with a 30-day price chart each.
+    Report {
+        /// The day [default: today, UTC].
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        /// The HTML file to write (replaced if it exists).
+        #[arg(long, default_value = "report.html")]
+        out: PathBuf,
+    },
     /// Re-run days from their manifests (the whole chain), or re-announce one finished
     /// stage (only the stages after it run); days go in order, paced, with progress.
     Replay {
@@ -140,6 +152,13 @@ enum Command {
         /// The sources file.
         #[arg(long, env = "PPMT_SOURCES_FILE", default_value = "sources.toml")]
         sources: String,
+    },
+    /// Run the loader, transformer and syncer in worker mode on the stack in the
+    /// environment until Ctrl-C, as Lambda runs them on AWS (replays need them).
+    Workers {
+        /// Where the workers' logs go (`loader.log`, …).
+        #[arg(long, default_value = ".local/logs")]
+        log_dir: PathBuf,
     },
     /// Run the whole pipeline once on the local stack with the bundled demo sources.
     Demo {
@@ -310,6 +329,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let ledger = || -> anyhow::Result<DynamoLedger> {
         Ok(DynamoLedger { client: clients.dynamodb.clone(), table: env.get("PPMT_LEDGER_TABLE")?.to_owned() })
     };
+    let warehouse = || -> anyhow::Result<Arc<dyn Warehouse>> {
+        let config = ServiceConfig::from_env(Needs { warehouse: true, queue: false })?;
+        Ports::build(&config, &clients)
+            .warehouse
+            .context("no warehouse: set PPMT_DATABASE_URL or the PPMT_REDSHIFT_* variables")
+    };
     match cli.command {
         Command::Provision { stack, env_file, database_url } => {
             let provisioned = ppmt_platform::provision::provision(&clients, &Topology::for_stack(&stack)).await?;
@@ -356,13 +381,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Rejects { date, kind, reason, source, output } => {
-            let config = ServiceConfig::from_env(Needs { warehouse: true, queue: false })?;
-            let warehouse = Ports::build(&config, &clients)
-                .warehouse
-                .context("no warehouse: set PPMT_DATABASE_URL or the PPMT_REDSHIFT_* variables")?;
             let wanted =
                 |value: &str, filter: &Option<String>| filter.as_ref().is_none_or(|f| f.eq_ignore_ascii_case(value));
-            let rows: Vec<_> = warehouse
+            let rows: Vec<_> = warehouse()?
                 .set_aside(date)
                 .await?
                 .into_iter()
@@ -372,6 +393,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Output::Json => emit(serde_json::json!({ "date": date, "set_aside": rows }))?,
                 Output::Text => emit(ops::render_set_aside(date, &rows).trim_end())?,
             }
+        }
+        Command::Report { date, out } => {
+            let date = date.unwrap_or_else(|| Utc::now().date_naive());
+            let data = report::gather(&ledger()?, warehouse()?.as_ref(), date).await?;
+            std::fs::write(&out, report::render_report(&data)).with_context(|| format!("write {}", out.display()))?;
+            emit(format!(
+                "report of {date} written to {}: {} stage run(s), {} mover(s)",
+                out.display(),
+                data.runs.len(),
+                data.movers.len()
+            ))?;
         }
         Command::Replay { date, from, to, stage, wait, timeout_secs, pause_secs } => {
             let (from, to) = match (date, from, to) {
@@ -526,6 +558,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 manifest.batch_id,
                 manifest.file_summary()
             ))?;
+        }
+        Command::Workers { log_dir } => {
+            let vars: BTreeMap<String, String> = std::env::vars().collect();
+            let mut workers = Vec::new();
+            for name in ppmt_cli::demo::CONSUMERS {
+                workers.push(ppmt_cli::demo::spawn_worker(name, &vars, &log_dir)?);
+            }
+            emit(format!(
+                "loader, transformer and syncer are running on {} (logs in {}); Ctrl-C stops them",
+                env.get("PPMT_STACK")?,
+                log_dir.display()
+            ))?;
+            tokio::signal::ctrl_c().await?;
+            for worker in workers {
+                worker.stop().await?;
+            }
         }
         Command::Demo { stack, date, fixtures, database_url, log_dir, env_file, timeout_secs } => {
             let options = DemoOptions {

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use ppmt_domain::app_view::{HistoryPoint, Item, ItemVersion, OfferView, ProductView};
 use ppmt_domain::record::{FxRateRecord, ValidRecord};
 use ppmt_domain::{BatchId, BatchRef, RejectReason, Stage, StageCounts, StageEvent};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::PortError;
@@ -208,6 +209,39 @@ pub trait Warehouse: Send + Sync {
     /// The rows of the day's current batch that did not become facts, by kind, source and
     /// reason, with a sample each.
     async fn set_aside(&self, date: NaiveDate) -> Result<Vec<SetAside>, PortError>;
+    /// The products of the day's current batch whose market price moved most against
+    /// their previous day, the largest move (either way) first; at most `limit`.
+    async fn top_movers(&self, date: NaiveDate, limit: u32) -> Result<Vec<PriceMover>, PortError>;
+    /// The market prices of `product_ids` on the days they have one among the `days` days
+    /// ending on `date`, by product and day.
+    async fn mover_history(
+        &self,
+        date: NaiveDate,
+        product_ids: &[String],
+        days: u32,
+    ) -> Result<Vec<PricePoint>, PortError>;
+}
+
+/// A product of a day whose market price moved against its previous day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceMover {
+    pub product_id: String,
+    pub name: Option<String>,
+    pub brand: Option<String>,
+    pub category: String,
+    pub market_price_usd: Decimal,
+    /// (today - then) / then * 100, 2 places.
+    pub price_change_pct: Decimal,
+    /// The day it is compared with: the product's latest earlier day within 30 days.
+    pub prev_price_date: NaiveDate,
+}
+
+/// A product's market price on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricePoint {
+    pub product_id: String,
+    pub price_date: NaiveDate,
+    pub market_price_usd: Decimal,
 }
 
 /// Rows of one kind, source and reason that did not become facts.

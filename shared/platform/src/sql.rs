@@ -1,10 +1,13 @@
 //! The SQL in `sql/`, compiled into the binaries (a Lambda has no `sql/` folder), and
 //! the one way parameters get into it.
 //!
-//! Statements name their parameters `:batch_id` and `:batch_date`. Both the PostgreSQL
-//! and the Redshift Data API adapters run multi-statement text, where bind parameters
-//! are not available, so values are rendered as literals. That is safe because both are
-//! validated first: a batch id is `[A-Za-z0-9_-]{1,128}` and a date is a `NaiveDate`.
+//! Statements name their parameters `:batch_id` and `:batch_date`; the report's queries
+//! take a few more ([`Param`]). Both the PostgreSQL and the Redshift Data API adapters
+//! run multi-statement text, where bind parameters are not available, so values are
+//! rendered as literals. That is safe because each is validated first: a batch id is
+//! `[A-Za-z0-9_-]{1,128}`, a date is a `NaiveDate`, a count a number, and a text holds
+//! no backslash or control character (the two dialects read a backslash differently),
+//! its quotes doubled.
 
 use ppmt_domain::BatchRef;
 
@@ -81,6 +84,11 @@ pub const SYNC_QUERIES: &[SqlStep] = &[
 pub const CURRENT_BATCH: SqlStep = step!("queries", "current_batch.sql");
 /// A day's rows that did not become facts, by kind, source and reason (`ppmt rejects`).
 pub const SET_ASIDE_ROWS: SqlStep = step!("queries", "set_aside_rows.sql");
+/// The day's products whose price moved most (`ppmt report`); takes `:limit`.
+pub const TOP_MOVERS: SqlStep = step!("queries", "top_movers.sql");
+/// Some products' market prices over the days up to a day (`ppmt report`); takes
+/// `:product_ids` and `:days`.
+pub const MOVER_HISTORY: SqlStep = step!("queries", "mover_history.sql");
 
 /// SQL that cannot be rendered for a batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +97,39 @@ pub enum RenderError {
     UnknownParameter { step: &'static str, name: String },
     #[error("batch id `{0}` is not safe to use in SQL")]
     UnsafeBatchId(String),
+    #[error("text `{0}` is not safe to use in SQL (a backslash or a control character)")]
+    UnsafeText(String),
+}
+
+/// The value of a parameter other than `:batch_id` and `:batch_date`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Param<'a> {
+    /// A number, e.g. a `LIMIT`.
+    Count(u32),
+    /// Texts as a list of quoted literals, for `IN (...)`; no text is `NULL`, which
+    /// matches nothing.
+    Texts(&'a [String]),
+}
+
+impl Param<'_> {
+    fn literal(&self) -> Result<String, RenderError> {
+        match self {
+            Param::Count(n) => Ok(n.to_string()),
+            Param::Texts([]) => Ok("NULL".to_owned()),
+            Param::Texts(texts) => {
+                let quoted: Result<Vec<String>, RenderError> = texts
+                    .iter()
+                    .map(|t| {
+                        if t.chars().any(|c| c == '\\' || c.is_control()) {
+                            return Err(RenderError::UnsafeText(t.clone()));
+                        }
+                        Ok(format!("'{}'", t.replace('\'', "''")))
+                    })
+                    .collect();
+                Ok(quoted?.join(", "))
+            }
+        }
+    }
 }
 
 /// A day, for the queries that read only `:batch_date` (`set_aside_rows.sql`): its
@@ -105,6 +146,11 @@ pub fn day(date: chrono::NaiveDate) -> BatchRef {
 /// Replaces `:batch_id` and `:batch_date` with quoted literals. `::` casts, text inside
 /// quotes and `--` comments are left alone.
 pub fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, RenderError> {
+    render_with(step, batch, &[])
+}
+
+/// [`render`], with the values of the statement's other parameters, by name.
+pub fn render_with(step: &SqlStep, batch: &BatchRef, params: &[(&str, Param)]) -> Result<String, RenderError> {
     if !batch.batch_id.is_valid() {
         return Err(RenderError::UnsafeBatchId(batch.batch_id.0.clone()));
     }
@@ -142,7 +188,10 @@ pub fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, RenderError> {
                 match name {
                     "batch_id" => out.push_str(&format!("'{}'", batch.batch_id)),
                     "batch_date" => out.push_str(&format!("'{}'", batch.batch_date.format("%Y-%m-%d"))),
-                    _ => return Err(RenderError::UnknownParameter { step: step.name, name: name.to_owned() }),
+                    _ => match params.iter().find(|(n, _)| *n == name) {
+                        Some((_, value)) => out.push_str(&value.literal()?),
+                        None => return Err(RenderError::UnknownParameter { step: step.name, name: name.to_owned() }),
+                    },
                 }
                 for _ in 0..len {
                     chars.next();
@@ -256,6 +305,25 @@ mod tests {
         {
             render(step, &batch("b")).unwrap_or_else(|e| panic!("{e}"));
         }
+        let ids = ["G1".to_owned()];
+        let report = [("limit", Param::Count(10)), ("product_ids", Param::Texts(&ids)), ("days", Param::Count(30))];
+        for step in [&TOP_MOVERS, &MOVER_HISTORY] {
+            render_with(step, &batch("b"), &report).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test]
+    fn renders_other_parameters_as_literals() {
+        let step = SqlStep { name: "t.sql", sql: "SELECT 1 WHERE id IN (:ids) LIMIT :n", analyze: &[] };
+        let ids = ["G1".to_owned(), "op's".to_owned()];
+        let params = [("ids", Param::Texts(&ids)), ("n", Param::Count(5))];
+        assert_eq!(render_with(&step, &batch("b"), &params).unwrap(), "SELECT 1 WHERE id IN ('G1', 'op''s') LIMIT 5");
+        let none = [("ids", Param::Texts(&[])), ("n", Param::Count(5))];
+        assert_eq!(render_with(&step, &batch("b"), &none).unwrap(), "SELECT 1 WHERE id IN (NULL) LIMIT 5");
+        let unsafe_ids = [r"a\'".to_owned()];
+        let params = [("ids", Param::Texts(&unsafe_ids)), ("n", Param::Count(5))];
+        assert!(matches!(render_with(&step, &batch("b"), &params), Err(RenderError::UnsafeText(_))));
+        assert!(matches!(render(&step, &batch("b")), Err(RenderError::UnknownParameter { .. })));
     }
 
     #[test]

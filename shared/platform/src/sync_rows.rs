@@ -1,14 +1,15 @@
-//! The syncer's queries (`sql/queries/sync_*.sql`, `retired_*.sql`) and `ppmt rejects`'
-//! (`set_aside_rows.sql`) return rows of text cells, on PostgreSQL (simple protocol) and
-//! Redshift (Data API) alike; this reads them into a [`SyncSet`] and [`SetAside`] rows.
-//! Columns are positional, in the order each query's header lists.
+//! The syncer's queries (`sql/queries/sync_*.sql`, `retired_*.sql`), `ppmt rejects`'
+//! (`set_aside_rows.sql`) and `ppmt report`'s (`top_movers.sql`, `mover_history.sql`)
+//! return rows of text cells, on PostgreSQL (simple protocol) and Redshift (Data API)
+//! alike; this reads them into a [`SyncSet`], [`SetAside`], [`PriceMover`] and
+//! [`PricePoint`] rows. Columns are positional, in the order each query's header lists.
 
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ppmt_domain::app_view::{HistoryPoint, ItemVersion, OfferView, ProductView};
 
-use crate::ports::{SetAside, SyncSet};
+use crate::ports::{PriceMover, PricePoint, SetAside, SyncSet};
 
 /// One result row: each column as text, `None` for NULL.
 pub type TextRow = Vec<Option<String>>;
@@ -166,6 +167,28 @@ pub fn set_aside_from(rows: &[TextRow]) -> Result<Vec<SetAside>, String> {
     })
 }
 
+/// The rows of `top_movers.sql`, as text.
+pub fn movers_from(rows: &[TextRow]) -> Result<Vec<PriceMover>, String> {
+    each("top_movers.sql", rows, |c| {
+        Ok(PriceMover {
+            product_id: c.text(0)?,
+            name: c.opt(1),
+            brand: c.opt(2),
+            category: c.text(3)?,
+            market_price_usd: c.parse(4)?,
+            price_change_pct: c.parse(5)?,
+            prev_price_date: c.parse(6)?,
+        })
+    })
+}
+
+/// The rows of `mover_history.sql`, as text.
+pub fn price_points_from(rows: &[TextRow]) -> Result<Vec<PricePoint>, String> {
+    each("mover_history.sql", rows, |c| {
+        Ok(PricePoint { product_id: c.text(0)?, price_date: c.parse(1)?, market_price_usd: c.parse(2)? })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +246,24 @@ mod tests {
         let broken =
             SyncRows { retired_products: vec![row(&[Some("p"), None, None, Some("1")])], ..SyncRows::default() };
         assert_eq!(read_sync_set(&broken).unwrap_err(), "retired_products.sql: column 3 is NULL");
+    }
+
+    #[test]
+    fn reads_movers_and_price_points() {
+        let movers = movers_from(&[row(&[
+            Some("G1"),
+            None,
+            Some("Acme"),
+            Some("audio"),
+            Some("44.43"),
+            Some("-8.86"),
+            Some("2026-11-24"),
+        ])])
+        .unwrap();
+        assert_eq!((movers[0].name.as_deref(), movers[0].price_change_pct.to_string()), (None, "-8.86".to_owned()));
+        let points = price_points_from(&[row(&[Some("G1"), Some("2026-11-25"), Some("44.43")])]).unwrap();
+        assert_eq!(points[0].market_price_usd.to_string(), "44.43");
+        let broken = movers_from(&[row(&[Some("G1"), None, None, Some("audio"), Some("1"), None, None])]);
+        assert_eq!(broken.unwrap_err(), "top_movers.sql: column 6 is NULL");
     }
 }

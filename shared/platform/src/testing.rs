@@ -12,8 +12,9 @@ use ppmt_domain::{BatchId, BatchRef, Stage, StageCounts, StageEvent};
 use crate::adapters::app_table::{decide, Decision, Stored};
 use crate::error::PortError;
 use crate::ports::{
-    AppReader, AppStore, ItemWrite, MessageFailure, MessageQueue, Notifier, ObjectStore, RunLedger, RunStatus,
-    SetAside, SqlStep, StageRun, StagedBatch, Staging, SyncSet, TransformOutcome, Warehouse, WriteCounts,
+    AppReader, AppStore, ItemWrite, MessageFailure, MessageQueue, Notifier, ObjectStore, PriceMover, PricePoint,
+    RunLedger, RunStatus, SetAside, SqlStep, StageRun, StagedBatch, Staging, SyncSet, TransformOutcome, Warehouse,
+    WriteCounts,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -100,6 +101,11 @@ pub struct MemoryWarehouse {
     pub sync_set: Mutex<SyncSet>,
     /// What `set_aside` answers.
     pub set_aside: Mutex<Vec<SetAside>>,
+    /// What `top_movers` answers (its first `limit`).
+    pub movers: Mutex<Vec<PriceMover>>,
+    /// Every product's prices; `mover_history` answers those of the asked products and
+    /// days.
+    pub history: Mutex<Vec<PricePoint>>,
 }
 
 #[async_trait]
@@ -125,6 +131,26 @@ impl Warehouse for MemoryWarehouse {
 
     async fn set_aside(&self, _date: NaiveDate) -> Result<Vec<SetAside>, PortError> {
         Ok(lock(&self.set_aside).clone())
+    }
+
+    async fn top_movers(&self, _date: NaiveDate, limit: u32) -> Result<Vec<PriceMover>, PortError> {
+        Ok(lock(&self.movers).iter().take(limit as usize).cloned().collect())
+    }
+
+    async fn mover_history(
+        &self,
+        date: NaiveDate,
+        product_ids: &[String],
+        days: u32,
+    ) -> Result<Vec<PricePoint>, PortError> {
+        let first = date - chrono::Days::new(u64::from(days)) + chrono::Days::new(1);
+        let mut points: Vec<PricePoint> = lock(&self.history)
+            .iter()
+            .filter(|p| product_ids.contains(&p.product_id) && (first..=date).contains(&p.price_date))
+            .cloned()
+            .collect();
+        points.sort_by(|a, b| (&a.product_id, a.price_date).cmp(&(&b.product_id, b.price_date)));
+        Ok(points)
     }
 }
 

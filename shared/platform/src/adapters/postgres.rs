@@ -10,10 +10,11 @@ use tokio_postgres::{Client, NoTls, SimpleQueryMessage, Transaction};
 use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLUMNS, STAGING_COLUMNS};
 use crate::error::PortError;
 use crate::ports::{
-    staged_later, SetAside, SqlStep, StagedBatch, Staging, SyncSet, TransformCounts, TransformOutcome, Warehouse,
+    staged_later, PriceMover, PricePoint, SetAside, SqlStep, StagedBatch, Staging, SyncSet, TransformCounts,
+    TransformOutcome, Warehouse,
 };
-use crate::sql;
-use crate::sync_rows::{set_aside_from, sync_rows_from, TextRow};
+use crate::sql::{self, Param};
+use crate::sync_rows::{movers_from, price_points_from, set_aside_from, sync_rows_from, TextRow};
 
 /// A PostgreSQL database reached by URL. Each operation opens its own connection, so a
 /// dropped connection costs one retry and never leaks into the next message.
@@ -39,9 +40,10 @@ pub fn pg_error(operation: impl Into<String>, err: tokio_postgres::Error) -> Por
         // No SQLSTATE: the connection itself failed, or a row could not be decoded.
         None => err.is_closed() || std::error::Error::source(&err).is_some_and(|s| s.is::<std::io::Error>()),
     };
-    let detail = match err.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => err.to_string(),
+    let detail = match (err.as_db_error(), std::error::Error::source(&err)) {
+        (Some(db), _) => format!("{}: {}", db.code().code(), db.message()),
+        (None, Some(cause)) => format!("{err}: {cause}"),
+        (None, None) => err.to_string(),
     };
     let operation = operation.into();
     if retryable {
@@ -63,7 +65,11 @@ fn text_rows(messages: &[SimpleQueryMessage]) -> Vec<TextRow> {
 }
 
 fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, PortError> {
-    sql::render(step, batch).map_err(|e| PortError::permanent(format!("render {}", step.name), e))
+    render_with(step, batch, &[])
+}
+
+fn render_with(step: &SqlStep, batch: &BatchRef, params: &[(&str, Param)]) -> Result<String, PortError> {
+    sql::render_with(step, batch, params).map_err(|e| PortError::permanent(format!("render {}", step.name), e))
 }
 
 async fn copy_in(tx: &Transaction<'_>, table_and_columns: &str, data: Bytes) -> Result<u64, PortError> {
@@ -76,16 +82,40 @@ async fn copy_in(tx: &Transaction<'_>, table_and_columns: &str, data: Bytes) -> 
 }
 
 impl PostgresWarehouse {
+    /// "connect to the warehouse at host:port/database", never the password.
+    fn describe(&self) -> String {
+        let Ok(config) = self.url.parse::<tokio_postgres::Config>() else {
+            return "connect to the warehouse (PPMT_DATABASE_URL cannot be read as a PostgreSQL URL)".to_owned();
+        };
+        let hosts: Vec<String> = config
+            .get_hosts()
+            .iter()
+            .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+            .map(|(host, port)| match host {
+                tokio_postgres::config::Host::Tcp(h) => format!("{h}:{port}"),
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+            })
+            .collect();
+        format!("connect to the warehouse at {}/{}", hosts.join(","), config.get_dbname().unwrap_or("postgres"))
+    }
+
     /// Opens a connection; its driver task ends with the client.
     pub async fn connect(&self) -> Result<Client, PortError> {
         let (client, connection) =
-            tokio_postgres::connect(&self.url, NoTls).await.map_err(|e| pg_error("connect to the warehouse", e))?;
+            tokio_postgres::connect(&self.url, NoTls).await.map_err(|e| pg_error(self.describe(), e))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %e, "warehouse connection ended with an error");
             }
         });
         Ok(client)
+    }
+
+    /// Runs one query outside a transaction and reads its rows as text; errors name `what`.
+    async fn text_query(&self, sql: &str, what: &str) -> Result<Vec<TextRow>, PortError> {
+        let messages = self.connect().await?.simple_query(sql).await.map_err(|e| pg_error(what, e))?;
+        Ok(text_rows(&messages))
     }
 
     /// Applies the schema (portable DDL, then PostgreSQL's indexes) and the seeded rules;
@@ -265,11 +295,25 @@ impl Warehouse for PostgresWarehouse {
 
     async fn set_aside(&self, date: chrono::NaiveDate) -> Result<Vec<SetAside>, PortError> {
         let what = format!("read the set-aside rows of {date}");
-        let client = self.connect().await?;
-        let messages = client
-            .simple_query(&render(&sql::SET_ASIDE_ROWS, &sql::day(date))?)
-            .await
-            .map_err(|e| pg_error(what.clone(), e))?;
-        set_aside_from(&text_rows(&messages)).map_err(|e| PortError::permanent(what, e))
+        let rows = self.text_query(&render(&sql::SET_ASIDE_ROWS, &sql::day(date))?, &what).await?;
+        set_aside_from(&rows).map_err(|e| PortError::permanent(what, e))
+    }
+
+    async fn top_movers(&self, date: chrono::NaiveDate, limit: u32) -> Result<Vec<PriceMover>, PortError> {
+        let what = format!("read the top movers of {date}");
+        let sql = render_with(&sql::TOP_MOVERS, &sql::day(date), &[("limit", Param::Count(limit))])?;
+        movers_from(&self.text_query(&sql, &what).await?).map_err(|e| PortError::permanent(what, e))
+    }
+
+    async fn mover_history(
+        &self,
+        date: chrono::NaiveDate,
+        product_ids: &[String],
+        days: u32,
+    ) -> Result<Vec<PricePoint>, PortError> {
+        let what = format!("read the price history up to {date}");
+        let params = [("product_ids", Param::Texts(product_ids)), ("days", Param::Count(days))];
+        let sql = render_with(&sql::MOVER_HISTORY, &sql::day(date), &params)?;
+        price_points_from(&self.text_query(&sql, &what).await?).map_err(|e| PortError::permanent(what, e))
     }
 }

@@ -18,11 +18,11 @@ use ppmt_domain::{BatchId, BatchRef};
 use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLUMNS, STAGING_COLUMNS};
 use crate::error::{aws_error, PortError};
 use crate::ports::{
-    staged_later, ObjectStore, SetAside, SqlStep, StagedBatch, Staging, SyncSet, TransformCounts, TransformOutcome,
-    Warehouse,
+    staged_later, ObjectStore, PriceMover, PricePoint, SetAside, SqlStep, StagedBatch, Staging, SyncSet,
+    TransformCounts, TransformOutcome, Warehouse,
 };
-use crate::sql;
-use crate::sync_rows::{set_aside_from, sync_rows_from, TextRow};
+use crate::sql::{self, Param};
+use crate::sync_rows::{movers_from, price_points_from, set_aside_from, sync_rows_from, TextRow};
 
 /// How long a Data API session outlives its last statement: the transform runs statement
 /// by statement in one.
@@ -215,7 +215,16 @@ impl RedshiftWarehouse {
     }
 
     fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, PortError> {
-        sql::render(step, batch).map_err(|e| PortError::permanent(format!("render {}", step.name), e))
+        Self::render_with(step, batch, &[])
+    }
+
+    fn render_with(step: &SqlStep, batch: &BatchRef, params: &[(&str, Param)]) -> Result<String, PortError> {
+        sql::render_with(step, batch, params).map_err(|e| PortError::permanent(format!("render {}", step.name), e))
+    }
+
+    /// Runs one query and reads its rows as text.
+    async fn text_query(&self, sql: String, what: &str) -> Result<Vec<TextRow>, PortError> {
+        Ok(text_rows(&self.query(sql, what).await?))
     }
 }
 
@@ -387,16 +396,33 @@ impl Warehouse for RedshiftWarehouse {
         let what = format!("app view of batch {}", batch.batch_id);
         let mut results = Vec::with_capacity(sql::SYNC_QUERIES.len());
         for step in sql::SYNC_QUERIES {
-            let rows = self.query(Self::render(step, batch)?, &format!("{what} ({})", step.name)).await?;
-            results.push(text_rows(&rows));
+            results.push(self.text_query(Self::render(step, batch)?, &format!("{what} ({})", step.name)).await?);
         }
         sync_rows_from(results).map_err(|e| PortError::permanent(what, e))
     }
 
     async fn set_aside(&self, date: chrono::NaiveDate) -> Result<Vec<SetAside>, PortError> {
         let what = format!("set-aside rows of {date}");
-        let rows = self.query(Self::render(&sql::SET_ASIDE_ROWS, &sql::day(date))?, &what).await?;
-        set_aside_from(&text_rows(&rows)).map_err(|e| PortError::permanent(what, e))
+        let rows = self.text_query(Self::render(&sql::SET_ASIDE_ROWS, &sql::day(date))?, &what).await?;
+        set_aside_from(&rows).map_err(|e| PortError::permanent(what, e))
+    }
+
+    async fn top_movers(&self, date: chrono::NaiveDate, limit: u32) -> Result<Vec<PriceMover>, PortError> {
+        let what = format!("top movers of {date}");
+        let sql = Self::render_with(&sql::TOP_MOVERS, &sql::day(date), &[("limit", Param::Count(limit))])?;
+        movers_from(&self.text_query(sql, &what).await?).map_err(|e| PortError::permanent(what, e))
+    }
+
+    async fn mover_history(
+        &self,
+        date: chrono::NaiveDate,
+        product_ids: &[String],
+        days: u32,
+    ) -> Result<Vec<PricePoint>, PortError> {
+        let what = format!("price history up to {date}");
+        let params = [("product_ids", Param::Texts(product_ids)), ("days", Param::Count(days))];
+        let sql = Self::render_with(&sql::MOVER_HISTORY, &sql::day(date), &params)?;
+        price_points_from(&self.text_query(sql, &what).await?).map_err(|e| PortError::permanent(what, e))
     }
 }
 
