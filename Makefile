@@ -44,11 +44,12 @@ e2e: build up
 	infra/local/chromium.sh
 	$(LOAD_ENV); PPMT_METRICS=off cargo test -p ppmt-e2e -- --test-threads=1
 
-## Loader throughput and the transform at realistic sizes, each beside a baseline
-## measured in the same run (release build; the transform needs the local stack).
+## Parse throughput, the transform and the app's table at realistic sizes, each figure
+## beside a baseline measured in the same run (release build, on the local stack); the
+## figures also go to bench/results/*.json.
 bench: up
-	cargo bench -p ppmt-loader --bench parse
 	cargo build --release -p ppmt-e2e -p ppmt-api --bins
+	$(CARGO_TARGET_DIR)/release/bench_parse
 	$(LOAD_ENV); $(CARGO_TARGET_DIR)/release/bench_transform
 	$(LOAD_ENV); $(CARGO_TARGET_DIR)/release/bench_app
 
@@ -56,6 +57,7 @@ bench: up
 ## (`make test` runs it); its timings mean nothing.
 bench-quick: build up
 	cargo build -p ppmt-e2e --bins
+	PPMT_BENCH_PARSE_ROWS=2000 PPMT_BENCH_PARSE_RUNS=1 $(BIN)/bench_parse
 	$(LOAD_ENV); PPMT_BENCH_ROWS=2000 PPMT_BENCH_DAYS=2 PPMT_BENCH_BIG_ROWS=4000 $(BIN)/bench_transform
 	$(LOAD_ENV); PPMT_BENCH_APP_PRODUCTS=100 PPMT_BENCH_API_REQUESTS=100 $(BIN)/bench_app
 

@@ -3,8 +3,10 @@
 //! starts the real service binaries in worker mode against them, exactly as `make demo`
 //! does. Run through `make e2e`, which starts moto server and PostgreSQL first.
 
+pub mod bench;
 pub mod fault_proxy;
 pub mod outage_proxy;
+pub mod raw_day;
 pub mod staged_day;
 
 use std::collections::{BTreeMap, HashMap};

@@ -25,6 +25,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use ppmt_api::{Api, ApiRequest};
 use ppmt_domain::app_view::{HistoryPoint, ItemVersion, OfferView, ProductView};
 use ppmt_domain::topology::Topology;
+use ppmt_e2e::bench;
 use ppmt_platform::adapters::app_table::DynamoAppTable;
 use ppmt_platform::aws::AwsClients;
 use ppmt_platform::ports::{AppStore, ItemWrite, SyncSet};
@@ -188,21 +189,6 @@ fn python_with_boto3() -> anyhow::Result<PathBuf> {
     bail!("no Python with boto3 found (the local stack's moto install brings one): run `make up`")
 }
 
-fn bench_line(figure: &str, ours: f64, baseline: f64, unit: &str, goal: &str, verdict: &str) {
-    println!(
-        "BENCH {figure} ours={ours:.3}{unit} baseline={baseline:.3}{unit} ratio={:.2} goal={goal} {verdict}",
-        ours / baseline
-    );
-}
-
-fn met(ok: bool) -> &'static str {
-    if ok {
-        "MET"
-    } else {
-        "MISSED"
-    }
-}
-
 /// Counts the requests a client sends, retries included.
 #[derive(Debug, Clone, Default)]
 struct CountRequests(Arc<AtomicU64>);
@@ -323,19 +309,19 @@ async fn main() -> anyhow::Result<()> {
         show(theirs_emulator),
     );
     let (ours_rate, theirs_rate) = (n as f64 / ours_seconds, n as f64 / theirs_seconds);
-    bench_line("sync_items_per_s", ours_rate, theirs_rate, "/s", ">=10x", met(ours_rate >= 10.0 * theirs_rate));
+    bench::line("sync_items_per_s", ours_rate, theirs_rate, "/s", ">=10x", Some(ours_rate >= 10.0 * theirs_rate));
     if let Some(cpu) = ours_cpu {
         let (ours_us, theirs_us) = (cpu * 1e6 / n as f64, theirs_cpu * 1e6 / n as f64);
-        bench_line("sync_client_cpu_per_item", ours_us, theirs_us, "us", "<=0.1x", met(ours_us * 10.0 <= theirs_us));
+        bench::line("sync_client_cpu_per_item", ours_us, theirs_us, "us", "<=0.1x", Some(ours_us * 10.0 <= theirs_us));
     }
     let budget = 1.3 * n.div_ceil(25) as f64;
-    bench_line(
+    bench::line(
         "sync_requests",
         ours_requests as f64,
         theirs_requests as f64,
         "",
         &format!("<={budget:.0}"),
-        met(ours_requests as f64 <= budget),
+        Some(ours_requests as f64 <= budget),
     );
 
     // --- read API: the release binary over HTTP, against in-process answers -------------
@@ -392,13 +378,13 @@ async fn main() -> anyhow::Result<()> {
         })
         .await?;
         for (q, p) in [("p50", 0.5), ("p99", 0.99)] {
-            bench_line(
+            bench::line(
                 &format!("{figure}_{q}"),
                 percentile(&over_http, p),
                 percentile(&direct, p),
                 "ms",
                 "none",
-                "INFO",
+                None,
             );
         }
     }
@@ -407,5 +393,5 @@ async fn main() -> anyhow::Result<()> {
         "(api: {api_requests} requests per endpoint from 50 concurrent clients; each baseline is the same requests \
          answered in-process, with no HTTP: the emulator's own time)"
     );
-    Ok(())
+    bench::write_results("bench_app")
 }
