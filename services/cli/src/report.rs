@@ -138,15 +138,6 @@ fn seconds_text(ms: i64) -> String {
     }
 }
 
-fn status_name(status: &RunStatus) -> &'static str {
-    match status {
-        RunStatus::Running => "running",
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::Skipped => "skipped",
-    }
-}
-
 /// A known source status as a CSS class; anything else gets none.
 fn source_class(status: &str) -> &'static str {
     match status {
@@ -184,7 +175,7 @@ fn timeline_section(runs: &[StageRun], now: DateTime<Utc>) -> String {
         out.push_str("<table>\n");
         out.push_str(&header(&["Stage", "Status", "Started", "Duration", "Attempts", "Error"]));
         for r in &batch {
-            let status = status_name(&r.status);
+            let status = r.status.as_str();
             let duration = match (r.started_at, r.finished_at) {
                 (Some(s), Some(f)) => seconds_text((f - s).num_milliseconds()),
                 (Some(_), None) => "not finished".to_owned(),
@@ -233,7 +224,7 @@ fn timeline_svg(batch: &[&StageRun], now: DateTime<Utc>) -> String {
             "<text x=\"0\" y=\"{ty}\">{stage}</text><rect class=\"bar {status}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"16\"><title>{stage} {status}</title></rect><text x=\"{dx:.1}\" y=\"{ty}\">{duration}</text>\n",
             ty = y + 13.0,
             stage = run.stage.as_str(),
-            status = status_name(&run.status),
+            status = run.status.as_str(),
             dx = x + width + 6.0,
             duration = seconds_text((*end - *start).num_milliseconds()),
         ));

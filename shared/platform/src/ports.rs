@@ -303,6 +303,18 @@ pub enum RunStatus {
     Skipped,
 }
 
+impl RunStatus {
+    /// The name the ledger stores and the JSON output prints.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Skipped => "skipped",
+        }
+    }
+}
+
 /// One stage of one batch, as the ledger holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageRun {

@@ -48,15 +48,6 @@ fn get_time(item: &Item, name: &str) -> Option<DateTime<Utc>> {
     get_s(item, name).and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
 }
 
-fn status_name(status: &RunStatus) -> &'static str {
-    match status {
-        RunStatus::Running => "running",
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::Skipped => "skipped",
-    }
-}
-
 fn parse_run(item: &Item) -> Option<StageRun> {
     let status = match get_s(item, "status")? {
         "running" => RunStatus::Running,
@@ -125,13 +116,8 @@ impl RunLedger for DynamoLedger {
         counts: &StageCounts,
         error: Option<&str>,
     ) -> Result<(), PortError> {
-        let operation = format!(
-            "record {} {} for batch {} in {}",
-            stage.as_str(),
-            status_name(&status),
-            batch.batch_id,
-            self.table
-        );
+        let operation =
+            format!("record {} {} for batch {} in {}", stage.as_str(), status.as_str(), batch.batch_id, self.table);
         let counts = serde_json::to_string(counts).map_err(|e| PortError::permanent(operation.clone(), e))?;
         let mut update = self
             .client
@@ -143,7 +129,7 @@ impl RunLedger for DynamoLedger {
             .expression_attribute_values(":b", s(batch.batch_id.as_str()))
             .expression_attribute_values(":d", s(batch.batch_date.to_string()))
             .expression_attribute_values(":s", s(stage.as_str()))
-            .expression_attribute_values(":st", s(status_name(&status)))
+            .expression_attribute_values(":st", s(status.as_str()))
             .expression_attribute_values(":now", s(Utc::now().to_rfc3339()))
             .expression_attribute_values(":c", s(counts));
         let set = "SET batch_id = :b, batch_date = :d, stage = :s, #status = :st, finished_at = :now, counts = :c";
@@ -165,7 +151,7 @@ impl RunLedger for DynamoLedger {
             ("batch_id".to_owned(), s(run.batch_id.as_str())),
             ("batch_date".to_owned(), s(run.batch_date.to_string())),
             ("stage".to_owned(), s(run.stage.as_str())),
-            ("status".to_owned(), s(status_name(&run.status))),
+            ("status".to_owned(), s(run.status.as_str())),
             ("attempts".to_owned(), n(run.attempts)),
             ("counts".to_owned(), s(counts)),
         ]);
