@@ -48,18 +48,22 @@ e2e: build up
 ## beside a baseline measured in the same run (release build, on the local stack); the
 ## figures also go to bench/results/*.json.
 bench: up
-	cargo build --release -p ppmt-e2e -p ppmt-api --bins
+	cargo build --release --workspace --bins
 	$(CARGO_TARGET_DIR)/release/bench_parse
+	$(CARGO_TARGET_DIR)/release/bench_start
 	$(LOAD_ENV); $(CARGO_TARGET_DIR)/release/bench_transform
 	$(LOAD_ENV); $(CARGO_TARGET_DIR)/release/bench_app
+	$(LOAD_ENV); $(CARGO_TARGET_DIR)/release/bench_day
 
 ## The same bench programs on small sizes with the debug build, so the harness cannot rot
 ## (`make test` runs it); its timings mean nothing.
 bench-quick: build up
 	cargo build -p ppmt-e2e --bins
 	PPMT_BENCH_PARSE_ROWS=2000 PPMT_BENCH_PARSE_RUNS=1 $(BIN)/bench_parse
+	PPMT_BENCH_START_RUNS=3 $(BIN)/bench_start
 	$(LOAD_ENV); PPMT_BENCH_ROWS=2000 PPMT_BENCH_DAYS=2 PPMT_BENCH_BIG_ROWS=4000 $(BIN)/bench_transform
 	$(LOAD_ENV); PPMT_BENCH_APP_PRODUCTS=100 PPMT_BENCH_API_REQUESTS=100 $(BIN)/bench_app
+	$(LOAD_ENV); PPMT_BENCH_DAY_ROWS=2000,4000 $(BIN)/bench_day
 
 clean-local: down
 	rm -rf .local

@@ -96,6 +96,19 @@ impl Harness {
         Ok(())
     }
 
+    /// The highest resident memory a running worker has had so far, in bytes (`VmHWM`).
+    pub fn peak_rss(&self, name: &str) -> anyhow::Result<u64> {
+        let worker = self.workers.get(name).with_context(|| format!("{name} is not running"))?;
+        let pid = worker.child.id().with_context(|| format!("{name} has exited"))?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kb = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .context("no VmHWM in /proc/<pid>/status")?;
+        Ok(kb * 1024)
+    }
+
     /// Starts the loader, transformer and syncer.
     pub fn start_all(&mut self) -> anyhow::Result<()> {
         for name in ppmt_cli::demo::CONSUMERS {

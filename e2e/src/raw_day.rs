@@ -8,10 +8,11 @@ use ppmt_domain::record::{RawRecord, PRICE_CSV_HEADER};
 
 const CURRENCIES: [&str; 4] = ["EUR", "USD", "GBP", "CHF"];
 
-/// Observation `i` of day `day` (1-based day of a month, for the timestamps).
-fn record(i: usize, day: u32) -> RawRecord {
-    let product = i % 50_000;
-    let cents = 1_000 + (product * 7_919 + i / 50_000) % 90_000;
+/// Observation `i` of day `day` (1-based day of a month, for the timestamps), of one of
+/// `products` products.
+fn record(i: usize, products: usize, day: u32) -> RawRecord {
+    let product = i % products;
+    let cents = 1_000 + (product * 7_919 + i / products) % 90_000;
     let mut price = format!("{}.{:02}", cents / 100, cents % 100);
     match i % 200 {
         0 => price = format!("{}.00", cents), // ×100
@@ -34,9 +35,22 @@ fn record(i: usize, day: u32) -> RawRecord {
     }
 }
 
-/// `rows` observations; every hundredth repeats the one before it exactly.
-pub fn records(rows: usize, day: u32) -> Vec<RawRecord> {
-    (0..rows).map(|i| if i % 100 == 99 { record(i - 1, day) } else { record(i, day) }).collect()
+/// `rows` observations of `products` products; every hundredth repeats the one before
+/// it exactly.
+pub fn records(rows: usize, products: usize, day: u32) -> Vec<RawRecord> {
+    let products = products.max(1);
+    (0..rows).map(|i| record(if i % 100 == 99 { i - 1 } else { i }, products, day)).collect()
+}
+
+/// The ECB's rates of the day for the currencies of [`records`], as the scraper writes
+/// them (1 EUR in USD, GBP and CHF).
+pub fn fx_csv(day: u32) -> String {
+    let mut out = ppmt_domain::record::FX_CSV_HEADER.join(",");
+    for (quote, rate) in [("USD", "1.05"), ("GBP", "0.85"), ("CHF", "0.95")] {
+        out.push_str(&format!("\n2026-11-{day:02},EUR,{quote},{rate},ECB"));
+    }
+    out.push('\n');
+    out
 }
 
 /// The canonical CSV of the records, header first.

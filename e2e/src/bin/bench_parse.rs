@@ -54,7 +54,7 @@ fn python(kind: &str, path: &std::path::Path, runs: usize) -> anyhow::Result<(f6
 fn main() -> anyhow::Result<()> {
     let rows = setting("PPMT_BENCH_PARSE_ROWS", 500_000);
     let runs = setting("PPMT_BENCH_PARSE_RUNS", 5);
-    let records = raw_day::records(rows, 25);
+    let records = raw_day::records(rows, 50_000, 25);
     let dir = std::env::temp_dir().join(format!("ppmt-bench-parse-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let files = [

@@ -222,6 +222,15 @@ enum ReplayStage {
     Transformed,
 }
 
+impl ReplayStage {
+    fn stage(self) -> Stage {
+        match self {
+            ReplayStage::Loaded => Stage::Loaded,
+            ReplayStage::Transformed => Stage::Transformed,
+        }
+    }
+}
+
 /// Writes a line to stdout; a reader that went away (`ppmt … | head`) ends the command
 /// quietly instead of panicking.
 fn emit(text: impl std::fmt::Display) -> anyhow::Result<()> {
@@ -413,51 +422,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let days = replay::days_between(from, to, 366)?;
             let ledger = ledger()?;
-            let notifier = || -> anyhow::Result<SnsNotifier> {
-                Ok(SnsNotifier { client: clients.sns.clone(), topic_arn: env.get("PPMT_STAGE_TOPIC_ARN")?.to_owned() })
-            };
-            let progress = indicatif::ProgressBar::new(days.len() as u64).with_style(
-                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            let mut failures = Vec::new();
-            for (i, day) in days.iter().copied().enumerate() {
-                progress.set_message(format!("{day}: sending"));
-                let since = Utc::now();
-                let sent = match stage {
-                    None => ops::replay_day(&clients, &env, day).await,
-                    Some(ReplayStage::Loaded) => {
-                        ops::replay_stage(&ledger, &notifier()?, &env, day, Stage::Loaded).await
-                    }
-                    Some(ReplayStage::Transformed) => {
-                        ops::replay_stage(&ledger, &notifier()?, &env, day, Stage::Transformed).await
-                    }
-                };
-                let line = match (sent, wait) {
-                    (Err(e), _) => {
-                        failures.push(format!("{day}: {e:#}"));
-                        format!("{day}: not sent: {e:#}")
-                    }
-                    (Ok(text), false) => text,
-                    (Ok(_), true) => {
-                        progress.set_message(format!("{day}: waiting for synced"));
-                        let timeout = Duration::from_secs(timeout_secs);
-                        match replay::follow(&ledger, day, since, timeout, Duration::from_secs(1)).await? {
-                            replay::DayOutcome::Synced { secs } => format!("{day}: synced in {secs} s"),
-                            replay::DayOutcome::Failed { reason } => {
-                                failures.push(format!("{day}: {reason}"));
-                                format!("{day}: FAILED: {reason}")
-                            }
-                        }
-                    }
-                };
-                progress.suspend(|| emit(&line))?;
-                progress.inc(1);
-                if !wait && i + 1 < days.len() {
-                    tokio::time::sleep(Duration::from_secs(pause_secs)).await;
+            let send = async |day| match stage {
+                None => ops::replay_day(&clients, &env, day).await,
+                Some(stage) => {
+                    let topic_arn = env.get("PPMT_STAGE_TOPIC_ARN")?.to_owned();
+                    let notifier = SnsNotifier { client: clients.sns.clone(), topic_arn };
+                    ops::replay_stage(&ledger, &notifier, &env, day, stage.stage()).await
                 }
-            }
-            progress.finish_and_clear();
+            };
+            let wait = wait.then(|| Duration::from_secs(timeout_secs));
+            let pause = Duration::from_secs(pause_secs);
+            let failures = replay::replay_days(&days, &ledger, wait, pause, send, |line| emit(line)).await?;
             if !failures.is_empty() {
                 anyhow::bail!("{} of {} day(s) failed: {}", failures.len(), days.len(), failures.join("; "));
             }

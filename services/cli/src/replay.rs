@@ -74,6 +74,52 @@ pub async fn follow(
     }
 }
 
+/// Replays `days` in order with `send` (which sends one day and says what it sent),
+/// printing a line per day through `print` and a progress bar on a terminal. With
+/// `wait`, each day is followed to `synced` (for at most `wait`) before the next;
+/// without, the days are sent `pause` apart. Returns the days that failed, with why.
+pub async fn replay_days(
+    days: &[NaiveDate],
+    ledger: &dyn RunLedger,
+    wait: Option<Duration>,
+    pause: Duration,
+    send: impl AsyncFn(NaiveDate) -> anyhow::Result<String>,
+    mut print: impl FnMut(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<String>> {
+    let style = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let progress = indicatif::ProgressBar::new(days.len() as u64).with_style(style);
+    let mut failures = Vec::new();
+    for (i, day) in days.iter().copied().enumerate() {
+        progress.set_message(format!("{day}: sending"));
+        let since = Utc::now();
+        let line = match (send(day).await, wait) {
+            (Err(e), _) => {
+                failures.push(format!("{day}: {e:#}"));
+                format!("{day}: not sent: {e:#}")
+            }
+            (Ok(sent), None) => sent,
+            (Ok(_), Some(timeout)) => {
+                progress.set_message(format!("{day}: waiting for synced"));
+                match follow(ledger, day, since, timeout, Duration::from_secs(1)).await? {
+                    DayOutcome::Synced { secs } => format!("{day}: synced in {secs} s"),
+                    DayOutcome::Failed { reason } => {
+                        failures.push(format!("{day}: {reason}"));
+                        format!("{day}: FAILED: {reason}")
+                    }
+                }
+            }
+        };
+        progress.suspend(|| print(&line))?;
+        progress.inc(1);
+        if wait.is_none() && i + 1 < days.len() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+    progress.finish_and_clear();
+    Ok(failures)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +174,47 @@ mod tests {
         );
         assert!(days_between(d("2026-03-01"), d("2026-02-27"), 366).unwrap_err().to_string().contains("before"));
         assert!(days_between(d("2025-01-01"), d("2026-03-01"), 366).unwrap_err().to_string().contains("in parts"));
+    }
+
+    #[tokio::test]
+    async fn days_go_out_in_order_and_each_is_followed_or_named_as_failed() {
+        let ledger = ppmt_platform::testing::MemoryLedger::default();
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let days = [d("2026-11-23"), d("2026-11-24")];
+        let mut lines = Vec::new();
+        let send = async |day: NaiveDate| {
+            anyhow::ensure!(day == days[0], "no manifest of {day}");
+            Ok(format!("sent {day}"))
+        };
+        let failures = replay_days(&days, &ledger, None, Duration::ZERO, send, |l| {
+            lines.push(l.to_owned());
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(lines, ["sent 2026-11-23", "2026-11-24: not sent: no manifest of 2026-11-24"]);
+        assert_eq!(failures, ["2026-11-24: no manifest of 2026-11-24"]);
+
+        // With --wait: a day is done when its `synced` run ends after it was sent.
+        let synced_when_sent = async |day: NaiveDate| {
+            let now = Utc::now();
+            let run = StageRun {
+                batch_date: day,
+                started_at: Some(now),
+                finished_at: Some(now),
+                ..run(Stage::Synced, RunStatus::Succeeded, 0, None)
+            };
+            ledger.record_run(&run).await?;
+            Ok(String::new())
+        };
+        let mut lines = Vec::new();
+        let wait = Some(Duration::from_secs(5));
+        let failures = replay_days(&days[..1], &ledger, wait, Duration::ZERO, synced_when_sent, |l| {
+            lines.push(l.to_owned());
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!((lines, failures), (vec!["2026-11-23: synced in 0 s".to_owned()], Vec::<String>::new()));
     }
 }
