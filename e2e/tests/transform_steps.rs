@@ -376,3 +376,60 @@ async fn an_earlier_scrape_staged_after_a_later_one_changes_nothing() {
         vec![vec![newer.batch.batch_id.to_string()]]
     );
 }
+
+/// A kettle at `price` from shops a and b on day `d`, scrape `seq`.
+fn kettle_day(d: u32, seq: i64, price: &str) -> StagedBatch {
+    let kettle = |source: &str| {
+        Offer::new(source, &format!("{source}-K"), price, "USD")
+            .name("Kettle", "Acme")
+            .gtin("4006381333931")
+            .category("Home > Kitchen")
+    };
+    day_batch(day(d), seq, &[kettle("a"), kettle("b")], &rates()).unwrap()
+}
+
+#[tokio::test]
+async fn a_replayed_older_day_leaves_a_newer_days_window_figures_alone() {
+    let w = database("windows").await;
+    // Days 1 to 8 at 100.00, 102.00, ..., 114.00 (the market price: both shops agree).
+    let mut days = Vec::new();
+    for d in 1..=8 {
+        let staged = kettle_day(d, i64::from(d), &format!("{}.00", 98 + 2 * d));
+        stage_and_transform(&w, &staged).await;
+        days.push(staged);
+    }
+    let figures = |date: &str| {
+        format!(
+            "SELECT market_price_usd, prev_price_date, price_change_pct, trend, avg_7d, min_7d, max_7d, \
+             avg_30d, min_30d, max_30d, is_current FROM fact_product_prices \
+             WHERE product_id = 'G04006381333931' AND price_date = '{date}'"
+        )
+    };
+    // The columns above, in order, separated by spaces.
+    let row = |r: &str| vec![r.split_whitespace().map(str::to_owned).collect::<Vec<String>>()];
+    // Day 3: days 1 to 3 (202.00 over the two days before); +1.96 % on 102.00;
+    // 104.00 × 2 >= 1.02 × 202.00: rising.
+    let day3 = row("104.00 2026-11-02 1.96 rising 102.00 100.00 104.00 102.00 100.00 104.00 f");
+    // Day 8: 7 days 102.00..114.00 = 756.00 / 7 = 108.00; 30 days with 100.00 = 856.00 /
+    // 8 = 107.00; +1.79 % on 112.00; 114.00 × 6 >= 1.02 × 642.00: rising.
+    let day8 = row("114.00 2026-11-07 1.79 rising 108.00 102.00 114.00 107.00 100.00 114.00 t");
+    assert_eq!(rows(&w, &figures("2026-11-03")).await, day3);
+    assert_eq!(rows(&w, &figures("2026-11-08")).await, day8);
+
+    // A later scrape of day 3 at 300.00 replaces the day; day 8's row, made before, keeps
+    // its figures.
+    let replay = kettle_day(3, 103, "300.00");
+    stage_and_transform(&w, &replay).await;
+    // (300.00 - 102.00) / 102.00 = +194.12 %; (202.00 + 300.00) / 3 = 167.33.
+    let day3 = row("300.00 2026-11-02 194.12 rising 167.33 100.00 300.00 167.33 100.00 300.00 f");
+    assert_eq!(rows(&w, &figures("2026-11-03")).await, day3);
+    assert_eq!(rows(&w, &figures("2026-11-08")).await, day8);
+
+    // A retry of day 8 reads the new day 3: 7 days 952.00 / 7 = 136.00, 30 days 1052.00 / 8
+    // = 131.50; 114.00 × 6 <= 0.98 × 838.00: falling.
+    transform(&w, &days[7]).await;
+    let day8 = row("114.00 2026-11-07 1.79 falling 136.00 102.00 300.00 131.50 100.00 300.00 t");
+    assert_eq!(rows(&w, &figures("2026-11-08")).await, day8);
+    // The work rows are gone after each transform.
+    assert_eq!(rows(&w, "SELECT COUNT(*) FROM product_windows").await, vec![vec!["0".to_owned()]]);
+}

@@ -264,6 +264,31 @@ CREATE TABLE IF NOT EXISTS offer_checks (
     PRIMARY KEY (batch_id, source_id, source_sku)
 );
 
+-- Work rows of one transform (050): one per product of the batch, its market prices of
+-- the 30 days before the batch date summarised, read from the facts once: for the
+-- median/MAD check (050) and for the earlier day, 7- and 30-day figures (090). Emptied
+-- for the batch at reset (010) and cleanup (110); written once, read whole per batch.
+CREATE TABLE IF NOT EXISTS product_windows (
+    batch_id          VARCHAR(128)  NOT NULL,
+    product_id        VARCHAR(64)   NOT NULL,
+    -- days with a market price, and their median and MAD
+    hist_days         INTEGER       NOT NULL,
+    hist_median       NUMERIC(20,4),
+    hist_mad          NUMERIC(22,6),
+    -- the latest of those days and its market price
+    prev_date         DATE,
+    prev_market       NUMERIC(18,2),
+    -- sum, count, min and max of the market prices of the 6 and the 29 days before
+    sum_6             NUMERIC(28,2),
+    n_6               INTEGER       NOT NULL,
+    min_6             NUMERIC(18,2),
+    max_6             NUMERIC(18,2),
+    sum_29            NUMERIC(28,2),
+    n_29              INTEGER       NOT NULL,
+    min_29            NUMERIC(18,2),
+    max_29            NUMERIC(18,2)
+);
+
 -- One price per product, source and day: the offer facts.
 CREATE TABLE IF NOT EXISTS fact_offer_prices (
     product_id        VARCHAR(64)   NOT NULL,

@@ -16,14 +16,64 @@
 -- to one product), the lowest USD price is kept (then the smallest sku): offer_rank 1,
 -- the others are duplicates of it (060).
 --
--- One statement, numbered from the inside out: the offers (O rows), the latest earlier
--- fact of each of their (product, source) pairs (F rows) and, per product, the count,
--- median and MAD of its market prices of the 30 days before (H rows) are stacked and
--- spread onto the offers with window functions, so no derived table is ever joined to
--- another (no plan can loop over one per row of the other). The batch's rows are joined
--- to history only as the preserved side of a LEFT JOIN, so that a nested loop can only
--- probe the history's indexes. History is read only for the batch's products and the 30
--- days before the batch date.
+-- First the history of the batch's products, read once (product_windows): per product,
+-- how many days it has in the 30 before the batch date, and the median and the median
+-- absolute deviation (MAD) of their market prices (a median is the mean of the middle
+-- one or two); for 090, its latest earlier day and that day's market price, and the sum,
+-- count, min and max of its market prices of the 6 and of the 29 days before. History
+-- is read only for the batch's products and the 30 days before the batch date, and only
+-- as the optional side of a LEFT JOIN, so that a nested loop can only probe its indexes.
+INSERT INTO product_windows
+    (batch_id, product_id, hist_days, hist_median, hist_mad, prev_date, prev_market,
+     sum_6, n_6, min_6, max_6, sum_29, n_29, min_29, max_29)
+SELECT :batch_id, a3.product_id, CAST(MAX(a3.n) AS INTEGER),
+       CAST(MAX(a3.median) AS NUMERIC(20,4)),
+       CAST(AVG(CASE WHEN a3.deviation IS NOT NULL AND a3.drn IN ((a3.n + 1) / 2, (a3.n + 2) / 2)
+                     THEN a3.deviation END) AS NUMERIC(22,6)),
+       MAX(a3.price_date),
+       MAX(CASE WHEN a3.price_date = a3.newest THEN a3.market_price_usd END),
+       SUM(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 6 THEN a3.market_price_usd END),
+       SUM(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 6 THEN 1 ELSE 0 END),
+       MIN(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 6 THEN a3.market_price_usd END),
+       MAX(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 6 THEN a3.market_price_usd END),
+       SUM(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 29 THEN a3.market_price_usd END),
+       SUM(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 29 THEN 1 ELSE 0 END),
+       MIN(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 29 THEN a3.market_price_usd END),
+       MAX(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 29 THEN a3.market_price_usd END)
+FROM (
+    SELECT a2.*, ROW_NUMBER() OVER (PARTITION BY a2.product_id ORDER BY a2.deviation) AS drn
+    FROM (
+        SELECT a1.*, CAST(ABS(a1.market_price_usd - a1.median) AS NUMERIC(22,6)) AS deviation
+        FROM (
+            SELECT a0.*,
+                   AVG(CASE WHEN a0.rn IN ((a0.n + 1) / 2, (a0.n + 2) / 2)
+                            THEN CAST(a0.market_price_usd AS NUMERIC(20,4)) END)
+                       OVER (PARTITION BY a0.product_id) AS median
+            FROM (
+                SELECT k.product_id, h.price_date, h.market_price_usd,
+                       ROW_NUMBER() OVER (PARTITION BY k.product_id ORDER BY h.market_price_usd) AS rn,
+                       COUNT(h.market_price_usd) OVER (PARTITION BY k.product_id) AS n,
+                       MAX(h.price_date) OVER (PARTITION BY k.product_id) AS newest
+                FROM (
+                    SELECT DISTINCT s.product_id
+                    FROM offer_work s
+                    WHERE s.batch_id = :batch_id
+                ) k
+                LEFT JOIN fact_product_prices h
+                  ON h.product_id = k.product_id
+                 AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30
+                                      AND CAST(:batch_date AS DATE) - 1
+            ) a0
+        ) a1
+    ) a2
+) a3
+GROUP BY a3.product_id;
+
+-- Then the checks, in one statement numbered from the inside out: the offers (O rows),
+-- the latest earlier fact of each of their (product, source) pairs (F rows) and the
+-- product's history (H rows, from product_windows) are stacked and spread onto the
+-- offers with window functions, so no derived table is ever joined to another (no plan
+-- can loop over one per row of the other), and the offers are sorted by product once.
 INSERT INTO offer_checks
     (batch_id, batch_date, source_id, source_sku, file_key, line_no, product_id, name, brand,
      source_category, price, price_kind, price_max, regular_price, currency, availability,
@@ -63,7 +113,7 @@ SELECT :batch_id, CAST(:batch_date AS DATE), r.source_id, r.source_sku, r.file_k
        CASE WHEN r.reason_code IS NULL THEN r.kept_file_key END,
        CASE WHEN r.reason_code IS NULL THEN r.kept_line_no END
 FROM (
-  -- 6. the kept offer among the passing offers of a product and source
+  -- 5. the kept offer among the passing offers of a product and source
   SELECT v.*,
          ROW_NUMBER() OVER (
              PARTITION BY v.product_id, v.source_id, v.passes ORDER BY v.price_usd, v.source_sku
@@ -79,7 +129,7 @@ FROM (
   FROM (
     SELECT c.*, CASE WHEN c.reason_code IS NULL THEN 1 ELSE 0 END AS passes
     FROM (
-      -- 5. the verdict
+      -- 4. the verdict
       SELECT h.*,
              CASE
                  WHEN h.usd_per_unit IS NULL THEN 'NO_FX_RATE'
@@ -108,80 +158,121 @@ FROM (
                CAST(w.hist_median AS NUMERIC(20,4)) AS hist_median,
                CAST(w.hist_mad AS NUMERIC(22,6)) AS hist_mad
         FROM (
-          -- 4. the F row of each offer's (product, source) and the H row of its product,
-          -- spread onto the offers
+          -- 3. spread onto the offers: the product's category, the best over its offers
+          -- of the day, with that category's price bounds (each offer carries those of
+          -- its own category); the F row of each offer's (product, source); the H row of
+          -- its product
           SELECT u.*,
+                 FIRST_VALUE(COALESCE(u.offer_category, 'uncategorized')) OVER (
+                     PARTITION BY u.product_id
+                     ORDER BY CASE WHEN u.kind = 'O' THEN 0 ELSE 1 END,
+                              COALESCE(u.category_priority, 2147483647),
+                              COALESCE(u.category_kind, 9),
+                              COALESCE(u.offer_category, 'uncategorized')
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+                 ) AS product_category,
+                 FIRST_VALUE(u.category_min_usd) OVER (
+                     PARTITION BY u.product_id
+                     ORDER BY CASE WHEN u.kind = 'O' THEN 0 ELSE 1 END,
+                              COALESCE(u.category_priority, 2147483647),
+                              COALESCE(u.category_kind, 9),
+                              COALESCE(u.offer_category, 'uncategorized')
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+                 ) AS min_usd,
+                 FIRST_VALUE(u.category_max_usd) OVER (
+                     PARTITION BY u.product_id
+                     ORDER BY CASE WHEN u.kind = 'O' THEN 0 ELSE 1 END,
+                              COALESCE(u.category_priority, 2147483647),
+                              COALESCE(u.category_kind, 9),
+                              COALESCE(u.offer_category, 'uncategorized')
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+                 ) AS max_usd,
                  MAX(u.f_price_usd) OVER (PARTITION BY u.product_id, u.source_id) AS prev_price_usd,
                  MAX(u.f_date) OVER (PARTITION BY u.product_id, u.source_id) AS prev_price_date,
                  MAX(u.h_days) OVER (PARTITION BY u.product_id) AS hist_days,
                  MAX(u.h_median) OVER (PARTITION BY u.product_id) AS hist_median,
                  MAX(u.h_mad) OVER (PARTITION BY u.product_id) AS hist_mad
           FROM (
-            -- 3. O rows: the offers, with their price bounds and releases, ...
+            -- 2. O rows: the offers, with their releases, ...
             SELECT 'O' AS kind, o.product_id, o.source_id, o.source_sku, o.file_key,
                    o.line_no, o.name, o.brand, o.source_category, o.price, o.price_kind,
                    o.price_max, o.regular_price, o.currency, o.availability, o.url,
                    o.observed_at, o.usd_per_unit, o.fx_rate_date, o.fx_source,
                    o.price_usd, o.regular_price_usd, o.offer_category,
-                   o.category_priority, o.category_kind, o.product_category,
-                   CASE WHEN bo.category IS NOT NULL THEN bo.min_usd ELSE bs.min_usd END AS min_usd,
-                   CASE WHEN bo.category IS NOT NULL THEN bo.max_usd ELSE bs.max_usd END AS max_usd,
+                   o.category_priority, o.category_kind, o.category_min_usd, o.category_max_usd,
                    rl.source_id IS NOT NULL AS released_scale,
                    rl.source_id IS NOT NULL AS released_bounds,
                    rl.source_id IS NOT NULL AS released_outlier,
                    CAST(NULL AS DATE) AS f_date, CAST(NULL AS NUMERIC(18,2)) AS f_price_usd,
-                   CAST(NULL AS BIGINT) AS h_days, CAST(NULL AS NUMERIC(20,4)) AS h_median,
+                   CAST(NULL AS INTEGER) AS h_days, CAST(NULL AS NUMERIC(20,4)) AS h_median,
                    CAST(NULL AS NUMERIC(22,6)) AS h_mad
             FROM (
-              -- 2. the product's category: the best over its offers of the day
-              SELECT r1.*,
-                     FIRST_VALUE(COALESCE(r1.offer_category, 'uncategorized')) OVER (
-                         PARTITION BY r1.product_id
-                         ORDER BY COALESCE(r1.category_priority, 2147483647),
-                                  COALESCE(r1.category_kind, 9),
-                                  COALESCE(r1.offer_category, 'uncategorized')
-                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-                     ) AS product_category
-              FROM (
-                SELECT r0.*
-                FROM (
-                  -- 1. each offer with its product (040 to 048), its USD price (half away from
-                  -- zero) and its category rules (source_path on the lower-cased path,
-                  -- keyword on name_key), best first
-                  SELECT s.source_id, s.source_sku, s.file_key, s.line_no, s.product_id,
-                         s.name, s.brand, s.category AS source_category, s.price,
-                         s.price_kind, s.price_max, s.regular_price, s.currency,
-                         s.availability, s.url, s.observed_at, f.usd_per_unit,
-                         f.rate_date AS fx_rate_date, f.source AS fx_source,
-                         CASE WHEN s.price * f.usd_per_unit < 1000000000000000
-                              THEN ROUND(s.price * f.usd_per_unit, 2) END AS price_usd,
-                         CASE WHEN s.regular_price * f.usd_per_unit < 1000000000000000
-                              THEN ROUND(s.regular_price * f.usd_per_unit, 2) END AS regular_price_usd,
-                         cr.category AS offer_category, cr.priority AS category_priority,
-                         cr.kind AS category_kind,
-                         ROW_NUMBER() OVER (
-                             PARTITION BY s.source_id, s.source_sku
-                             ORDER BY COALESCE(cr.priority, 2147483647), COALESCE(cr.kind, 9),
-                                      cr.category
-                         ) AS rule_rank
-                  FROM offer_work s
-                  LEFT JOIN batch_fx f ON f.batch_id = s.batch_id AND f.currency = s.currency
-                  LEFT JOIN (
-                      SELECT rule_kind, pattern, category, priority,
-                             CASE WHEN rule_kind = 'source_path' THEN 0 ELSE 1 END AS kind
-                      FROM category_rules
-                  ) cr
-                    ON (cr.rule_kind = 'source_path' AND LOWER(s.category) LIKE cr.pattern)
-                    OR (cr.rule_kind = 'keyword' AND s.name_key LIKE cr.pattern)
-                  WHERE s.batch_id = :batch_id
-                ) r0
-                WHERE r0.rule_rank = 1
-              ) r1
+              -- 1. each offer with its product (040 to 048), its USD price (half away from
+              -- zero) and its category rule, found for its (category, name_key)
+              SELECT s.source_id, s.source_sku, s.file_key, s.line_no, s.product_id,
+                     s.name, s.brand, s.category AS source_category, s.price,
+                     s.price_kind, s.price_max, s.regular_price, s.currency,
+                     s.availability, s.url, s.observed_at, f.usd_per_unit,
+                     f.rate_date AS fx_rate_date, f.source AS fx_source,
+                     CASE WHEN s.price * f.usd_per_unit < 1000000000000000
+                          THEN ROUND(s.price * f.usd_per_unit, 2) END AS price_usd,
+                     CASE WHEN s.regular_price * f.usd_per_unit < 1000000000000000
+                          THEN ROUND(s.regular_price * f.usd_per_unit, 2) END AS regular_price_usd,
+                     cr.rule_category AS offer_category, cr.priority AS category_priority,
+                     cr.kind AS category_kind, cr.min_usd AS category_min_usd,
+                     cr.max_usd AS category_max_usd
+              FROM offer_work s
+              LEFT JOIN batch_fx f ON f.batch_id = s.batch_id AND f.currency = s.currency
+              LEFT JOIN (
+                  -- the best category rule of each (category, name_key) of the batch, once
+                  -- per key rather than per offer (source_path on the lower-cased path,
+                  -- keyword on name_key; the best first; none: the 'uncategorized' row),
+                  -- with the bounds of the rule's category (an operator's row wins over the
+                  -- seed's); a NULL key is told apart from an empty one
+                  SELECT b.category_key, b.no_category, b.name_key, b.no_name, b.rule_category,
+                         b.priority, b.kind, b.min_usd, b.max_usd
+                  FROM (
+                      SELECT COALESCE(k.category, '') AS category_key,
+                             k.category IS NULL AS no_category,
+                             COALESCE(k.name_key, '') AS name_key, k.name_key IS NULL AS no_name,
+                             r.category AS rule_category, r.priority, r.kind, r.min_usd, r.max_usd,
+                             ROW_NUMBER() OVER (
+                                 PARTITION BY k.category, k.name_key
+                                 ORDER BY COALESCE(r.priority, 2147483647), COALESCE(r.kind, 9),
+                                          r.category
+                             ) AS rule_rank
+                      FROM (
+                          SELECT DISTINCT w.category, w.name_key
+                          FROM offer_work w
+                          WHERE w.batch_id = :batch_id
+                      ) k
+                      LEFT JOIN (
+                          SELECT c.rule_kind, c.pattern, c.category, c.priority,
+                                 CASE WHEN c.rule_kind = 'source_path' THEN 0 ELSE 1 END AS kind,
+                                 CASE WHEN bo.category IS NOT NULL THEN bo.min_usd ELSE bs.min_usd END AS min_usd,
+                                 CASE WHEN bo.category IS NOT NULL THEN bo.max_usd ELSE bs.max_usd END AS max_usd
+                          FROM category_rules c
+                          LEFT JOIN category_price_bounds bo ON bo.category = c.category AND bo.origin <> 'seed'
+                          LEFT JOIN category_price_bounds bs ON bs.category = c.category AND bs.origin = 'seed'
+                          UNION ALL
+                          SELECT 'none', CAST(NULL AS VARCHAR(256)), CAST(NULL AS VARCHAR(64)),
+                                 CAST(NULL AS INTEGER), CAST(NULL AS INTEGER),
+                                 CASE WHEN bo.category IS NOT NULL THEN bo.min_usd ELSE bs.min_usd END,
+                                 CASE WHEN bo.category IS NOT NULL THEN bo.max_usd ELSE bs.max_usd END
+                          FROM (SELECT 'uncategorized' AS category) n
+                          LEFT JOIN category_price_bounds bo ON bo.category = n.category AND bo.origin <> 'seed'
+                          LEFT JOIN category_price_bounds bs ON bs.category = n.category AND bs.origin = 'seed'
+                      ) r
+                        ON (r.rule_kind = 'source_path' AND LOWER(k.category) LIKE r.pattern)
+                        OR (r.rule_kind = 'keyword' AND k.name_key LIKE r.pattern)
+                        OR r.rule_kind = 'none'
+                  ) b
+                  WHERE b.rule_rank = 1
+              ) cr
+                ON cr.category_key = COALESCE(s.category, '') AND cr.no_category = (s.category IS NULL)
+               AND cr.name_key = COALESCE(s.name_key, '') AND cr.no_name = (s.name_key IS NULL)
+              WHERE s.batch_id = :batch_id
             ) o
-            LEFT JOIN category_price_bounds bo
-              ON bo.category = o.product_category AND bo.origin <> 'seed'
-            LEFT JOIN category_price_bounds bs
-              ON bs.category = o.product_category AND bs.origin = 'seed'
             -- a released offer skips every releasable check that day
             LEFT JOIN (
                 SELECT DISTINCT source_id, source_sku
@@ -194,10 +285,10 @@ FROM (
             -- of the 29 days before that (so a calm day reads one day of facts, not 30),
             -- ...
             SELECT 'F', y.product_id, y.source_id,
-                       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                       y.price_date, y.price_usd, NULL, NULL, NULL
+                   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                   NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                   y.price_date, y.price_usd, NULL, NULL, NULL
             FROM (
                 SELECT k.product_id, k.source_id, d1.price_date, d1.price_usd, 1 AS newest
                 FROM (
@@ -232,53 +323,17 @@ FROM (
                  AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30
                                       AND CAST(:batch_date AS DATE) - 2
             ) y
-            WHERE y.newest = 1
+            -- (a pair without an earlier fact needs no row)
+            WHERE y.newest = 1 AND y.price_date IS NOT NULL
             UNION ALL
-            -- ... and H rows: per product of the batch, how many days it has in the 30
-            -- days before, and the median and the median absolute deviation (MAD) of
-            -- their market prices (a median is the mean of the middle one or two)
-            SELECT 'H', a.product_id,
-                       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                       NULL, NULL, a.days, a.median, a.mad
-            FROM (
-                SELECT a3.product_id, MAX(a3.n) AS days, MAX(a3.median) AS median,
-                       AVG(CASE WHEN a3.deviation IS NOT NULL
-                                 AND a3.drn IN ((a3.n + 1) / 2, (a3.n + 2) / 2)
-                                THEN a3.deviation END) AS mad
-                FROM (
-                    SELECT a2.product_id, a2.n, a2.median, a2.deviation,
-                           ROW_NUMBER() OVER (PARTITION BY a2.product_id ORDER BY a2.deviation) AS drn
-                    FROM (
-                        SELECT a1.product_id, a1.n, a1.median,
-                               CAST(ABS(a1.market_price_usd - a1.median) AS NUMERIC(22,6)) AS deviation
-                        FROM (
-                            SELECT a0.product_id, a0.market_price_usd, a0.n,
-                                   AVG(CASE WHEN a0.rn IN ((a0.n + 1) / 2, (a0.n + 2) / 2)
-                                            THEN CAST(a0.market_price_usd AS NUMERIC(20,4)) END)
-                                       OVER (PARTITION BY a0.product_id) AS median
-                            FROM (
-                                SELECT k.product_id, h.market_price_usd,
-                                       ROW_NUMBER() OVER (
-                                           PARTITION BY k.product_id ORDER BY h.market_price_usd
-                                       ) AS rn,
-                                       COUNT(h.market_price_usd) OVER (PARTITION BY k.product_id) AS n
-                                FROM (
-                                    SELECT DISTINCT s.product_id
-                                    FROM offer_work s
-                                    WHERE s.batch_id = :batch_id
-                                ) k
-                                LEFT JOIN fact_product_prices h
-                                  ON h.product_id = k.product_id
-                                 AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30
-                                                      AND CAST(:batch_date AS DATE) - 1
-                            ) a0
-                        ) a1
-                    ) a2
-                ) a3
-                GROUP BY a3.product_id
-            ) a
+            -- ... and H rows: the product's history, from product_windows
+            SELECT 'H', p.product_id,
+                   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                   NULL, p.hist_days, p.hist_median, p.hist_mad
+            FROM product_windows p
+            WHERE p.batch_id = :batch_id
           ) u
         ) w
         WHERE w.kind = 'O'

@@ -128,33 +128,16 @@ FROM (
                 ) g ON g.source_id = c.source_id
                 WHERE c.batch_id = :batch_id AND c.reason_code IS NULL AND c.offer_rank = 1
                 UNION ALL
-                -- ... H rows: per product, its latest earlier day within 30 days and that
-                -- day's market price; the sum, count, min and max of its market prices of
-                -- the 6 days before (with today: the 7-day figures) and the 29 days before
-                -- (the 30-day figures), ...
-                SELECT 'H', y.product_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                       MAX(CASE WHEN y.newest = 1 THEN y.price_date END),
-                       MAX(CASE WHEN y.newest = 1 THEN y.market_price_usd END),
-                       SUM(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 6 THEN y.market_price_usd END),
-                       SUM(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 6 THEN 1 ELSE 0 END),
-                       MIN(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 6 THEN y.market_price_usd END),
-                       MAX(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 6 THEN y.market_price_usd END),
-                       SUM(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 29 THEN y.market_price_usd END),
-                       SUM(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 29 THEN 1 ELSE 0 END),
-                       MIN(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 29 THEN y.market_price_usd END),
-                       MAX(CASE WHEN y.price_date >= CAST(:batch_date AS DATE) - 29 THEN y.market_price_usd END)
-                FROM (
-                    SELECT k.product_id, h.price_date, h.market_price_usd,
-                           ROW_NUMBER() OVER (PARTITION BY k.product_id ORDER BY h.price_date DESC) AS newest
-                    FROM (
-                        SELECT DISTINCT product_id FROM offer_checks
-                        WHERE batch_id = :batch_id AND reason_code IS NULL AND offer_rank = 1
-                    ) k
-                    LEFT JOIN fact_product_prices h
-                      ON h.product_id = k.product_id
-                     AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30 AND CAST(:batch_date AS DATE) - 1
-                ) y
-                GROUP BY y.product_id
+                -- ... H rows: per product of the batch, as 050 read its rows of the 30
+                -- days before (product_windows): its latest earlier day within 30 days and
+                -- that day's market price; the sum, count, min and max of its market
+                -- prices of the 6 days before (with today: the 7-day figures) and the 29
+                -- days before (the 30-day figures), ...
+                SELECT 'H', p.product_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                       p.prev_date, p.prev_market, p.sum_6, p.n_6, p.min_6, p.max_6,
+                       p.sum_29, p.n_29, p.min_29, p.max_29
+                FROM product_windows p
+                WHERE p.batch_id = :batch_id
                 UNION ALL
                 -- ... and N rows: a current row of the product on a later day (the day is a
                 -- replay of an older one)
@@ -174,4 +157,6 @@ FROM (
     GROUP BY m.product_id
 ) t
 JOIN dim_products p ON p.product_id = t.product_id
-JOIN batches b ON b.batch_id = :batch_id;
+JOIN batches b ON b.batch_id = :batch_id
+-- (a product of the batch without a fact that day has only its H row)
+WHERE t.sources > 0;

@@ -37,6 +37,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS category_price_bounds_operator ON category_pri
 -- offer_work's new offers (a few, on most days) by batch and by each matching key.
 ALTER TABLE offer_work SET UNLOGGED;
 ALTER TABLE offer_checks SET UNLOGGED;
+ALTER TABLE product_windows SET UNLOGGED;
+-- Matching (041 to 044) sets product_id, match_rule and founds on the new offers' rows,
+-- none of them indexed: with room left on each page, each update is a heap-only tuple
+-- (HOT) on the same page, and no index gets a new entry. (Each row is updated at most
+-- once, so half of each page is enough.)
+ALTER TABLE offer_work SET (fillfactor = 50);
 CREATE INDEX IF NOT EXISTS offer_work_new ON offer_work (batch_id) WHERE is_new;
 CREATE INDEX IF NOT EXISTS offer_work_new_gtin ON offer_work (gtin14) WHERE is_new;
 CREATE INDEX IF NOT EXISTS offer_work_new_mpn ON offer_work (mpn_key, brand_key) WHERE is_new;

@@ -231,6 +231,19 @@ impl Warehouse for PostgresWarehouse {
         if current.as_ref() != Some(&batch.batch_id) {
             return Ok(TransformOutcome::Superseded { current });
         }
+        // For this transaction only: the transform's statements are few and large, and JIT
+        // compiling one costs seconds (more than it saves on a day's rows), and a sort or
+        // hash of a day's rows should not spill to disk at the 4 MB default. The work tables
+        // hold no rows between transforms (each empties them before it commits, and the
+        // lock above serialises transforms), but their dead rows stay until a vacuum: every
+        // transform would scan the dead rows of the days before. Truncated instead (on
+        // PostgreSQL, inside the transaction).
+        tx.batch_execute(
+            "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; \
+             TRUNCATE offer_work, offer_checks, product_windows",
+        )
+        .await
+        .map_err(|e| pg_error(format!("prepare the transform of batch {}", batch.batch_id), e))?;
         for step in steps {
             let sql = render(step, batch)?;
 
