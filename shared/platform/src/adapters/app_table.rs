@@ -13,10 +13,11 @@
 //!    the race: counted as stale) and which were throttled or conflicted; the others are
 //!    sent again without the stale ones. A transaction costs twice the write units of
 //!    plain writes; the delta of step 1 keeps them few.
-//! 3. Throttling, cancelled transactions and unprocessed keys are retried with capped
-//!    exponential backoff and full jitter up to a deadline, then the sync fails
-//!    retryably, having written nothing twice with different content: a retried
-//!    request carries the same `ClientRequestToken`, so DynamoDB applies it once.
+//! 3. Throttling, cancelled transactions, a transaction still in progress under the
+//!    same token, and unprocessed keys are retried with capped exponential backoff and
+//!    full jitter up to a deadline, then the sync fails retryably, having written
+//!    nothing twice with different content: a retried request carries the same
+//!    `ClientRequestToken`, so DynamoDB applies it once.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -243,15 +244,18 @@ impl DynamoAppTable {
                 Ok(_) => return Ok(outcome),
                 Err(e) => e,
             };
-            let reasons = match error.as_service_error() {
+            let (reasons, in_progress) = match error.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-                    Some(c.cancellation_reasons().to_vec())
+                    (Some(c.cancellation_reasons().to_vec()), false)
                 }
-                _ => None,
+                Some(TransactWriteItemsError::TransactionInProgressException(_)) => (None, true),
+                _ => (None, false),
             };
             let Some(reasons) = reasons.filter(|r| r.len() == pending.len()) else {
                 let err = aws_error(self.op(&what), error);
-                if !crate::Retryable::is_retryable(&err) {
+                // In progress: an earlier send of this token is still being applied; the
+                // same token again returns its outcome once it is done.
+                if !in_progress && !crate::Retryable::is_retryable(&err) {
                     return Err(err);
                 }
                 attempt += 1;
@@ -418,6 +422,106 @@ impl AppReader for DynamoAppTable {
 mod tests {
     use super::*;
     use chrono::NaiveDate;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// What the fake DynamoDB answers to one request: its operation (`X-Amz-Target`
+    /// without its prefix) and JSON body in, HTTP status and JSON body out.
+    type Answer = dyn Fn(&str, &str) -> (u16, String) + Send + Sync;
+
+    /// A DynamoDB endpoint on port 0 answering every request with `answer`.
+    async fn fake_dynamodb(answer: Arc<Answer>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let answer = answer.clone();
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    loop {
+                        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            let mut chunk = [0u8; 8192];
+                            match stream.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                            }
+                            continue;
+                        };
+                        let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+                        let header = |name: &str| {
+                            head.lines().find_map(|l| {
+                                l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim())
+                            })
+                        };
+                        let length: usize = header("content-length").map_or(0, |v| v.parse().unwrap());
+                        let target = header("x-amz-target").unwrap_or_default().to_owned();
+                        while buffer.len() < end + 4 + length {
+                            let mut chunk = [0u8; 8192];
+                            let n = stream.read(&mut chunk).await.unwrap();
+                            buffer.extend_from_slice(&chunk[..n]);
+                        }
+                        let body = String::from_utf8_lossy(&buffer[end + 4..end + 4 + length]).into_owned();
+                        buffer.drain(..end + 4 + length);
+                        let operation = target.rsplit('.').next().unwrap_or_default();
+                        let (status, out) = answer(operation, &body);
+                        let response = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{out}",
+                            out.len()
+                        );
+                        stream.write_all(response.as_bytes()).await.unwrap();
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    /// The table behind `url`, with the SDK's own retries off so that only ours run.
+    fn table_at(url: &str, retry_deadline: Duration) -> DynamoAppTable {
+        use aws_sdk_dynamodb::config::{retry::RetryConfig, BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url(url)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        DynamoAppTable { client: aws_sdk_dynamodb::Client::from_conf(config), table: "prices".into(), retry_deadline }
+    }
+
+    fn dynamodb_error(code: &str) -> (u16, String) {
+        (400, format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"test"}}"#))
+    }
+
+    const NOTHING_STORED: &str = r#"{"Responses":{"prices":[]},"UnprocessedKeys":{}}"#;
+
+    fn new_product(id: usize) -> ItemWrite {
+        ItemWrite { pk: format!("PRODUCT#{id}"), ..put(v(25, 1), "h") }
+    }
+
+    #[tokio::test]
+    async fn a_transaction_in_progress_is_sent_again_with_the_same_token() {
+        let tokens = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = tokens.clone();
+        let url = fake_dynamodb(Arc::new(move |operation: &str, body: &str| {
+            if operation != "TransactWriteItems" {
+                return (200, NOTHING_STORED.to_owned());
+            }
+            let request: serde_json::Value = serde_json::from_str(body).unwrap();
+            let mut tokens = seen.lock().unwrap();
+            tokens.push(request["ClientRequestToken"].as_str().unwrap().to_owned());
+            match tokens.len() {
+                1 => dynamodb_error("TransactionInProgressException"),
+                _ => (200, "{}".to_owned()),
+            }
+        }))
+        .await;
+        let counts = table_at(&url, Duration::from_secs(10)).apply(&[new_product(1)]).await.unwrap();
+        assert_eq!(counts.written, 1);
+        let tokens = tokens.lock().unwrap();
+        assert_eq!(tokens.len(), 2, "sent again once");
+        assert_eq!(tokens[0], tokens[1], "with the same ClientRequestToken");
+    }
 
     fn v(day: u32, seq: i64) -> ItemVersion {
         ItemVersion { price_date: NaiveDate::from_ymd_opt(2026, 11, day).unwrap(), load_seq: seq }
