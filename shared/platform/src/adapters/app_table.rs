@@ -15,9 +15,9 @@
 //!    plain writes; the delta of step 1 keeps them few.
 //! 3. Throttling, cancelled transactions, a transaction still in progress under the
 //!    same token, and unprocessed keys are retried with capped exponential backoff and
-//!    full jitter up to a deadline, then the sync fails retryably, having written
-//!    nothing twice with different content: a retried request carries the same
-//!    `ClientRequestToken`, so DynamoDB applies it once.
+//!    full jitter up to one deadline for the whole call (not one per request), then the
+//!    sync fails retryably, having written nothing twice with different content: a
+//!    retried request carries the same `ClientRequestToken`, so DynamoDB applies it once.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -139,23 +139,31 @@ impl DynamoAppTable {
         format!("{what} {}", self.table)
     }
 
-    async fn pause(&self, attempt: u32, started: Instant, what: &str, why: &str) -> Result<(), PortError> {
-        if started.elapsed() > self.retry_deadline {
+    /// Waits before retry `attempt`, never past `deadline` (one for the whole `apply`, so
+    /// that its reads and transactions together give up after `retry_deadline`), and
+    /// fails retryably once the deadline has passed.
+    async fn pause(&self, attempt: u32, deadline: Instant, what: &str, why: &str) -> Result<(), PortError> {
+        let delay = backoff_delay(attempt, Duration::from_millis(50), Duration::from_secs(5));
+        tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
+        if Instant::now() >= deadline {
             return Err(PortError::transient(
                 self.op(what),
                 format!("still failing after {:?}: {why}", self.retry_deadline),
             ));
         }
-        tokio::time::sleep(backoff_delay(attempt, Duration::from_millis(50), Duration::from_secs(5))).await;
         Ok(())
     }
 
     /// The hash and version of every existing item among `keys`.
-    async fn stored(&self, keys: &[(String, String)]) -> Result<HashMap<(String, String), Stored>, PortError> {
+    async fn stored(
+        &self,
+        keys: &[(String, String)],
+        deadline: Instant,
+    ) -> Result<HashMap<(String, String), Stored>, PortError> {
         let mut found = HashMap::new();
         for chunk in keys.chunks(MAX_BATCH_GET) {
             let mut pending: Vec<DynamoItem> = chunk.iter().map(|(pk, sk)| key(pk, sk)).collect();
-            let (started, mut attempt) = (Instant::now(), 0);
+            let mut attempt = 0;
             while !pending.is_empty() {
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(std::mem::take(&mut pending)))
@@ -171,7 +179,7 @@ impl DynamoAppTable {
                         }
                         pending = request.keys;
                         attempt += 1;
-                        self.pause(attempt, started, "batch-get from", &err.to_string()).await?;
+                        self.pause(attempt, deadline, "batch-get from", &err.to_string()).await?;
                         continue;
                     }
                 };
@@ -190,7 +198,7 @@ impl DynamoAppTable {
                     out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
                 if !pending.is_empty() {
                     attempt += 1;
-                    self.pause(attempt, started, "batch-get from", "unprocessed keys").await?;
+                    self.pause(attempt, deadline, "batch-get from", "unprocessed keys").await?;
                 }
             }
         }
@@ -224,11 +232,11 @@ impl DynamoAppTable {
 
     /// Sends up to 100 writes as one transaction until each is done or refused as
     /// stale; returns whether each was written (`Send`) or `Stale`, in order.
-    async fn transact(&self, writes: &[&ItemWrite]) -> Result<Vec<Decision>, PortError> {
+    async fn transact(&self, writes: &[&ItemWrite], deadline: Instant) -> Result<Vec<Decision>, PortError> {
         let what = format!("write {} items in one transaction to", writes.len());
         let mut outcome: Vec<Decision> = vec![Decision::Send; writes.len()];
         let mut pending: Vec<usize> = (0..writes.len()).collect();
-        let (started, mut attempt) = (Instant::now(), 0);
+        let mut attempt = 0;
         // The same token for the same request: a retry after a lost answer is applied once.
         let mut token = uuid::Uuid::new_v4().to_string();
         while !pending.is_empty() {
@@ -259,7 +267,7 @@ impl DynamoAppTable {
                     return Err(err);
                 }
                 attempt += 1;
-                self.pause(attempt, started, &what, &err.to_string()).await?;
+                self.pause(attempt, deadline, &what, &err.to_string()).await?;
                 continue;
             };
             let mut retry = Vec::new();
@@ -280,7 +288,7 @@ impl DynamoAppTable {
             token = uuid::Uuid::new_v4().to_string();
             if throttled {
                 attempt += 1;
-                self.pause(attempt, started, &what, "transaction cancelled: throttled or in conflict").await?;
+                self.pause(attempt, deadline, &what, "transaction cancelled: throttled or in conflict").await?;
             }
         }
         Ok(outcome)
@@ -298,7 +306,8 @@ impl AppStore for DynamoAppTable {
         let mut unique: Vec<&ItemWrite> = last.into_values().collect();
         unique.sort_by(|a, b| (&a.pk, &a.sk).cmp(&(&b.pk, &b.sk)));
         let keys: Vec<(String, String)> = unique.iter().map(|w| (w.pk.clone(), w.sk.clone())).collect();
-        let stored = self.stored(&keys).await?;
+        let deadline = Instant::now() + self.retry_deadline;
+        let stored = self.stored(&keys, deadline).await?;
         let mut counts = WriteCounts::default();
         let mut to_send = Vec::new();
         for w in unique {
@@ -328,7 +337,7 @@ impl AppStore for DynamoAppTable {
                 }
             }
             let puts: Vec<bool> = chunk.iter().map(|w| w.put.is_some()).collect();
-            in_flight.push(async move { self.transact(chunk).await.map(|d| (d, puts)) });
+            in_flight.push(async move { self.transact(chunk, deadline).await.map(|d| (d, puts)) });
         }
         while let Some(done) = in_flight.next().await {
             settle(done)?;
@@ -521,6 +530,30 @@ mod tests {
         let tokens = tokens.lock().unwrap();
         assert_eq!(tokens.len(), 2, "sent again once");
         assert_eq!(tokens[0], tokens[1], "with the same ClientRequestToken");
+    }
+
+    #[tokio::test]
+    async fn one_deadline_covers_every_request_of_a_call() {
+        // Each 100-key read is throttled for 60% of the deadline after it is first seen:
+        // two of them in a row take longer than one deadline.
+        let deadline = Duration::from_millis(1000);
+        let first_seen = Arc::new(Mutex::new(HashMap::<String, Instant>::new()));
+        let url = fake_dynamodb(Arc::new(move |operation: &str, body: &str| {
+            if operation != "BatchGetItem" {
+                return (200, "{}".to_owned());
+            }
+            let since = *first_seen.lock().unwrap().entry(body.to_owned()).or_insert_with(Instant::now);
+            match since.elapsed() < deadline.mul_f64(0.6) {
+                true => dynamodb_error("ThrottlingException"),
+                false => (200, NOTHING_STORED.to_owned()),
+            }
+        }))
+        .await;
+        let writes: Vec<ItemWrite> = (0..200).map(new_product).collect();
+        let started = Instant::now();
+        let err = table_at(&url, deadline).apply(&writes).await.unwrap_err();
+        assert!(crate::Retryable::is_retryable(&err), "{err}");
+        assert!(started.elapsed() < deadline + Duration::from_millis(300), "{:?}", started.elapsed());
     }
 
     fn v(day: u32, seq: i64) -> ItemVersion {
