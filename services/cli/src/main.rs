@@ -111,8 +111,9 @@ enum Command {
         /// manifest, so every stage runs again].
         #[arg(long, value_enum)]
         stage: Option<ReplayStage>,
-        /// Follow each day in the run ledger until it is synced before the next, and exit
-        /// non-zero if any day fails or is not synced within `--timeout-secs`.
+        /// Follow each day in the run ledger until it ends (synced, failed on its last
+        /// receive, or skipped for a newer batch) before the next, and exit non-zero if
+        /// any day fails or has not ended within `--timeout-secs`.
         #[arg(long)]
         wait: bool,
         /// With `--wait`: how long one day may take.

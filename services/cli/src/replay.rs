@@ -1,20 +1,40 @@
 //! `ppmt replay --from D1 --to D2 [--stage S] [--wait]`: days re-run in order, paced,
-//! with a progress bar; with `--wait`, each day is followed in the run ledger to
-//! `synced` before the next is sent, and any day that fails makes the command fail.
+//! with a progress bar; with `--wait`, each day is followed in the run ledger until it
+//! ends (synced, failed on its last receive, or skipped for a newer batch) before the
+//! next is sent, and any day that fails makes the command fail.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use ppmt_domain::Stage;
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use ppmt_domain::topology::MAX_RECEIVE_COUNT;
+use ppmt_domain::{BatchId, Stage};
 use ppmt_platform::ports::{RunLedger, RunStatus, StageRun};
+
+/// How far behind ours the clock of a host writing the ledger may be: its runs started
+/// up to this long before the replay was sent still answer for it.
+pub const CLOCK_SKEW: TimeDelta = TimeDelta::seconds(5);
 
 /// How a replayed day ended, as far as the ledger says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DayOutcome {
     /// `synced` succeeded after the replay was sent, in this many seconds.
     Synced { secs: i64 },
-    /// A stage failed after the replay was sent.
+    /// The replayed batch changed nothing: a newer batch of the day is current (and no
+    /// other batch is on its way).
+    Skipped { reason: String },
+    /// A stage failed on its message's last receive (the message is now in the DLQ).
     Failed { reason: String },
+}
+
+/// The attempts of each stage run of a day, read before the replay is sent: the ledger
+/// counts attempts over a batch's whole life, and only the replay's own count towards
+/// its message's last receive.
+pub type Attempts = HashMap<(BatchId, Stage), u32>;
+
+/// The attempts of each of `runs`.
+pub fn attempts(runs: &[StageRun]) -> Attempts {
+    runs.iter().map(|r| ((r.batch_id.clone(), r.stage), r.attempts)).collect()
 }
 
 /// The days from `from` to `to`, in order; an error when `to` is before `from` or the
@@ -30,36 +50,53 @@ pub fn days_between(from: NaiveDate, to: NaiveDate, max_days: usize) -> anyhow::
     Ok(days)
 }
 
-/// What the day's runs say about a replay sent at `since`: synced, failed, or not yet
-/// (`None`). Only runs started at or after `since` count, so the day's earlier runs never
-/// answer for the replay.
-pub fn outcome(runs: &[StageRun], since: DateTime<Utc>) -> Option<DayOutcome> {
-    let fresh = |r: &&StageRun| r.started_at.is_some_and(|t| t >= since);
-    if let Some(failed) = runs.iter().filter(fresh).find(|r| r.status == RunStatus::Failed) {
+/// What the day's runs say about a replay sent at `since`, when the runs had the
+/// attempts `before`: synced, failed for good, skipped, or not yet (`None`). Only runs
+/// started at or after `since` (less [`CLOCK_SKEW`]) count, so the day's earlier runs
+/// never answer for the replay. A failed run whose message will be received again is
+/// not an end: the failure ends the day once its stage has failed on
+/// [`MAX_RECEIVE_COUNT`] attempts since the replay, as its message then goes to the
+/// DLQ. A skip ends it only when every fresh batch was skipped: a newer batch still on
+/// its way may yet sync the day.
+pub fn outcome(runs: &[StageRun], since: DateTime<Utc>, before: &Attempts) -> Option<DayOutcome> {
+    let fresh: Vec<&StageRun> = runs.iter().filter(|r| r.started_at.is_some_and(|t| t >= since - CLOCK_SKEW)).collect();
+    if let Some(end) = fresh
+        .iter()
+        .filter(|r| r.stage == Stage::Synced && r.status == RunStatus::Succeeded)
+        .find_map(|r| r.finished_at)
+    {
+        return Some(DayOutcome::Synced { secs: (end - since).num_seconds().max(0) });
+    }
+    let since_replay =
+        |r: &StageRun| r.attempts.saturating_sub(before.get(&(r.batch_id.clone(), r.stage)).copied().unwrap_or(0));
+    if let Some(failed) = fresh.iter().find(|r| r.status == RunStatus::Failed && since_replay(r) >= MAX_RECEIVE_COUNT) {
         let why = failed.error.as_deref().unwrap_or("no error recorded");
         return Some(DayOutcome::Failed {
             reason: format!("{} of batch {} failed: {why}", failed.stage.as_str(), failed.batch_id),
         });
     }
-    runs.iter()
-        .filter(fresh)
-        .filter(|r| r.stage == Stage::Synced && r.status == RunStatus::Succeeded)
-        .find_map(|r| r.finished_at)
-        .map(|end| DayOutcome::Synced { secs: (end - since).num_seconds() })
+    let skipped = |r: &&StageRun| fresh.iter().any(|s| s.batch_id == r.batch_id && s.status == RunStatus::Skipped);
+    if !fresh.iter().all(skipped) {
+        return None;
+    }
+    let skip = fresh.iter().find(|r| r.status == RunStatus::Skipped)?;
+    let why = skip.error.as_deref().unwrap_or("a newer batch is current");
+    Some(DayOutcome::Skipped { reason: format!("{} of batch {} skipped: {why}", skip.stage.as_str(), skip.batch_id) })
 }
 
-/// Polls the ledger until the day replayed at `since` is synced or failed, or `timeout`
-/// passes (a failure saying so).
+/// Polls the ledger until the day replayed at `since` is synced, failed for good or
+/// skipped, or `timeout` passes (a failure saying so).
 pub async fn follow(
     ledger: &dyn RunLedger,
     date: NaiveDate,
     since: DateTime<Utc>,
+    before: &Attempts,
     timeout: Duration,
     poll: Duration,
 ) -> anyhow::Result<DayOutcome> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if let Some(outcome) = outcome(&ledger.runs_for_date(date).await?, since) {
+        if let Some(outcome) = outcome(&ledger.runs_for_date(date).await?, since, before) {
             return Ok(outcome);
         }
         if tokio::time::Instant::now() >= deadline {
@@ -76,7 +113,7 @@ pub async fn follow(
 
 /// Replays `days` in order with `send` (which sends one day and says what it sent),
 /// printing a line per day through `print` and a progress bar on a terminal. With
-/// `wait`, each day is followed to `synced` (for at most `wait`) before the next;
+/// `wait`, each day is followed to its end (for at most `wait`) before the next;
 /// without, the days are sent `pause` apart. Returns the days that failed, with why.
 pub async fn replay_days(
     days: &[NaiveDate],
@@ -92,6 +129,10 @@ pub async fn replay_days(
     let mut failures = Vec::new();
     for (i, day) in days.iter().copied().enumerate() {
         progress.set_message(format!("{day}: sending"));
+        let before = match wait {
+            Some(_) => attempts(&ledger.runs_for_date(day).await?),
+            None => Attempts::new(),
+        };
         let since = Utc::now();
         let line = match (send(day).await, wait) {
             (Err(e), _) => {
@@ -101,8 +142,9 @@ pub async fn replay_days(
             (Ok(sent), None) => sent,
             (Ok(_), Some(timeout)) => {
                 progress.set_message(format!("{day}: waiting for synced"));
-                match follow(ledger, day, since, timeout, Duration::from_secs(1)).await? {
+                match follow(ledger, day, since, &before, timeout, Duration::from_secs(1)).await? {
                     DayOutcome::Synced { secs } => format!("{day}: synced in {secs} s"),
+                    DayOutcome::Skipped { reason } => format!("{day}: {reason}"),
                     DayOutcome::Failed { reason } => {
                         failures.push(format!("{day}: {reason}"));
                         format!("{day}: FAILED: {reason}")
@@ -146,22 +188,57 @@ mod tests {
 
     #[test]
     fn only_runs_after_the_replay_answer_for_it() {
+        let none = Attempts::new();
         let earlier = run(Stage::Synced, RunStatus::Succeeded, 0, Some(5));
-        assert_eq!(outcome(std::slice::from_ref(&earlier), at(100)), None);
+        assert_eq!(outcome(std::slice::from_ref(&earlier), at(100), &none), None);
         let loading = run(Stage::Loaded, RunStatus::Running, 101, None);
-        assert_eq!(outcome(&[earlier.clone(), loading], at(100)), None);
+        assert_eq!(outcome(&[earlier.clone(), loading], at(100), &none), None);
         let synced = run(Stage::Synced, RunStatus::Succeeded, 110, Some(112));
-        assert_eq!(outcome(&[earlier, synced], at(100)), Some(DayOutcome::Synced { secs: 12 }));
+        assert_eq!(outcome(&[earlier, synced], at(100), &none), Some(DayOutcome::Synced { secs: 12 }));
     }
 
     #[test]
-    fn a_failed_stage_fails_the_day_with_its_error() {
-        let failed =
-            StageRun { error: Some("boom".into()), ..run(Stage::Transformed, RunStatus::Failed, 105, Some(106)) };
+    fn a_ledger_host_with_a_slightly_slow_clock_still_answers() {
+        let synced = run(Stage::Synced, RunStatus::Succeeded, 97, Some(99));
+        assert_eq!(outcome(&[synced], at(100), &Attempts::new()), Some(DayOutcome::Synced { secs: 0 }));
+    }
+
+    #[test]
+    fn a_stage_fails_the_day_only_on_its_last_receive_since_the_replay() {
+        let failed = |attempts| StageRun {
+            error: Some("boom".into()),
+            attempts,
+            ..run(Stage::Transformed, RunStatus::Failed, 105, Some(106))
+        };
+        // Two attempts before the replay, from the batch's first days.
+        let before = attempts(&[failed(2)]);
+        assert_eq!(outcome(&[failed(3)], at(100), &before), None, "retried: redelivered");
+        assert_eq!(outcome(&[failed(MAX_RECEIVE_COUNT + 1)], at(100), &before), None, "not yet its last receive");
         assert_eq!(
-            outcome(&[failed], at(100)),
+            outcome(&[failed(MAX_RECEIVE_COUNT + 2)], at(100), &before),
             Some(DayOutcome::Failed { reason: "transformed of batch 2026-11-25-b failed: boom".into() })
         );
+    }
+
+    #[test]
+    fn a_skip_ends_the_day_only_when_no_other_batch_is_on_its_way() {
+        let none = Attempts::new();
+        let skipped = StageRun {
+            error: Some("2026-11-25-new is current".into()),
+            ..run(Stage::Loaded, RunStatus::Skipped, 101, Some(102))
+        };
+        let ended = Some(DayOutcome::Skipped {
+            reason: "loaded of batch 2026-11-25-b skipped: 2026-11-25-new is current".into(),
+        });
+        assert_eq!(outcome(std::slice::from_ref(&skipped), at(100), &none), ended);
+        let newer = |stage, status, end| StageRun {
+            batch_id: BatchId("2026-11-25-new".into()),
+            ..run(stage, status, 103, end)
+        };
+        let newer_transformed = newer(Stage::Transformed, RunStatus::Succeeded, Some(104));
+        assert_eq!(outcome(&[skipped.clone(), newer_transformed], at(100), &none), None, "the newer batch goes on");
+        let newer_synced = newer(Stage::Synced, RunStatus::Succeeded, Some(110));
+        assert_eq!(outcome(&[skipped, newer_synced], at(100), &none), Some(DayOutcome::Synced { secs: 10 }));
     }
 
     #[test]
