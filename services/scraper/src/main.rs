@@ -15,6 +15,7 @@ use ppmt_platform::adapters::dynamodb::DynamoLedger;
 use ppmt_platform::adapters::s3::S3Store;
 use ppmt_platform::aws::AwsClients;
 use ppmt_platform::config::{vars, EnvReader};
+use ppmt_platform::error::PortError;
 use ppmt_platform::metrics::{self, Metric};
 use ppmt_platform::ports::{RunLedger, RunStatus, StageRun};
 
@@ -73,15 +74,26 @@ async fn scrape(
 
 /// Whether `date` has a batch whose `synced` stage succeeded, as the morning freshness
 /// check asks (the schedule invokes the Lambda with `{"check": "freshness"}`): emits
-/// `DaySynced` 1 or 0, which the template's freshness alarm watches.
-async fn check_freshness(ledger: &DynamoLedger, date: NaiveDate) -> anyhow::Result<serde_json::Value> {
-    let runs = ledger.runs_for_date(date).await?;
-    let synced = day_synced(&runs);
+/// `DaySynced` 1 or 0, which the template's freshness alarm watches; 0 too when the
+/// ledger cannot be read, so the alarm fires instead of missing a data point.
+async fn check_freshness(ledger: &dyn RunLedger, date: NaiveDate) -> anyhow::Result<serde_json::Value> {
+    let (synced, answer) = freshness(date, ledger.runs_for_date(date).await);
     metrics::emit("scraper", &[("batch_date", &date.to_string())], &[Metric::count("DaySynced", u64::from(synced))]);
-    if !synced {
+    if !synced && answer.is_ok() {
         tracing::error!(%date, "the day is not synced yet (`ppmt status --date {date}` shows why)");
     }
-    Ok(serde_json::json!({ "date": date, "synced": synced }))
+    answer
+}
+
+/// The `DaySynced` value of the day and the check's answer, from the day's runs as the
+/// ledger gave them: not synced, and the error, when they could not be read.
+fn freshness(date: NaiveDate, runs: Result<Vec<StageRun>, PortError>) -> (bool, anyhow::Result<serde_json::Value>) {
+    let synced = runs.as_deref().is_ok_and(day_synced);
+    let answer = match runs {
+        Ok(_) => Ok(serde_json::json!({ "date": date, "synced": synced })),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("check that {date} is synced"))),
+    };
+    (synced, answer)
 }
 
 /// Whether a batch of the day reached `synced`.
@@ -174,5 +186,16 @@ mod tests {
         assert!(!day_synced(&[]));
         assert!(!day_synced(&[run(Stage::Scraped, RunStatus::Succeeded), run(Stage::Synced, RunStatus::Failed)]));
         assert!(day_synced(&[run(Stage::Synced, RunStatus::Running), run(Stage::Synced, RunStatus::Succeeded)]));
+    }
+
+    #[test]
+    fn an_unreadable_ledger_reports_the_day_not_synced_and_fails_the_check() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap_or_default();
+        let (synced, answer) = freshness(date, Err(PortError::transient("query the ledger", "timed out")));
+        assert!(!synced, "DaySynced 0: the alarm fires");
+        let err = format!("{:#}", answer.unwrap_err());
+        assert!(err.starts_with("check that 2026-11-25 is synced: failed to query the ledger: timed out"), "{err}");
+        let (synced, answer) = freshness(date, Ok(Vec::new()));
+        assert_eq!((synced, answer.unwrap()), (false, serde_json::json!({ "date": date, "synced": false })));
     }
 }
