@@ -36,6 +36,14 @@ pub struct BatchStatus {
     pub runs: Vec<RunView>,
 }
 
+impl BatchStatus {
+    /// Its failed or stale runs, unless a later batch superseded it: then nothing of it
+    /// is what the app shows, and its failures need no operator.
+    fn troubled_runs(&self) -> impl Iterator<Item = &RunView> {
+        self.runs.iter().filter(|v| !self.superseded && v.troubled())
+    }
+}
+
 /// A stage run with what the ledger alone does not say.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunView {
@@ -102,8 +110,8 @@ fn view(run: &StageRun, now: DateTime<Utc>) -> RunView {
     RunView { run: run.clone(), stale, duration_secs }
 }
 
-/// What needs an operator, one line each: failed or stale runs, dead letters, and, when
-/// `missing_is_trouble`, a day with no batch.
+/// What needs an operator, one line each: failed or stale runs of batches not
+/// superseded, dead letters, and, when `missing_is_trouble`, a day with no batch.
 pub fn troubles(days: &[DayStatus], queues: &[QueueDepth], missing_is_trouble: bool) -> Vec<String> {
     let mut out = Vec::new();
     for day in days {
@@ -114,7 +122,7 @@ pub fn troubles(days: &[DayStatus], queues: &[QueueDepth], missing_is_trouble: b
             ));
         }
         for batch in &day.batches {
-            for v in batch.runs.iter().filter(|v| v.troubled()) {
+            for v in batch.troubled_runs() {
                 let what = if v.stale { "is stale" } else { "failed" };
                 out.push(format!("{} {} of batch {} {what}", day.date, v.run.stage.as_str(), batch.batch_id));
             }
@@ -129,9 +137,9 @@ pub fn troubles(days: &[DayStatus], queues: &[QueueDepth], missing_is_trouble: b
     out
 }
 
-/// Whether a day has a failed or stale run (for `--failed`).
+/// Whether a day has a failed or stale run of a batch not superseded (for `--failed`).
 pub fn has_trouble(day: &DayStatus) -> bool {
-    day.batches.iter().flat_map(|b| &b.runs).any(RunView::troubled)
+    day.batches.iter().any(|b| b.troubled_runs().next().is_some())
 }
 
 /// The days and queues as text: a line per batch with each stage's status and duration,
@@ -316,6 +324,8 @@ mod tests {
         let runs = vec![
             run("2026-11-25-old", Stage::Scraped, RunStatus::Succeeded, 0, 2),
             run("2026-11-25-old", Stage::Loaded, RunStatus::Succeeded, 1, 1),
+            // Replaced before it could be retried: no operator needed.
+            run("2026-11-25-old", Stage::Transformed, RunStatus::Failed, 2, 1),
             scrape_failed,
             run("2026-11-25-new", Stage::Loaded, RunStatus::Succeeded, 11, 75),
             run("2026-11-25-new", Stage::Transformed, RunStatus::Running, 13, 0),
@@ -346,6 +356,20 @@ mod tests {
             ]
         );
         assert!(has_trouble(&day));
+    }
+
+    #[test]
+    fn a_day_whose_only_failure_is_of_a_superseded_batch_needs_no_operator() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let runs = [
+            run("old", Stage::Loaded, RunStatus::Succeeded, 0, 1),
+            run("old", Stage::Transformed, RunStatus::Failed, 1, 1),
+            run("new", Stage::Loaded, RunStatus::Succeeded, 10, 1),
+            run("new", Stage::Synced, RunStatus::Succeeded, 11, 1),
+        ];
+        let day = day_status(date, &runs, at(30));
+        assert_eq!(troubles(std::slice::from_ref(&day), &[], true), Vec::<String>::new());
+        assert!(!has_trouble(&day));
     }
 
     #[test]
