@@ -143,7 +143,7 @@ pub async fn record_scrape(
     started_at: DateTime<Utc>,
     outcome: &Result<(Manifest, ScrapeMetadata), ScrapeError>,
 ) {
-    let run = scrape_run(date, started_at, outcome);
+    let Some(run) = scrape_run(date, started_at, outcome) else { return };
     if let Err(e) = ledger.record_run(&run).await {
         tracing::error!(batch_id = %run.batch_id, error = %e, "the scrape is not in the run ledger");
     }
@@ -152,12 +152,15 @@ pub async fn record_scrape(
 /// A scrape as the ledger's `scraped` stage of its batch, so `ppmt status` shows it
 /// beside the stages after it: `failed` when a source needs an operator (the other
 /// sources' data still goes on) or when no batch could be written; then `error` says
-/// why. A scrape that failed before it had a batch gets a batch id of its own.
+/// why. A scrape that failed before it had a batch gets a batch id of its own, except
+/// one whose manifest lost to a concurrent scrape of the day (`None`): the day's batch is
+/// the other scrape's, which records itself, and a batch of this one's own would be a
+/// phantom in `ppmt status` (the caller still gets the error).
 pub fn scrape_run(
     date: NaiveDate,
     started_at: DateTime<Utc>,
     outcome: &Result<(Manifest, ScrapeMetadata), ScrapeError>,
-) -> StageRun {
+) -> Option<StageRun> {
     let (batch_id, health, troubled, error) = match outcome {
         Ok((manifest, metadata)) => {
             let troubled = metadata.troubled_sources();
@@ -172,6 +175,7 @@ pub fn scrape_run(
             let troubled: Vec<String> = sources.iter().map(why).collect();
             (batch_id.clone(), Some(sources.clone()), true, Some(format!("{e}: {}", troubled.join("; "))))
         }
+        Err(ScrapeError::ManifestChanged { .. }) => return None,
         Err(e) => (BatchId::new_for(date), None, true, Some(e.to_string())),
     };
     let files = match outcome {
@@ -179,7 +183,7 @@ pub fn scrape_run(
         Err(_) => None,
     };
     let sum = |f: fn(&SourceHealth) -> u64| health.as_ref().map(|h| h.iter().map(f).sum());
-    StageRun {
+    Some(StageRun {
         batch_id,
         batch_date: date,
         stage: Stage::Scraped,
@@ -197,7 +201,7 @@ pub fn scrape_run(
             ..StageCounts::default()
         },
         error,
-    }
+    })
 }
 
 /// A scrape that could not produce a batch.
@@ -659,4 +663,19 @@ async fn run_source(
     }
     .instrument(span)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scrape_that_lost_its_manifest_to_another_records_no_batch_of_its_own() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap_or_default();
+        let lost = Err(ScrapeError::ManifestChanged { key: manifest_key(date) });
+        assert_eq!(scrape_run(date, Utc::now(), &lost), None);
+        let unreadable = Err(ScrapeError::SourcesFile { path: "sources.toml".into(), message: "missing".into() });
+        let run = scrape_run(date, Utc::now(), &unreadable).unwrap();
+        assert_eq!((run.stage, run.status), (Stage::Scraped, RunStatus::Failed));
+    }
 }
