@@ -34,6 +34,7 @@ use ppmt_domain::event::SourceHealth;
 use ppmt_domain::manifest::{FileFormat, FileKind, ManifestFile, SourceNote, MANIFEST_SCHEMA_VERSION};
 use ppmt_domain::record::{RawRecord, FX_CSV_HEADER, PRICE_CSV_HEADER};
 use ppmt_domain::{BatchId, Manifest, Stage, StageCounts};
+use ppmt_platform::error::{capped, MAX_RECORDED_ERROR};
 use ppmt_platform::ports::{ObjectStore, RunLedger, RunStatus, StageRun};
 use ppmt_platform::PortError;
 use serde::Serialize;
@@ -182,6 +183,10 @@ pub fn scrape_run(
         Ok((manifest, _)) => Some(manifest.files.iter().filter(|f| f.kind != FileKind::Original).count() as u64),
         Err(_) => None,
     };
+    // Capped as every recorded error: a ledger item holds at most 400 KB.
+    let cap = |text: &str| capped(text, MAX_RECORDED_ERROR);
+    let health: Option<Vec<SourceHealth>> = health
+        .map(|sources| sources.into_iter().map(|s| SourceHealth { error: s.error.as_deref().map(cap), ..s }).collect());
     let sum = |f: fn(&SourceHealth) -> u64| health.as_ref().map(|h| h.iter().map(f).sum());
     Some(StageRun {
         batch_id,
@@ -200,7 +205,7 @@ pub fn scrape_run(
             sources: health,
             ..StageCounts::default()
         },
-        error,
+        error: error.as_deref().map(cap),
     })
 }
 
@@ -677,5 +682,29 @@ mod tests {
         let unreadable = Err(ScrapeError::SourcesFile { path: "sources.toml".into(), message: "missing".into() });
         let run = scrape_run(date, Utc::now(), &unreadable).unwrap();
         assert_eq!((run.stage, run.status), (Stage::Scraped, RunStatus::Failed));
+    }
+
+    #[test]
+    fn each_recorded_scrape_error_is_capped() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let huge = "x".repeat(100_000);
+        let source = |id: &str| SourceHealth {
+            source_id: id.into(),
+            status: "failed".into(),
+            requests: 1,
+            records: 0,
+            rejected: 0,
+            error: Some(huge.clone()),
+        };
+        let nothing = Err(ScrapeError::NothingScraped {
+            date,
+            batch_id: BatchId::new_for(date),
+            sources: vec![source("a"), source("b")],
+        });
+        let run = scrape_run(date, Utc::now(), &nothing).unwrap();
+        assert!(run.error.unwrap().len() <= MAX_RECORDED_ERROR);
+        for s in run.counts.sources.unwrap() {
+            assert!(s.error.unwrap().len() <= MAX_RECORDED_ERROR, "{}", s.source_id);
+        }
     }
 }
