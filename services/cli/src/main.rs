@@ -495,6 +495,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Scrape { date, source, sources } => {
             let date = date.unwrap_or_else(|| Utc::now().date_naive());
+            // Before any work: a missing ledger table must not leave an unrecorded batch.
+            let ledger = ledger()?;
             let store = S3Store { client: clients.s3.clone() };
             let vars: BTreeMap<String, String> = std::env::vars().collect();
             let started_at = Utc::now();
@@ -507,7 +509,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &vars,
             )
             .await;
-            ppmt_scraper::record_scrape(&ledger()?, date, started_at, &outcome).await;
+            ppmt_scraper::record_scrape(&ledger, date, started_at, &outcome).await;
             let (manifest, metadata) = outcome?;
             emit(format!("batch {} for {date}: {}", manifest.batch_id, manifest.file_summary()))?;
             emit(serde_json::to_string_pretty(&metadata.sources)?)?;
@@ -521,13 +523,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Reparse { date, source, sources } => {
+            let ledger = ledger()?;
             let store = S3Store { client: clients.s3.clone() };
             let vars: BTreeMap<String, String> = std::env::vars().collect();
             let bucket = env.get("PPMT_RAW_BUCKET")?;
             let started_at = Utc::now();
             let outcome =
                 ppmt_scraper::reparse_from_file(&store, bucket, &sources, date, source.as_deref(), &vars).await;
-            ppmt_scraper::record_scrape(&ledger()?, date, started_at, &outcome).await;
+            ppmt_scraper::record_scrape(&ledger, date, started_at, &outcome).await;
             let (manifest, _) = outcome?;
             emit(format!(
                 "batch {} for {date} parsed again from the lake: {}",
