@@ -477,7 +477,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq { action: DlqAction::Purge { queue, older_than, yes } } => {
             let consumer = queue.name();
             let dlq = env.queue_url(consumer, true)?;
-            let chosen = ops::purge_candidates(&clients, &ledger()?, dlq, older_than, Utc::now()).await?;
+            let ledger = ledger()?;
+            let chosen = ops::purge_candidates(&clients, &ledger, dlq, older_than, Utc::now()).await?;
             if chosen.is_empty() {
                 emit(format!("no dead letter in the {consumer} DLQ is that old; nothing deleted"))?;
                 return Ok(());
@@ -490,7 +491,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !yes && !confirm(&question)? {
                 anyhow::bail!("nothing deleted: not confirmed (answer `y`, or pass --yes)");
             }
-            let deleted = ops::purge(&clients, dlq, &chosen).await?;
+            let deleted = ops::purge(&clients, &ledger, dlq, &chosen).await?;
             emit(format!("deleted {deleted} message(s) from the {consumer} DLQ"))?;
         }
         Command::Scrape { date, source, sources } => {

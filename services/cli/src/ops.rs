@@ -365,8 +365,8 @@ pub async fn redrive(
 }
 
 /// The dead letters of a consumer sent at least `older_than` before `now`: what
-/// `dlq purge` would delete. The others are visible again when this returns; the
-/// chosen stay hidden for 30 s, for [`purge`].
+/// `dlq purge` would delete. All are visible again when this returns: [`purge`]
+/// receives them again once the operator has confirmed.
 pub async fn purge_candidates(
     clients: &AwsClients,
     ledger: &dyn RunLedger,
@@ -374,17 +374,26 @@ pub async fn purge_candidates(
     older_than: std::time::Duration,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<DeadLetter>> {
-    let letters = receive_dead_letters(clients, ledger, dlq_url).await?;
+    let letters = list_dead_letters(clients, ledger, dlq_url).await?;
     let limit = older_than.as_secs() as i64;
-    let (chosen, others): (Vec<DeadLetter>, Vec<DeadLetter>) =
-        letters.into_iter().partition(|l| l.age_secs(now).is_some_and(|a| a >= limit));
-    release(clients, dlq_url, &others).await;
-    Ok(chosen)
+    Ok(letters.into_iter().filter(|l| l.age_secs(now).is_some_and(|a| a >= limit)).collect())
 }
 
-/// Deletes dead letters chosen by [`purge_candidates`] (within their 30 s).
-pub async fn purge(clients: &AwsClients, dlq_url: &str, letters: &[DeadLetter]) -> anyhow::Result<usize> {
-    for letter in letters {
+/// Deletes the dead letters chosen by [`purge_candidates`]. The operator may take longer
+/// to confirm than a receipt handle lives, so the DLQ is received again first and the
+/// chosen messages are deleted with their fresh handles; the others, and any chosen one
+/// no longer there (e.g. replayed meanwhile), are left alone. Returns how many were deleted.
+pub async fn purge(
+    clients: &AwsClients,
+    ledger: &dyn RunLedger,
+    dlq_url: &str,
+    chosen: &[DeadLetter],
+) -> anyhow::Result<usize> {
+    let fresh = receive_dead_letters(clients, ledger, dlq_url).await?;
+    let (doomed, others): (Vec<DeadLetter>, Vec<DeadLetter>) =
+        fresh.into_iter().partition(|l| chosen.iter().any(|c| c.message_id == l.message_id));
+    release(clients, dlq_url, &others).await;
+    for letter in &doomed {
         clients
             .sqs
             .delete_message()
@@ -394,7 +403,7 @@ pub async fn purge(clients: &AwsClients, dlq_url: &str, letters: &[DeadLetter]) 
             .await
             .map_err(|e| aws_failure(format!("delete dead letter {} from {dlq_url}", letter.message_id), e))?;
     }
-    Ok(letters.len())
+    Ok(doomed.len())
 }
 
 /// `30s`, `15m`, `12h` or `7d` as a duration (for `--older-than`).
