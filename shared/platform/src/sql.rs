@@ -356,6 +356,6 @@ mod tests {
         let text = "-- comment\nDELETE FROM a;\nINSERT INTO b\nSELECT 1;\n";
         assert_eq!(split_statements(text), vec!["DELETE FROM a", "INSERT INTO b\nSELECT 1"]);
         let reset = render(&TRANSFORM_STEPS[0], &batch("b")).unwrap();
-        assert_eq!(split_statements(&reset).len(), 8);
+        assert_eq!(split_statements(&reset).len(), 9);
     }
 }
