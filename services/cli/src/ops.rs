@@ -29,7 +29,8 @@ impl StackEnv {
     pub fn get(&self, name: &str) -> anyhow::Result<&str> {
         self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty()).with_context(|| {
             format!(
-                "{name} is not set: run `ppmt provision --env-file .local/stack.env` and load that file (make does)"
+                "{name} is not set: on the demo stack run `./ppmt` (it loads .local/demo.env, which `make demo` \
+                 writes); for another stack, load the file `ppmt provision --env-file F` wrote"
             )
         })
     }
@@ -443,6 +444,14 @@ mod tests {
             "loaded event of batch 2026-11-25-b1 (2026-11-25)"
         );
         assert!(describe_body("this is not an event {").starts_with("undecodable: "));
+    }
+
+    #[test]
+    fn a_missing_variable_names_the_wrapper_and_the_file_that_sets_it() {
+        let env = StackEnv::new(BTreeMap::from([("PPMT_RAW_BUCKET".to_owned(), String::new())]));
+        let err = env.get("PPMT_RAW_BUCKET").unwrap_err().to_string();
+        assert!(err.starts_with("PPMT_RAW_BUCKET is not set: on the demo stack run `./ppmt`"), "{err}");
+        assert!(err.contains(".local/demo.env"), "{err}");
     }
 
     #[test]
