@@ -182,6 +182,18 @@ async fn ppmt_status_and_rejects_read_a_day_and_an_unrecorded_day_exits_non_zero
     let empty = ppmt(&["status", "--date", "2026-11-20"])?;
     assert!(!empty.status.success());
     assert!(String::from_utf8_lossy(&empty.stderr).contains("no batch recorded for 2026-11-20"));
+    // No region: one line naming the variable, not the SDK's region-lookup warnings.
+    let no_region = std::process::Command::new(ppmt_cli::demo::binary("ppmt")?)
+        .envs(&h.env)
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("RUST_LOG")
+        .args(["status", "--date", "2026-11-24"])
+        .output()?;
+    let stderr = String::from_utf8_lossy(&no_region.stderr);
+    assert!(!no_region.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: no AWS region: set AWS_REGION"), "{stderr}");
 
     // The golden day's rows that did not become facts: shop_a's blender (line 5, -3.00),
     // the toaster's earlier observation (line 3, a duplicate of line 4), and shop_b's

@@ -335,6 +335,12 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let clients = AwsClients::from_env().await;
+    // Without a region every request fails as if the endpoint could not be reached.
+    if clients.sqs.config().region().is_none() {
+        anyhow::bail!(
+            "no AWS region: set AWS_REGION (`./ppmt` loads it from .local/local.env; on AWS, the stack's region)"
+        );
+    }
     let env = StackEnv::new(std::env::vars().collect::<BTreeMap<_, _>>());
     let ledger = || -> anyhow::Result<DynamoLedger> {
         Ok(DynamoLedger { client: clients.dynamodb.clone(), table: env.get("PPMT_LEDGER_TABLE")?.to_owned() })

@@ -52,13 +52,25 @@ pub(crate) fn choose<T: Copy>(
     }
 }
 
+/// The AWS SDK's crates (by target prefix). Their warnings are the SDK's own retries and
+/// fallbacks (a region looked up in instance metadata, a credential provider skipped),
+/// each a dump of a whole HTTP response; the failure that matters reaches us as an error.
+const AWS_SDK_TARGETS: [&str; 6] =
+    ["aws_config", "aws_credential_types", "aws_runtime", "aws_sdk", "aws_sigv4", "aws_smithy"];
+
+/// The filter when `RUST_LOG` is not set: `default_level`, the AWS SDK only at `error`.
+fn default_filter(default_level: &str) -> String {
+    AWS_SDK_TARGETS.iter().fold(default_level.to_owned(), |filter, target| format!("{filter},{target}=error"))
+}
+
 /// Installs the global subscriber once; later calls are no-ops. `default_level` applies
-/// when `RUST_LOG` is not set (services log `info`, the CLI only `warn`).
+/// when `RUST_LOG` is not set (services log `info`, the CLI only `warn`; the AWS SDK
+/// `error`).
 pub fn init(service: &str, default_level: &str) {
     let env = EnvReader::from_process();
     let in_lambda = env.optional(vars::LAMBDA_RUNTIME_API).is_some();
     let (format, problem) = log_format(env.optional(LOG_FORMAT_VAR).as_deref(), in_lambda);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter(default_level)));
     let colour = format == LogFormat::Text && std::io::stderr().is_terminal();
     if tracing::subscriber::set_global_default(subscriber(format, filter, colour, std::io::stderr)).is_ok() {
         if let Some(problem) = problem {
@@ -165,6 +177,22 @@ mod tests {
             assert_eq!(line["spans"][0], *span, "{line}");
             assert!(!line.to_string().contains('\u{1b}'), "no colour codes: {line}");
         }
+    }
+
+    #[test]
+    fn by_default_the_aws_sdk_logs_only_errors_and_the_rest_at_the_default_level() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let text = subscriber(LogFormat::Text, EnvFilter::new(default_filter("warn")), false, move || writer.clone());
+        tracing::subscriber::with_default(text, || {
+            tracing::warn!(target: "aws_config::imds::region", "failed to load region from IMDS");
+            tracing::error!(target: "aws_smithy_runtime::client", "the SDK failed");
+            tracing::warn!(target: "ppmt_cli::ops", "ours");
+            tracing::info!(target: "ppmt_cli::ops", "too low");
+        });
+        let output = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = output.lines().filter_map(|l| Some(l.split_once("Z ")?.1.trim_start())).collect();
+        assert_eq!(lines, ["ERROR the SDK failed", "WARN ours"], "{output}");
     }
 
     #[test]
