@@ -49,8 +49,8 @@ enum Command {
     /// durations and errors, and the queue depths; exits non-zero when anything shown
     /// failed or is stale, a DLQ holds messages, or `--date`'s day has no batch.
     Status {
-        /// Only this day [default: the last `--days` days].
-        #[arg(long, conflicts_with = "days")]
+        /// Only this day (YYYY-MM-DD) [default: the last `--days` days].
+        #[arg(long, conflicts_with = "days", value_parser = ops::parse_date)]
         date: Option<NaiveDate>,
         /// How many days back from today (UTC).
         #[arg(long, default_value_t = 7)]
@@ -67,8 +67,8 @@ enum Command {
     /// The day's rows that did not become facts (rejected by the loader, quarantined by
     /// the transform, or duplicates), counted by source and reason, with a sample each.
     Rejects {
-        /// The day.
-        #[arg(long)]
+        /// The day (YYYY-MM-DD).
+        #[arg(long, value_parser = ops::parse_date)]
         date: NaiveDate,
         /// Only this kind [default: all three].
         #[arg(long, value_parser = ["rejected", "quarantined", "duplicate"])]
@@ -88,8 +88,8 @@ enum Command {
     /// script): each batch's stage timeline, the newest scrape's sources, the rows set
     /// aside, and the biggest price movers with a 30-day price chart each.
     Report {
-        /// The day [default: today, UTC].
-        #[arg(long)]
+        /// The day (YYYY-MM-DD) [default: today, UTC].
+        #[arg(long, value_parser = ops::parse_date)]
         date: Option<NaiveDate>,
         /// The HTML file to write (replaced if it exists).
         #[arg(long, default_value = "report.html")]
@@ -98,14 +98,15 @@ enum Command {
     /// Re-run days from their manifests (the whole chain), or re-announce one finished
     /// stage (only the stages after it run); days go in order, paced, with progress.
     Replay {
-        /// One day (the same as `--from D --to D`).
-        #[arg(long, conflicts_with_all = ["from", "to"], required_unless_present = "from")]
+        /// One day (YYYY-MM-DD; the same as `--from D --to D`).
+        #[arg(long, conflicts_with_all = ["from", "to"], required_unless_present = "from", value_parser = ops::parse_date)]
         date: Option<NaiveDate>,
-        /// The first day of a range.
-        #[arg(long, requires = "to")]
+        /// The first day of a range (YYYY-MM-DD); goes with `--to`.
+        #[arg(long, requires = "to", value_parser = ops::parse_date)]
         from: Option<NaiveDate>,
-        /// The last day of a range (at most 366 days after `--from`).
-        #[arg(long, requires = "from")]
+        /// The last day of a range (YYYY-MM-DD, at most 366 days after `--from`); goes
+        /// with `--from`.
+        #[arg(long, requires = "from", value_parser = ops::parse_date)]
         to: Option<NaiveDate>,
         /// Re-announce this finished stage instead of the manifest event [default: the
         /// manifest, so every stage runs again].
@@ -131,8 +132,8 @@ enum Command {
     },
     /// Scrape a day now (as the daily schedule does).
     Scrape {
-        /// The day [default: today, UTC].
-        #[arg(long)]
+        /// The day (YYYY-MM-DD) [default: today, UTC].
+        #[arg(long, value_parser = ops::parse_date)]
         date: Option<NaiveDate>,
         /// Only this source; the day's other files are kept [default: every source].
         #[arg(long)]
@@ -144,8 +145,8 @@ enum Command {
     /// Parse a past day again from the original documents in the lake, with no network,
     /// and write it as a new batch of the day (the chain then runs as for a scrape).
     Reparse {
-        /// The day.
-        #[arg(long)]
+        /// The day (YYYY-MM-DD).
+        #[arg(long, value_parser = ops::parse_date)]
         date: NaiveDate,
         /// Only this source; the others' files are kept [default: every source].
         #[arg(long)]
@@ -166,8 +167,8 @@ enum Command {
         /// The stack to provision and run on.
         #[arg(long, default_value = "ppmt-amp-demo")]
         stack: String,
-        /// The day to scrape (the demo sources are dated 2026-11-25).
-        #[arg(long, default_value = "2026-11-25")]
+        /// The day to scrape (YYYY-MM-DD; the demo sources are dated 2026-11-25).
+        #[arg(long, default_value = "2026-11-25", value_parser = ops::parse_date)]
         date: NaiveDate,
         /// The demo sources: `sources.toml` and the `site/` it is served from.
         #[arg(long, default_value = "e2e/fixtures/demo")]
@@ -280,8 +281,9 @@ enum DlqAction {
         /// Whose dead-letter queue.
         #[arg(long, value_enum)]
         queue: Consumer,
-        /// Only messages first sent at least this long ago: `30s`, `15m`, `12h` or `7d`
-        /// (`0s` for all).
+        /// Only messages first sent at least this long ago: a whole number and a unit,
+        /// `s` (seconds), `m` (minutes), `h` (hours) or `d` (days), e.g. `7d` (`0s` for
+        /// all).
         #[arg(long, value_parser = ops::parse_age)]
         older_than: Duration,
         /// Do not ask: needed when the input is not a terminal.
@@ -575,4 +577,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_date_flag_names_its_format_in_its_help_and_its_error() {
+        let cli = Cli::command();
+        let mut checked = Vec::new();
+        for sub in cli.get_subcommands() {
+            for arg in sub.get_arguments().filter(|a| ["date", "from", "to"].contains(&a.get_id().as_str())) {
+                let flag = format!("--{}", arg.get_id());
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                assert!(help.contains("(YYYY-MM-DD"), "{} {flag}: {help}", sub.get_name());
+                let err = Cli::try_parse_from(["ppmt", sub.get_name(), &flag, "25.11.2026"]).unwrap_err();
+                assert!(err.to_string().contains("`25.11.2026` is not a date: use YYYY-MM-DD"), "{err}");
+                checked.push(format!("{} {flag}", sub.get_name()));
+            }
+        }
+        assert_eq!(checked.len(), 9, "{checked:?}");
+    }
 }

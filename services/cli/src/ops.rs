@@ -407,6 +407,11 @@ pub async fn purge(
     Ok(doomed.len())
 }
 
+/// A day as every date flag takes it, `YYYY-MM-DD`; the error names the format.
+pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| format!("`{text}` is not a date: use YYYY-MM-DD"))
+}
+
 /// `30s`, `15m`, `12h` or `7d` as a duration (for `--older-than`).
 pub fn parse_age(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
@@ -452,6 +457,13 @@ mod tests {
         let err = env.get("PPMT_RAW_BUCKET").unwrap_err().to_string();
         assert!(err.starts_with("PPMT_RAW_BUCKET is not set: on the demo stack run `./ppmt`"), "{err}");
         assert!(err.contains(".local/demo.env"), "{err}");
+    }
+
+    #[test]
+    fn dates_read_as_year_month_day_and_anything_else_names_the_format() {
+        assert_eq!(parse_date("2026-11-25"), Ok(NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()));
+        assert_eq!(parse_date("25.11.2026"), Err("`25.11.2026` is not a date: use YYYY-MM-DD".to_owned()));
+        assert_eq!(parse_date("2026-02-30"), Err("`2026-02-30` is not a date: use YYYY-MM-DD".to_owned()));
     }
 
     #[test]
