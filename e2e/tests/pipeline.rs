@@ -685,6 +685,41 @@ async fn sigterm_finishes_the_batch_in_hand_before_exiting() -> anyhow::Result<(
 }
 
 #[tokio::test]
+async fn ppmt_workers_stops_its_workers_and_exits_on_sigterm() -> anyhow::Result<()> {
+    use tokio::io::AsyncBufReadExt;
+    let h = Harness::new("workers_sigterm").await?;
+    let log_dir = std::env::temp_dir().join(format!("ppmt-workers-{}", std::process::id()));
+    let mut ppmt = tokio::process::Command::new(ppmt_cli::demo::binary("ppmt")?)
+        .envs(&h.env)
+        .args(["workers", "--log-dir", &log_dir.to_string_lossy()])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdout = tokio::io::BufReader::new(ppmt.stdout.take().unwrap()).lines();
+    let started = stdout.next_line().await?.unwrap_or_default();
+    assert!(started.contains("`kill %1`"), "the hint says how to stop it: {started}");
+    let pid = ppmt.id().unwrap();
+    // Its children, whichever of its threads started them.
+    let mut workers = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let children = std::fs::read_to_string(task?.path().join("children"))?;
+        workers.extend(children.split_whitespace().map(str::to_owned));
+    }
+    assert_eq!(workers.len(), 3, "{workers:?}");
+
+    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+    let exit = tokio::time::timeout(Duration::from_secs(30), ppmt.wait()).await??;
+    let left: Vec<String> =
+        workers.into_iter().filter(|w| std::path::Path::new(&format!("/proc/{w}")).exists()).collect();
+    for worker in &left {
+        std::process::Command::new("kill").args(["-KILL", worker]).status()?;
+    }
+    assert!(exit.success() && left.is_empty(), "ppmt: {exit}; workers left running: {left:?}");
+    std::fs::remove_dir_all(&log_dir)?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn the_demo_sources_scraped_by_the_real_scraper_reach_dynamodb() -> anyhow::Result<()> {
     let mut h = Harness::new("scraped").await?;
     h.start_all()?;

@@ -156,7 +156,8 @@ enum Command {
         sources: String,
     },
     /// Run the loader, transformer and syncer in worker mode on the stack in the
-    /// environment until Ctrl-C, as Lambda runs them on AWS (replays need them).
+    /// environment until Ctrl-C or SIGTERM (`kill %1` after `./ppmt workers &`), as Lambda
+    /// runs them on AWS (replays need them).
     Workers {
         /// Where the workers' logs go (`loader.log`, …).
         #[arg(long, default_value = ".local/logs")]
@@ -554,11 +555,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 workers.push(ppmt_cli::demo::spawn_worker(name, &vars, &log_dir)?);
             }
             emit(format!(
-                "loader, transformer and syncer are running on {} (logs in {}); Ctrl-C stops them",
+                "loader, transformer and syncer are running on {} (logs in {}); Ctrl-C or SIGTERM (`kill %1` \
+                 when started with `&`) stops them",
                 env.get("PPMT_STACK")?,
                 log_dir.display()
             ))?;
-            tokio::signal::ctrl_c().await?;
+            ppmt_platform::worker::shutdown_signal().await;
             for worker in workers {
                 worker.stop().await?;
             }
