@@ -194,6 +194,13 @@ async fn ppmt_status_and_rejects_read_a_day_and_an_unrecorded_day_exits_non_zero
     assert!(!no_region.status.success());
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("error: no AWS region: set AWS_REGION"), "{stderr}");
+    // A sources file that is not there: refused, and no failed batch recorded for it.
+    for command in ["scrape", "reparse"] {
+        let out = ppmt(&[command, "--date", "2026-11-20", "--sources", "no-such-sources.toml"])?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("read sources file no-such-sources.toml"), "{stderr}");
+    }
+    assert_eq!(h.ledger.runs_for_date(day(20)).await?, []);
 
     // The golden day's rows that did not become facts: shop_a's blender (line 5, -3.00),
     // the toaster's earlier observation (line 3, a duplicate of line 4), and shop_b's

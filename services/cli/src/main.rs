@@ -505,10 +505,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Scrape { date, source, sources } => {
             let date = date.unwrap_or_else(|| Utc::now().date_naive());
-            // Before any work: a missing ledger table must not leave an unrecorded batch.
+            // Before any work: a missing ledger table must not leave an unrecorded batch,
+            // and a sources file that cannot be used must not record a failed one.
             let ledger = ledger()?;
             let store = S3Store { client: clients.s3.clone() };
             let vars: BTreeMap<String, String> = std::env::vars().collect();
+            ppmt_scraper::read_sources(&sources, source.as_deref(), &vars)?;
             let started_at = Utc::now();
             let outcome = ppmt_scraper::scrape_from_file(
                 &store,
@@ -536,6 +538,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ledger = ledger()?;
             let store = S3Store { client: clients.s3.clone() };
             let vars: BTreeMap<String, String> = std::env::vars().collect();
+            ppmt_scraper::read_sources(&sources, source.as_deref(), &vars)?;
             let bucket = env.get("PPMT_RAW_BUCKET")?;
             let started_at = Utc::now();
             let outcome =

@@ -556,11 +556,24 @@ pub async fn scrape_day(
     Ok((manifest, metadata))
 }
 
-/// The sources of the file at `path`, `${NAME}`s taken from `env`.
-fn read_sources(path: &str, env: &BTreeMap<String, String>) -> Result<Vec<Source>, ScrapeError> {
+/// The sources of the file at `path`, `${NAME}`s taken from `env`; with `only`, just
+/// that one. Public so that `ppmt` can refuse a file it cannot use before recording a
+/// scrape: an operator's typo is not a failed batch.
+pub fn read_sources(
+    path: &str,
+    only: Option<&str>,
+    env: &BTreeMap<String, String>,
+) -> Result<Vec<Source>, ScrapeError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ScrapeError::SourcesFile { path: path.to_owned(), message: e.to_string() })?;
-    Ok(sources::parse_sources(path, &text, env)?)
+    let mut sources = sources::parse_sources(path, &text, env)?;
+    if let Some(only) = only {
+        sources.retain(|s| s.id() == only);
+        if sources.is_empty() {
+            return Err(ScrapeError::UnknownSource { id: only.to_owned(), path: path.to_owned() });
+        }
+    }
+    Ok(sources)
 }
 
 /// Reads the sources file at `path` and scrapes `date`. With `only`, just that source is
@@ -573,13 +586,7 @@ pub async fn scrape_from_file(
     only: Option<&str>,
     env: &BTreeMap<String, String>,
 ) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
-    let mut sources = read_sources(path, env)?;
-    if let Some(only) = only {
-        sources.retain(|s| s.id() == only);
-        if sources.is_empty() {
-            return Err(ScrapeError::UnknownSource { id: only.to_owned(), path: path.to_owned() });
-        }
-    }
+    let sources = read_sources(path, only, env)?;
     // The day's manifest as this scrape starts: its version is the one the new manifest
     // may replace; a one-source scrape also keeps the other sources' files from it.
     let (current, version) = match store.get_versioned(bucket, &manifest_key(date)).await {
@@ -610,7 +617,7 @@ pub async fn reparse_from_file(
     only: Option<&str>,
     env: &BTreeMap<String, String>,
 ) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
-    let mut sources = read_sources(path, env)?;
+    let mut sources = read_sources(path, None, env)?;
     let (bytes, version) = store.get_versioned(bucket, &manifest_key(date)).await?;
     let manifest = Manifest::parse(&bytes, date)
         .map_err(|e| ScrapeError::PreviousManifest { key: manifest_key(date), message: e.to_string() })?;
