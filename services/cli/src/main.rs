@@ -59,7 +59,7 @@ enum Command {
         #[arg(long)]
         failed: bool,
         /// `json`: `{"days": [{date, batches: [{batch_id, superseded, runs: [{…, stale,
-        /// duration_secs}]}]}], "queues": [{consumer, waiting, in_flight_or_backoff,
+        /// duration_secs}]}]}], "queues": [{consumer, waiting, in_flight, in_backoff,
         /// delayed, dead_letters}], "troubles": [text]}`.
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
@@ -382,14 +382,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => status::days_back(now.date_naive(), days),
             };
             let ledger = ledger()?;
-            let mut shown = Vec::new();
+            let mut in_view = Vec::new();
             for d in dates {
-                let day = status::day_status(d, &ledger.runs_for_date(d).await?, now);
-                if !failed || status::has_trouble(&day) {
-                    shown.push(day);
-                }
+                in_view.push(status::day_status(d, &ledger.runs_for_date(d).await?, now));
             }
-            let queues = status::queue_depths(&clients, &env).await?;
+            let mut queues = status::queue_depths(&clients, &env).await?;
+            status::count_backoff(&mut queues, &in_view);
+            let shown: Vec<_> = in_view.into_iter().filter(|day| !failed || status::has_trouble(day)).collect();
             let troubles = status::troubles(&shown, &queues, date.is_some());
             match output {
                 Output::Json => emit(serde_json::json!({ "days": shown, "queues": queues, "troubles": troubles }))?,

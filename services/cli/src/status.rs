@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, NaiveDate, Utc};
+use ppmt_domain::topology::MAX_RECEIVE_COUNT;
 use ppmt_domain::{BatchId, Stage, StageCounts};
 use ppmt_platform::aws::AwsClients;
 use ppmt_platform::ports::{RunStatus, StageRun};
@@ -66,8 +67,11 @@ pub struct QueueDepth {
     pub consumer: String,
     /// Visible, waiting for a worker.
     pub waiting: u64,
-    /// Received and not yet deleted: being worked, or waiting out a retry backoff.
-    pub in_flight_or_backoff: u64,
+    /// Received and not yet deleted, less those `in_backoff`: being worked.
+    pub in_flight: u64,
+    /// Failed runs of the days in view, not superseded, with receives left: their
+    /// messages wait out a retry backoff (hidden by SQS, not lost). From the ledger.
+    pub in_backoff: u64,
     pub delayed: u64,
     /// In the dead-letter queue: out of retries, waiting for an operator.
     pub dead_letters: u64,
@@ -137,6 +141,38 @@ pub fn troubles(days: &[DayStatus], queues: &[QueueDepth], missing_is_trouble: b
     out
 }
 
+/// Splits each queue's not-visible count: the messages of the failed runs in `days`
+/// (batches not superseded) that will be received again wait out a backoff; the rest
+/// are being worked.
+pub fn count_backoff(queues: &mut [QueueDepth], days: &[DayStatus]) {
+    for q in queues {
+        let waiting_retry = days
+            .iter()
+            .flat_map(|d| &d.batches)
+            .filter(|b| !b.superseded)
+            .flat_map(|b| &b.runs)
+            .filter(|v| {
+                v.run.status == RunStatus::Failed
+                    && v.run.attempts < MAX_RECEIVE_COUNT
+                    && consumer_of(v.run.stage) == Some(q.consumer.as_str())
+            })
+            .count() as u64;
+        let not_visible = q.in_flight + q.in_backoff;
+        q.in_backoff = waiting_retry;
+        q.in_flight = not_visible.saturating_sub(waiting_retry);
+    }
+}
+
+/// The consumer whose work records `stage` (the scrape has no queue).
+fn consumer_of(stage: Stage) -> Option<&'static str> {
+    match stage {
+        Stage::Scraped => None,
+        Stage::Loaded => Some("loader"),
+        Stage::Transformed => Some("transformer"),
+        Stage::Synced => Some("syncer"),
+    }
+}
+
 /// Whether a day has a failed or stale run of a batch not superseded (for `--failed`).
 pub fn has_trouble(day: &DayStatus) -> bool {
     day.batches.iter().any(|b| b.troubled_runs().next().is_some())
@@ -178,13 +214,13 @@ pub fn render(days: &[DayStatus], queues: &[QueueDepth]) -> String {
     }
     if !queues.is_empty() {
         out.push_str(&format!(
-            "\n{:<12} {:>8} {:>20} {:>8} {:>13}\n",
-            "QUEUE", "WAITING", "IN FLIGHT/BACKOFF", "DELAYED", "DEAD LETTERS"
+            "\n{:<12} {:>8} {:>10} {:>11} {:>8} {:>13}\n",
+            "QUEUE", "WAITING", "IN FLIGHT", "IN BACKOFF", "DELAYED", "DEAD LETTERS"
         ));
         for q in queues {
             out.push_str(&format!(
-                "{:<12} {:>8} {:>20} {:>8} {:>13}\n",
-                q.consumer, q.waiting, q.in_flight_or_backoff, q.delayed, q.dead_letters
+                "{:<12} {:>8} {:>10} {:>11} {:>8} {:>13}\n",
+                q.consumer, q.waiting, q.in_flight, q.in_backoff, q.delayed, q.dead_letters
             ));
         }
     }
@@ -267,7 +303,9 @@ pub async fn queue_depths(clients: &AwsClients, env: &StackEnv) -> anyhow::Resul
         out.push(QueueDepth {
             consumer: consumer.to_owned(),
             waiting: get(&queue, QueueAttributeName::ApproximateNumberOfMessages),
-            in_flight_or_backoff: get(&queue, QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+            // all of the not-visible count until [`count_backoff`] splits it
+            in_flight: get(&queue, QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+            in_backoff: 0,
             delayed: get(&queue, QueueAttributeName::ApproximateNumberOfMessagesDelayed),
             dead_letters: get(&dlq, QueueAttributeName::ApproximateNumberOfMessages)
                 + get(&dlq, QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
@@ -384,14 +422,46 @@ mod tests {
         let queues = [QueueDepth {
             consumer: "loader".into(),
             waiting: 0,
-            in_flight_or_backoff: 1,
+            in_flight: 1,
+            in_backoff: 0,
             delayed: 0,
             dead_letters: 2,
         }];
         assert_eq!(troubles(&[], &queues, true), ["2 dead letter(s) for the loader (`ppmt dlq list --queue loader`)"]);
         let text = render(&[empty], &queues);
         assert!(text.contains("2026-11-25  (no batch recorded)"), "{text}");
-        assert!(text.lines().last().unwrap().split_whitespace().eq(["loader", "0", "1", "0", "2"]), "{text}");
+        assert!(text.lines().last().unwrap().split_whitespace().eq(["loader", "0", "1", "0", "0", "2"]), "{text}");
+    }
+
+    #[test]
+    fn a_failed_run_with_receives_left_is_counted_in_backoff_out_of_the_not_visible_ones() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let attempts = |mut r: StageRun, n: u32| {
+            r.attempts = n;
+            r
+        };
+        let runs = [
+            // waits out its backoff: 2 of 8 receives
+            attempts(run("new", Stage::Transformed, RunStatus::Failed, 20, 1), 2),
+            // out of receives: a dead letter, not in backoff
+            attempts(run("new", Stage::Loaded, RunStatus::Failed, 10, 1), MAX_RECEIVE_COUNT),
+            // superseded by "new": nothing will retry it
+            run("old", Stage::Loaded, RunStatus::Succeeded, 0, 1),
+            attempts(run("old", Stage::Transformed, RunStatus::Failed, 1, 1), 1),
+        ];
+        let day = day_status(date, &runs, at(30));
+        let depth = |consumer: &str, not_visible| QueueDepth {
+            consumer: consumer.into(),
+            waiting: 0,
+            in_flight: not_visible,
+            in_backoff: 0,
+            delayed: 0,
+            dead_letters: 0,
+        };
+        let mut queues = [depth("loader", 0), depth("transformer", 3), depth("syncer", 1)];
+        count_backoff(&mut queues, std::slice::from_ref(&day));
+        let split: Vec<(u64, u64)> = queues.iter().map(|q| (q.in_flight, q.in_backoff)).collect();
+        assert_eq!(split, [(0, 0), (2, 1), (1, 0)]);
     }
 
     #[test]
