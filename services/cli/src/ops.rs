@@ -425,8 +425,15 @@ pub fn parse_age(text: &str) -> Result<std::time::Duration, String> {
         "d" => 86_400,
         _ => return Err(format!("`{text}` has no unit: use s, m, h or d, e.g. 7d")),
     };
-    Ok(std::time::Duration::from_secs(n * secs))
+    // (past a century, no SQS message is that old; and the product must not wrap)
+    match n.checked_mul(secs) {
+        Some(total) if total <= MAX_AGE_SECS => Ok(std::time::Duration::from_secs(total)),
+        _ => Err(format!("`{text}` is more than 36500d")),
+    }
 }
+
+/// The longest age [`parse_age`] takes: 100 years.
+const MAX_AGE_SECS: u64 = 36_500 * 86_400;
 
 #[cfg(test)]
 mod tests {
@@ -472,6 +479,9 @@ mod tests {
         assert_eq!(parse_age("15m"), Ok(std::time::Duration::from_secs(900)));
         assert!(parse_age("7").unwrap_err().contains("no unit"));
         assert!(parse_age("d7").unwrap_err().contains("is not a duration"));
+        assert!(parse_age("18446744073709551615d").unwrap_err().contains("more than 36500d"));
+        assert!(parse_age("36501d").unwrap_err().contains("more than 36500d"));
+        assert_eq!(parse_age("36500d"), Ok(std::time::Duration::from_secs(MAX_AGE_SECS)));
         assert_eq!(human_age(90_061), "1d 1h");
         assert_eq!(human_age(3_605), "1h");
         assert_eq!(human_age(42), "42s");
