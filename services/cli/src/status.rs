@@ -141,36 +141,20 @@ pub fn troubles(days: &[DayStatus], queues: &[QueueDepth], missing_is_trouble: b
     out
 }
 
-/// Splits each queue's not-visible count: the messages of the failed runs in `days`
-/// (batches not superseded) that will be received again wait out a backoff; the rest
-/// are being worked.
-pub fn count_backoff(queues: &mut [QueueDepth], days: &[DayStatus]) {
-    for q in queues {
-        let waiting_retry = days
-            .iter()
-            .flat_map(|d| &d.batches)
-            .filter(|b| !b.superseded)
-            .flat_map(|b| &b.runs)
-            .filter(|v| {
-                v.run.status == RunStatus::Failed
-                    && v.run.attempts < MAX_RECEIVE_COUNT
-                    && consumer_of(v.run.stage) == Some(q.consumer.as_str())
-            })
-            .count() as u64;
-        let not_visible = q.in_flight + q.in_backoff;
-        q.in_backoff = waiting_retry;
-        q.in_flight = not_visible.saturating_sub(waiting_retry);
-    }
-}
-
-/// The consumer whose work records `stage` (the scrape has no queue).
-fn consumer_of(stage: Stage) -> Option<&'static str> {
-    match stage {
-        Stage::Scraped => None,
-        Stage::Loaded => Some("loader"),
-        Stage::Transformed => Some("transformer"),
-        Stage::Synced => Some("syncer"),
-    }
+/// Splits the not-visible count of `consumer`'s queue into (in flight, in backoff): the
+/// messages of the failed runs in `days` (batches not superseded) that will be received
+/// again wait out a backoff; the rest are being worked.
+pub fn split_not_visible(consumer: &str, not_visible: u64, days: &[DayStatus]) -> (u64, u64) {
+    let in_backoff = days
+        .iter()
+        .flat_map(|d| &d.batches)
+        .filter(|b| !b.superseded)
+        .flat_map(|b| &b.runs)
+        .filter(|v| {
+            v.run.status == RunStatus::Failed && v.run.attempts < MAX_RECEIVE_COUNT && v.run.stage.service() == consumer
+        })
+        .count() as u64;
+    (not_visible.saturating_sub(in_backoff), in_backoff)
 }
 
 /// Whether a day has a failed or stale run of a batch not superseded (for `--failed`).
@@ -293,19 +277,20 @@ pub fn days_back(last: NaiveDate, days: u32) -> Vec<NaiveDate> {
     (0..days.max(1)).filter_map(|i| last.checked_sub_days(chrono::Days::new(u64::from(i)))).collect()
 }
 
-/// Each consumer's queue and DLQ depth.
-pub async fn queue_depths(clients: &AwsClients, env: &StackEnv) -> anyhow::Result<Vec<QueueDepth>> {
+/// Each consumer's queue and DLQ depth, its messages in backoff told from `days`.
+pub async fn queue_depths(clients: &AwsClients, env: &StackEnv, days: &[DayStatus]) -> anyhow::Result<Vec<QueueDepth>> {
     let mut out = Vec::new();
     for consumer in crate::demo::CONSUMERS {
         let queue = attributes(clients, env.queue_url(consumer, false)?).await?;
         let dlq = attributes(clients, env.queue_url(consumer, true)?).await?;
         let get = |a: &BTreeMap<QueueAttributeName, u64>, name| a.get(&name).copied().unwrap_or(0);
+        let not_visible = get(&queue, QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
+        let (in_flight, in_backoff) = split_not_visible(consumer, not_visible, days);
         out.push(QueueDepth {
             consumer: consumer.to_owned(),
             waiting: get(&queue, QueueAttributeName::ApproximateNumberOfMessages),
-            // all of the not-visible count until [`count_backoff`] splits it
-            in_flight: get(&queue, QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-            in_backoff: 0,
+            in_flight,
+            in_backoff,
             delayed: get(&queue, QueueAttributeName::ApproximateNumberOfMessagesDelayed),
             dead_letters: get(&dlq, QueueAttributeName::ApproximateNumberOfMessages)
                 + get(&dlq, QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
@@ -450,17 +435,10 @@ mod tests {
             attempts(run("old", Stage::Transformed, RunStatus::Failed, 1, 1), 1),
         ];
         let day = day_status(date, &runs, at(30));
-        let depth = |consumer: &str, not_visible| QueueDepth {
-            consumer: consumer.into(),
-            waiting: 0,
-            in_flight: not_visible,
-            in_backoff: 0,
-            delayed: 0,
-            dead_letters: 0,
-        };
-        let mut queues = [depth("loader", 0), depth("transformer", 3), depth("syncer", 1)];
-        count_backoff(&mut queues, std::slice::from_ref(&day));
-        let split: Vec<(u64, u64)> = queues.iter().map(|q| (q.in_flight, q.in_backoff)).collect();
+        let split: Vec<(u64, u64)> = [("loader", 0), ("transformer", 3), ("syncer", 1)]
+            .into_iter()
+            .map(|(consumer, not_visible)| split_not_visible(consumer, not_visible, std::slice::from_ref(&day)))
+            .collect();
         assert_eq!(split, [(0, 0), (2, 1), (1, 0)]);
     }
 

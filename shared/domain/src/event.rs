@@ -40,6 +40,17 @@ impl Stage {
         }
     }
 
+    /// The service whose work the stage records: the scraper, or the consumer (queue)
+    /// of the same name.
+    pub fn service(self) -> &'static str {
+        match self {
+            Stage::Scraped => "scraper",
+            Stage::Loaded => "loader",
+            Stage::Transformed => "transformer",
+            Stage::Synced => "syncer",
+        }
+    }
+
     /// Parses a wire name.
     pub fn parse(text: &str) -> Option<Stage> {
         Stage::ALL.into_iter().find(|s| s.as_str() == text)

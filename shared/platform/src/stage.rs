@@ -169,16 +169,6 @@ async fn end_stage(
     }
 }
 
-/// The service that runs `stage`: the `Service` dimension of its metrics.
-fn service_of(stage: Stage) -> &'static str {
-    match stage {
-        Stage::Scraped => "scraper",
-        Stage::Loaded => "loader",
-        Stage::Transformed => "transformer",
-        Stage::Synced => "syncer",
-    }
-}
-
 /// The metrics of a stage run that ended with `status`: its counts (those it has),
 /// `StageFailures` (1 when it failed), `StageDurationMs` when known, and `DaysSynced` = 1
 /// when a sync succeeded.
@@ -206,7 +196,7 @@ fn stage_metrics(stage: Stage, status: &RunStatus, counts: &StageCounts, duratio
 
 fn emit_metrics(batch: &BatchRef, stage: Stage, status: &RunStatus, counts: &StageCounts, duration: Option<Duration>) {
     let properties = [("batch_id", batch.batch_id.as_str()), ("stage", stage.as_str())];
-    metrics::emit(service_of(stage), &properties, &stage_metrics(stage, status, counts, duration));
+    metrics::emit(stage.service(), &properties, &stage_metrics(stage, status, counts, duration));
 }
 
 #[cfg(test)]
