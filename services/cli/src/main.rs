@@ -386,8 +386,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for d in dates {
                 in_view.push(status::day_status(d, &ledger.runs_for_date(d).await?, now));
             }
-            let mut queues = status::queue_depths(&clients, &env).await?;
-            status::count_backoff(&mut queues, &in_view);
+            let queues = status::queue_depths(&clients, &env, &in_view).await?;
             let shown: Vec<_> = in_view.into_iter().filter(|day| !failed || status::has_trouble(day)).collect();
             let troubles = status::troubles(&shown, &queues, date.is_some());
             match output {
@@ -509,14 +508,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ledger = ledger()?;
             let store = S3Store { client: clients.s3.clone() };
             let vars: BTreeMap<String, String> = std::env::vars().collect();
-            ppmt_scraper::read_sources(&sources, source.as_deref(), &vars)?;
+            let chosen = ppmt_scraper::read_sources(&sources, source.as_deref(), &vars)?;
             let started_at = Utc::now();
-            let outcome = ppmt_scraper::scrape_from_file(
+            let outcome = ppmt_scraper::scrape_sources(
                 &store,
                 env.get("PPMT_RAW_BUCKET")?,
-                &sources,
+                &chosen,
                 date,
-                source.as_deref(),
+                source.is_some(),
                 &vars,
             )
             .await;
@@ -537,11 +536,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ledger = ledger()?;
             let store = S3Store { client: clients.s3.clone() };
             let vars: BTreeMap<String, String> = std::env::vars().collect();
-            ppmt_scraper::read_sources(&sources, source.as_deref(), &vars)?;
+            let chosen = ppmt_scraper::read_sources(&sources, source.as_deref(), &vars)?;
             let bucket = env.get("PPMT_RAW_BUCKET")?;
             let started_at = Utc::now();
-            let outcome =
-                ppmt_scraper::reparse_from_file(&store, bucket, &sources, date, source.as_deref(), &vars).await;
+            let outcome = ppmt_scraper::reparse_sources(&store, bucket, chosen, date, source.as_deref(), &vars).await;
             ppmt_scraper::record_scrape(&ledger, date, started_at, &outcome).await;
             let (manifest, _) = outcome?;
             emit(format!(

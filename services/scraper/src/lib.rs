@@ -587,6 +587,20 @@ pub async fn scrape_from_file(
     env: &BTreeMap<String, String>,
 ) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
     let sources = read_sources(path, only, env)?;
+    scrape_sources(store, bucket, &sources, date, only.is_some(), env).await
+}
+
+/// Scrapes `date` from `sources` (as [`read_sources`] gave them). With `one_source`
+/// (`sources` is the one source of an `only`), the other sources' files are kept from
+/// the day's manifest.
+pub async fn scrape_sources(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    sources: &[Source],
+    date: NaiveDate,
+    one_source: bool,
+    env: &BTreeMap<String, String>,
+) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
     // The day's manifest as this scrape starts: its version is the one the new manifest
     // may replace; a one-source scrape also keeps the other sources' files from it.
     let (current, version) = match store.get_versioned(bucket, &manifest_key(date)).await {
@@ -594,14 +608,14 @@ pub async fn scrape_from_file(
         Err(e) if e.not_found => (None, None),
         Err(e) => return Err(e.into()),
     };
-    let previous = match (only, current) {
-        (Some(_), Some(bytes)) => Some(
+    let previous = match (one_source, current) {
+        (true, Some(bytes)) => Some(
             Manifest::parse(&bytes, date)
                 .map_err(|e| ScrapeError::PreviousManifest { key: manifest_key(date), message: e.to_string() })?,
         ),
         _ => None,
     };
-    scrape_day(store, bucket, &sources, date, env, previous.as_ref(), version.as_deref(), Documents::Fetch).await
+    scrape_day(store, bucket, sources, date, env, previous.as_ref(), version.as_deref(), Documents::Fetch).await
 }
 
 /// Parses `date` again from the lake alone: each source of the sources file at `path`
@@ -617,7 +631,19 @@ pub async fn reparse_from_file(
     only: Option<&str>,
     env: &BTreeMap<String, String>,
 ) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
-    let mut sources = read_sources(path, None, env)?;
+    let sources = read_sources(path, None, env)?;
+    reparse_sources(store, bucket, sources, date, only, env).await
+}
+
+/// [`reparse_from_file`] with the sources as [`read_sources`] gave them.
+pub async fn reparse_sources(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    mut sources: Vec<Source>,
+    date: NaiveDate,
+    only: Option<&str>,
+    env: &BTreeMap<String, String>,
+) -> Result<(Manifest, ScrapeMetadata), ScrapeError> {
     let (bytes, version) = store.get_versioned(bucket, &manifest_key(date)).await?;
     let manifest = Manifest::parse(&bytes, date)
         .map_err(|e| ScrapeError::PreviousManifest { key: manifest_key(date), message: e.to_string() })?;
