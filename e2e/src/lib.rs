@@ -68,7 +68,7 @@ impl Harness {
 
         let db_name = format!("e2e_{}_{suffix}", test.replace('-', "_"));
         let admin = PostgresWarehouse { url: admin_url.clone() }.connect().await?;
-        admin.batch_execute(&format!("CREATE DATABASE {db_name}")).await?;
+        staged_day::create_database(&admin, &db_name).await?;
         let base = admin_url.rsplit_once('/').map(|(b, _)| b).context("PPMT_DATABASE_URL has no database part")?;
         let database_url = format!("{base}/{db_name}");
         PostgresWarehouse { url: database_url.clone() }.apply_schema().await?;

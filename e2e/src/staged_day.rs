@@ -9,12 +9,21 @@ use ppmt_platform::adapters::postgres::PostgresWarehouse;
 use ppmt_platform::ports::{StagedBatch, StagedRow};
 use rust_decimal::Decimal;
 
+/// Creates database `name` with the C collation (byte order: for UTF-8 text the same order
+/// as code points, as `C.UTF-8` sorts, but compared with `memcmp` instead of `strcoll`,
+/// which costs a transform's sorts and indexes on text keys about 2.5 times as much).
+/// The character classes (`LOWER`) stay the cluster's.
+pub async fn create_database(admin: &tokio_postgres::Client, name: &str) -> anyhow::Result<()> {
+    admin.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0 LC_COLLATE 'C'")).await?;
+    Ok(())
+}
+
 /// A new database `name` (dropped first if it exists) on the server of `admin_url`, with
 /// the schema and the seeds applied.
 pub async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<PostgresWarehouse> {
     let admin = PostgresWarehouse { url: admin_url.to_owned() }.connect().await?;
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+    create_database(&admin, name).await?;
     let base = admin_url.rsplit_once('/').map(|(b, _)| b).context("PPMT_DATABASE_URL has no database part")?;
     let warehouse = PostgresWarehouse { url: format!("{base}/{name}") };
     warehouse.apply_schema().await?;

@@ -389,6 +389,39 @@ fn kettle_day(d: u32, seq: i64, price: &str) -> StagedBatch {
 }
 
 #[tokio::test]
+async fn a_product_takes_the_best_category_of_its_offers_and_its_bounds() {
+    let w = database("categories").await;
+    let watch = |source: &str, price: &str| {
+        Offer::new(source, &format!("{source}-W"), price, "USD").name("Pixel Watch X", "Acme").gtin("4006381333931")
+    };
+    let day1 = day_batch(
+        day(1),
+        1,
+        &[
+            // keyword rules only: "%watch%" wearables (20) beats "%pixel%" smartphones (30)
+            watch("a", "110.00"),
+            // a path: smartphones (10), whose bounds (20.00..3000.00) would pass 2500.00
+            watch("b", "2500.00").category("Phones > Smartphones"),
+            // a specific path: audio (5), the best of the three
+            watch("c", "100.00").category("Audio > Headphones"),
+        ],
+        &rates(),
+    )
+    .unwrap();
+    let counts = stage_and_transform(&w, &day1).await;
+    assert_eq!((counts.facts, counts.quarantined), (2, 1));
+    // Every offer is checked against the product's category, audio (5.00..2000.00).
+    assert_eq!(
+        rows(&w, "SELECT source_sku, reason_code, detail FROM quarantined_rows").await,
+        vec![vec!["b-W".to_owned(), "PRICE_BOUNDS".into(), "2500.00 USD outside 5.00..2000.00 for audio".into()]]
+    );
+    assert_eq!(
+        rows(&w, "SELECT category, market_price_usd FROM fact_product_prices").await,
+        vec![vec!["audio".to_owned(), "105.00".into()]]
+    );
+}
+
+#[tokio::test]
 async fn a_replayed_older_day_leaves_a_newer_days_window_figures_alone() {
     let w = database("windows").await;
     // Days 1 to 8 at 100.00, 102.00, ..., 114.00 (the market price: both shops agree).

@@ -81,7 +81,7 @@ else
     mkdir -p "$pg_dir"
     [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$pg_dir"
     chmod 700 "$pg_dir"
-    as_pg "$pg_bin/initdb" -D "$pg_dir" -A trust -U postgres >/dev/null
+    as_pg "$pg_bin/initdb" -D "$pg_dir" -A trust -U postgres --lc-collate=C >/dev/null
   fi
   as_pg "$pg_bin/pg_ctl" -D "$pg_dir" -w -l "$pg_dir/server.log" \
     -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null

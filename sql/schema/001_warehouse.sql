@@ -209,7 +209,8 @@ CREATE TABLE IF NOT EXISTS offer_work (
 -- staged row, everything the checks used and the verdict. Emptied for the batch at reset
 -- (010) and cleanup (110); written once, never updated. Later steps read it alone (never
 -- joined to another table of the batch), because the planner cannot know its size: its
--- rows live only inside the transform's transaction.
+-- rows live only inside the transform's transaction. Each step reads all of the batch's
+-- rows, so it has no key to maintain (one row per offer follows from offer_work's key).
 CREATE TABLE IF NOT EXISTS offer_checks (
     batch_id          VARCHAR(128)  NOT NULL,
     batch_date        DATE          NOT NULL,
@@ -260,8 +261,7 @@ CREATE TABLE IF NOT EXISTS offer_checks (
     detail            VARCHAR(1024),
     offer_rank        INTEGER,
     kept_file_key     VARCHAR(1024),
-    kept_line_no      BIGINT,
-    PRIMARY KEY (batch_id, source_id, source_sku)
+    kept_line_no      BIGINT
 );
 
 -- Work rows of one transform (050): one per product of the batch, its market prices of
@@ -409,21 +409,22 @@ WHERE quote_currency = 'USD';
 CREATE OR REPLACE VIEW staged_offers AS
 SELECT s.batch_id, s.batch_date, s.source_id, s.file_key, s.line_no, s.source_sku, s.name,
        s.brand, s.category, s.price, s.price_kind, s.price_max, s.regular_price, s.currency,
-       s.availability, s.url, s.observed_at, s.gtin14, s.mpn_key,
-       COALESCE(ao.brand_key, sa.brand_key, s.brand_key) AS brand_key, s.name_key
+       s.availability, s.url, s.observed_at, s.gtin14, s.mpn_key, s.brand_key, s.name_key
 FROM (
     SELECT r.batch_id, r.batch_date, r.source_id, r.file_key, r.line_no, r.source_sku, r.name,
            r.brand, r.category, r.price, r.price_kind, r.price_max, r.regular_price,
            r.currency, r.availability, r.url, r.observed_at, r.gtin14, r.mpn_key,
-           r.brand_key, r.name_key,
+           COALESCE(ao.brand_key, sa.brand_key, r.brand_key) AS brand_key, r.name_key,
            ROW_NUMBER() OVER (
                PARTITION BY r.batch_id, r.source_id, r.source_sku
                ORDER BY r.observed_at DESC, r.file_key, r.line_no
            ) AS rank_in_offer
     FROM staging_prices r
+    -- (joined before the ranking, whose filter the planner cannot estimate: a join after
+    -- it was planned for a few thousand rows, as a loop over the aliases per row)
+    LEFT JOIN brand_aliases ao ON ao.alias_key = r.brand_key AND ao.origin <> 'seed'
+    LEFT JOIN brand_aliases sa ON sa.alias_key = r.brand_key AND sa.origin = 'seed'
 ) s
-LEFT JOIN brand_aliases ao ON ao.alias_key = s.brand_key AND ao.origin <> 'seed'
-LEFT JOIN brand_aliases sa ON sa.alias_key = s.brand_key AND sa.origin = 'seed'
 WHERE s.rank_in_offer = 1;
 
 -- The offers matching compares a new offer with (041 to 043): every mapped offer, and the

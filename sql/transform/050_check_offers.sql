@@ -152,41 +152,26 @@ FROM (
                w.source_category, w.price, w.price_kind, w.price_max, w.regular_price,
                w.currency, w.availability, w.url, w.observed_at, w.usd_per_unit,
                w.fx_rate_date, w.fx_source, w.price_usd, w.regular_price_usd, w.offer_category,
-               w.category_priority, w.category_kind, w.product_category, w.min_usd, w.max_usd,
-               w.released_scale, w.released_bounds, w.released_outlier, w.prev_price_usd,
+               w.category_priority, w.category_kind,
+               CAST(SUBSTRING(w.product_key, 12, 64) AS VARCHAR(64)) AS product_category,
+               w.min_usd, w.max_usd, w.released_scale, w.released_bounds, w.released_outlier, w.prev_price_usd,
                w.prev_price_date, CAST(COALESCE(w.hist_days, 0) AS INTEGER) AS hist_days,
                CAST(w.hist_median AS NUMERIC(20,4)) AS hist_median,
                CAST(w.hist_mad AS NUMERIC(22,6)) AS hist_mad
         FROM (
+          -- 3b. the bounds of the product's category, from an offer of that category
+          SELECT x.*,
+                 MAX(CASE WHEN x.category_key = x.product_key THEN x.category_min_usd END)
+                     OVER (PARTITION BY x.product_id) AS min_usd,
+                 MAX(CASE WHEN x.category_key = x.product_key THEN x.category_max_usd END)
+                     OVER (PARTITION BY x.product_id) AS max_usd
+          FROM (
           -- 3. spread onto the offers: the product's category, the best over its offers
           -- of the day, with that category's price bounds (each offer carries those of
           -- its own category); the F row of each offer's (product, source); the H row of
           -- its product
           SELECT u.*,
-                 FIRST_VALUE(COALESCE(u.offer_category, 'uncategorized')) OVER (
-                     PARTITION BY u.product_id
-                     ORDER BY CASE WHEN u.kind = 'O' THEN 0 ELSE 1 END,
-                              COALESCE(u.category_priority, 2147483647),
-                              COALESCE(u.category_kind, 9),
-                              COALESCE(u.offer_category, 'uncategorized')
-                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-                 ) AS product_category,
-                 FIRST_VALUE(u.category_min_usd) OVER (
-                     PARTITION BY u.product_id
-                     ORDER BY CASE WHEN u.kind = 'O' THEN 0 ELSE 1 END,
-                              COALESCE(u.category_priority, 2147483647),
-                              COALESCE(u.category_kind, 9),
-                              COALESCE(u.offer_category, 'uncategorized')
-                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-                 ) AS min_usd,
-                 FIRST_VALUE(u.category_max_usd) OVER (
-                     PARTITION BY u.product_id
-                     ORDER BY CASE WHEN u.kind = 'O' THEN 0 ELSE 1 END,
-                              COALESCE(u.category_priority, 2147483647),
-                              COALESCE(u.category_kind, 9),
-                              COALESCE(u.offer_category, 'uncategorized')
-                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-                 ) AS max_usd,
+                 MIN(u.category_key) OVER (PARTITION BY u.product_id) AS product_key,
                  MAX(u.f_price_usd) OVER (PARTITION BY u.product_id, u.source_id) AS prev_price_usd,
                  MAX(u.f_date) OVER (PARTITION BY u.product_id, u.source_id) AS prev_price_date,
                  MAX(u.h_days) OVER (PARTITION BY u.product_id) AS hist_days,
@@ -200,6 +185,10 @@ FROM (
                    o.observed_at, o.usd_per_unit, o.fx_rate_date, o.fx_source,
                    o.price_usd, o.regular_price_usd, o.offer_category,
                    o.category_priority, o.category_kind, o.category_min_usd, o.category_max_usd,
+                   LPAD(CAST(CAST(COALESCE(o.category_priority, 2147483647) AS BIGINT) + 2147483648
+                             AS VARCHAR(10)), 10, '0')
+                   || CAST(COALESCE(o.category_kind, 9) AS VARCHAR(1))
+                   || COALESCE(o.offer_category, 'uncategorized') AS category_key,
                    rl.source_id IS NOT NULL AS released_scale,
                    rl.source_id IS NOT NULL AS released_bounds,
                    rl.source_id IS NOT NULL AS released_outlier,
@@ -282,23 +271,21 @@ FROM (
             UNION ALL
             -- ... F rows: the latest earlier fact (30 days) of each (product, source) pair
             -- of the batch: the day before's, which most pairs have, or else the newest
-            -- of the 29 days before that (so a calm day reads one day of facts, not 30),
-            -- ...
+            -- of the 29 days before that (so a calm day reads one day of facts, not 30);
+            -- a pair of two SKUs has the day before's row twice, which the MAX that
+            -- spreads it does not mind, ...
             SELECT 'F', y.product_id, y.source_id,
                    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                   NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                    y.price_date, y.price_usd, NULL, NULL, NULL
             FROM (
                 SELECT k.product_id, k.source_id, d1.price_date, d1.price_usd, 1 AS newest
-                FROM (
-                    SELECT DISTINCT s.product_id, s.source_id
-                    FROM offer_work s
-                    WHERE s.batch_id = :batch_id
-                ) k
+                FROM offer_work k
                 JOIN fact_offer_prices d1
                   ON d1.product_id = k.product_id AND d1.source_id = k.source_id
                  AND d1.price_date = CAST(:batch_date AS DATE) - 1
+                WHERE k.batch_id = :batch_id
                 UNION ALL
                 SELECT m.product_id, m.source_id, h.price_date, h.price_usd,
                        ROW_NUMBER() OVER (
@@ -306,15 +293,11 @@ FROM (
                        ) AS newest
                 FROM (
                     SELECT k.product_id, k.source_id
-                    FROM (
-                        SELECT DISTINCT s.product_id, s.source_id
-                        FROM offer_work s
-                        WHERE s.batch_id = :batch_id
-                    ) k
+                    FROM offer_work k
                     LEFT JOIN fact_offer_prices d1
                       ON d1.product_id = k.product_id AND d1.source_id = k.source_id
                      AND d1.price_date = CAST(:batch_date AS DATE) - 1
-                    WHERE d1.product_id IS NULL
+                    WHERE k.batch_id = :batch_id AND d1.product_id IS NULL
                     -- (grouped, so that the pairs are found before the window is read)
                     GROUP BY k.product_id, k.source_id
                 ) m
@@ -322,19 +305,22 @@ FROM (
                   ON h.product_id = m.product_id AND h.source_id = m.source_id
                  AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30
                                       AND CAST(:batch_date AS DATE) - 2
+                -- (a pair without an earlier fact needs no row, nor a place in the ranking:
+                -- on a first day that is every pair; COALESCE keeps the join a LEFT JOIN)
+                WHERE COALESCE(h.price_date, CAST(:batch_date AS DATE)) < CAST(:batch_date AS DATE)
             ) y
-            -- (a pair without an earlier fact needs no row)
-            WHERE y.newest = 1 AND y.price_date IS NOT NULL
+            WHERE y.newest = 1
             UNION ALL
             -- ... and H rows: the product's history, from product_windows
             SELECT 'H', p.product_id,
                    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                    NULL, p.hist_days, p.hist_median, p.hist_mad
             FROM product_windows p
             WHERE p.batch_id = :batch_id
           ) u
+          ) x
         ) w
         WHERE w.kind = 'O'
       ) h

@@ -78,7 +78,7 @@ FROM (
            SUM(CASE WHEN m.kind = 'O' AND m.availability = 'in_stock' THEN 1 ELSE 0 END) AS in_stock,
            MAX(m.observed_at) AS newest_observed,
            SUM(m.good_share) AS good_sum,
-           COALESCE(MAX(CASE WHEN m.kind = 'O' AND m.crn = 1 THEN m.offer_category END), 'uncategorized') AS category,
+           COALESCE(CAST(SUBSTRING(MIN(m.category_key), 12, 64) AS VARCHAR(64)), 'uncategorized') AS category,
            MAX(m.prev_date) AS prev_date, MAX(m.prev_market) AS prev_market,
            MAX(m.sum_6) AS sum_6, COALESCE(MAX(m.n_6), 0) AS n_6,
            MAX(m.min_6) AS min_6, MAX(m.max_6) AS max_6,
@@ -92,26 +92,23 @@ FROM (
                               THEN CAST(w.price_usd AS NUMERIC(20,4)) END)
                          OVER (PARTITION BY w.product_id), 2) AS market
         FROM (
-            -- 1. the O rows ranked by price and by category rule
+            -- 1. the O rows ranked by price
             SELECT u.*,
                    ROW_NUMBER() OVER (
                        PARTITION BY u.product_id
                        ORDER BY CASE WHEN u.kind = 'O' THEN 0 ELSE 1 END, u.price_usd, u.source_id
                    ) AS orn,
-                   SUM(CASE WHEN u.kind = 'O' THEN 1 ELSE 0 END) OVER (PARTITION BY u.product_id) AS n,
-                   ROW_NUMBER() OVER (
-                       PARTITION BY u.product_id
-                       ORDER BY CASE WHEN u.kind = 'O' THEN 0 ELSE 1 END,
-                                COALESCE(u.category_priority, 2147483647), COALESCE(u.category_kind, 9),
-                                COALESCE(u.offer_category, 'uncategorized')
-                   ) AS crn
+                   SUM(CASE WHEN u.kind = 'O' THEN 1 ELSE 0 END) OVER (PARTITION BY u.product_id) AS n
             FROM (
                 -- O rows: the day's offers, as 070 made them facts (passing and kept),
                 -- with their category rule (050) and their source's good share of the 30
                 -- days up to the day, ...
                 SELECT 'O' AS kind, c.product_id, c.source_id, c.price_usd, c.regular_price_usd,
                        c.availability, c.observed_at, COALESCE(g.good_share, 1) AS good_share,
-                       c.offer_category, c.category_priority, c.category_kind,
+                       LPAD(CAST(CAST(COALESCE(c.category_priority, 2147483647) AS BIGINT) + 2147483648
+                                 AS VARCHAR(10)), 10, '0')
+                       || CAST(COALESCE(c.category_kind, 9) AS VARCHAR(1))
+                       || COALESCE(c.offer_category, 'uncategorized') AS category_key,
                        CAST(NULL AS DATE) AS prev_date, CAST(NULL AS NUMERIC(18,2)) AS prev_market,
                        CAST(NULL AS NUMERIC(28,2)) AS sum_6, CAST(NULL AS BIGINT) AS n_6,
                        CAST(NULL AS NUMERIC(18,2)) AS min_6, CAST(NULL AS NUMERIC(18,2)) AS max_6,
@@ -133,7 +130,7 @@ FROM (
                 -- that day's market price; the sum, count, min and max of its market
                 -- prices of the 6 days before (with today: the 7-day figures) and the 29
                 -- days before (the 30-day figures), ...
-                SELECT 'H', p.product_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                SELECT 'H', p.product_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                        p.prev_date, p.prev_market, p.sum_6, p.n_6, p.min_6, p.max_6,
                        p.sum_29, p.n_29, p.min_29, p.max_29
                 FROM product_windows p
@@ -142,7 +139,7 @@ FROM (
                 -- ... and N rows: a current row of the product on a later day (the day is a
                 -- replay of an older one)
                 SELECT CASE WHEN n.product_id IS NULL THEN 'X' ELSE 'N' END, k.product_id,
-                       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                       NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
                 FROM (
                     SELECT DISTINCT product_id FROM offer_checks
