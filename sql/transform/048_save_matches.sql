@@ -20,17 +20,17 @@ SELECT w.source_id, w.source_sku, w.product_id, w.match_rule, w.gtin14, w.mpn_ke
 FROM offer_work w
 WHERE w.batch_id = :batch_id AND w.is_new;
 
--- A product without a GTIN takes the smallest GTIN of the offers this batch mapped to
--- it (it has one now).
+-- A product without a GTIN takes the smallest GTIN of the new offers this batch mapped
+-- to it (it has one now). Read from the work rows: product_offers has no index by the
+-- batch that first mapped an offer, which a day of a million new offers would pay for.
 UPDATE dim_products
-SET gtin14 = po.gtin14
-FROM product_offers po
-WHERE po.product_id = dim_products.product_id
-  AND po.first_batch_id = :batch_id AND po.gtin14 IS NOT NULL
+SET gtin14 = g.gtin14
+FROM (
+    SELECT w.product_id, MIN(w.gtin14) AS gtin14
+    FROM offer_work w
+    WHERE w.batch_id = :batch_id AND w.is_new AND w.gtin14 IS NOT NULL
+    GROUP BY w.product_id
+) g
+WHERE g.product_id = dim_products.product_id
   AND dim_products.gtin14 IS NULL
-  AND NOT EXISTS (
-      SELECT 1 FROM product_offers o2
-      WHERE o2.product_id = po.product_id AND o2.first_batch_id = :batch_id
-        AND o2.gtin14 < po.gtin14
-  )
   AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id);

@@ -20,9 +20,11 @@
 -- how many days it has in the 30 before the batch date, and the median and the median
 -- absolute deviation (MAD) of their market prices (a median is the mean of the middle
 -- one or two); for 090, its latest earlier day and that day's market price, and the sum,
--- count, min and max of its market prices of the 6 and of the 29 days before. History
--- is read only for the batch's products and the 30 days before the batch date, and only
--- as the optional side of a LEFT JOIN, so that a nested loop can only probe its indexes.
+-- count, min and max of its market prices of the 6 and of the 29 days before. A product
+-- without a day in the 30 has no row (its figures are 0 days and NULL, as without one;
+-- on a first day that is every product). History is read only for the batch's products
+-- and the 30 days before the batch date, and only as the optional side of a LEFT JOIN,
+-- so that a nested loop can only probe its indexes.
 INSERT INTO product_windows
     (batch_id, product_id, hist_days, hist_median, hist_mad, prev_date, prev_market,
      sum_6, n_6, min_6, max_6, sum_29, n_29, min_29, max_29)
@@ -63,6 +65,8 @@ FROM (
                   ON h.product_id = k.product_id
                  AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30
                                       AND CAST(:batch_date AS DATE) - 1
+                -- (COALESCE keeps the join a LEFT JOIN)
+                WHERE COALESCE(h.price_date, CAST(:batch_date AS DATE)) < CAST(:batch_date AS DATE)
             ) a0
         ) a1
     ) a2
@@ -311,7 +315,8 @@ FROM (
             ) y
             WHERE y.newest = 1
             UNION ALL
-            -- ... and H rows: the product's history, from product_windows
+            -- ... and H rows: the product's history, from product_windows (a product
+            -- without one has none)
             SELECT 'H', p.product_id,
                    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,

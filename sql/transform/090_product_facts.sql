@@ -125,8 +125,8 @@ FROM (
                 ) g ON g.source_id = c.source_id
                 WHERE c.batch_id = :batch_id AND c.reason_code IS NULL AND c.offer_rank = 1
                 UNION ALL
-                -- ... H rows: per product of the batch, as 050 read its rows of the 30
-                -- days before (product_windows): its latest earlier day within 30 days and
+                -- ... H rows: per product of the batch with a day in the 30 before, as 050
+                -- read them (product_windows): its latest earlier day within 30 days and
                 -- that day's market price; the sum, count, min and max of its market
                 -- prices of the 6 days before (with today: the 7-day figures) and the 29
                 -- days before (the 30-day figures), ...
@@ -138,7 +138,7 @@ FROM (
                 UNION ALL
                 -- ... and N rows: a current row of the product on a later day (the day is a
                 -- replay of an older one)
-                SELECT CASE WHEN n.product_id IS NULL THEN 'X' ELSE 'N' END, k.product_id,
+                SELECT 'N', k.product_id,
                        NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
                 FROM (
@@ -148,6 +148,9 @@ FROM (
                 LEFT JOIN fact_product_prices n
                   ON n.product_id = k.product_id AND n.is_current
                  AND n.price_date > CAST(:batch_date AS DATE)
+                -- (most products have none, and need no row; COALESCE keeps the join a
+                -- LEFT JOIN)
+                WHERE COALESCE(n.price_date, CAST(:batch_date AS DATE)) > CAST(:batch_date AS DATE)
             ) u
         ) w
     ) m

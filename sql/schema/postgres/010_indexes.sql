@@ -31,8 +31,9 @@ CREATE INDEX IF NOT EXISTS product_offers_mpn_key ON product_offers (mpn_key, br
     WHERE mpn_key IS NOT NULL AND brand_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS product_offers_name_key ON product_offers USING hash (name_key)
     WHERE name_key IS NOT NULL AND brand_key IS NOT NULL;
--- The offers a batch mapped first, by product (a product's GTIN).
-CREATE INDEX IF NOT EXISTS product_offers_first_batch ON product_offers (first_batch_id, product_id);
+-- (The offers a batch mapped first were once indexed by batch and product, for 048's
+-- GTIN of a product founded without one; 048 reads the batch's work rows instead.)
+DROP INDEX IF EXISTS product_offers_first_batch;
 CREATE INDEX IF NOT EXISTS quarantine_releases_day ON quarantine_releases (price_date, source_id, source_sku);
 -- Rules as data: one seed row and one operator row per key at most.
 CREATE UNIQUE INDEX IF NOT EXISTS brand_aliases_seed ON brand_aliases (alias_key) WHERE origin = 'seed';
