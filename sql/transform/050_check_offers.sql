@@ -164,6 +164,7 @@ FROM (
                CAST(w.hist_mad AS NUMERIC(22,6)) AS hist_mad
         FROM (
           -- 3b. the bounds of the product's category, from an offer of that category
+          -- (each offer carries the bounds of its own)
           SELECT x.*,
                  MAX(CASE WHEN x.category_key = x.product_key THEN x.category_min_usd END)
                      OVER (PARTITION BY x.product_id) AS min_usd,
@@ -171,9 +172,10 @@ FROM (
                      OVER (PARTITION BY x.product_id) AS max_usd
           FROM (
           -- 3. spread onto the offers: the product's category, the best over its offers
-          -- of the day, with that category's price bounds (each offer carries those of
-          -- its own category); the F row of each offer's (product, source); the H row of
-          -- its product
+          -- of the day (the smallest category_key: the rule's priority, then its kind,
+          -- then the category, as text that sorts in that order, so one MIN over the
+          -- product finds it without a sort of its own); the F row of each offer's
+          -- (product, source); the H row of its product
           SELECT u.*,
                  MIN(u.category_key) OVER (PARTITION BY u.product_id) AS product_key,
                  MAX(u.f_price_usd) OVER (PARTITION BY u.product_id, u.source_id) AS prev_price_usd,
@@ -189,6 +191,7 @@ FROM (
                    o.observed_at, o.usd_per_unit, o.fx_rate_date, o.fx_source,
                    o.price_usd, o.regular_price_usd, o.offer_category,
                    o.category_priority, o.category_kind, o.category_min_usd, o.category_max_usd,
+                   -- category_key: priority + 2^31 in 10 digits, the rule kind, the category
                    LPAD(CAST(CAST(COALESCE(o.category_priority, 2147483647) AS BIGINT) + 2147483648
                              AS VARCHAR(10)), 10, '0')
                    || CAST(COALESCE(o.category_kind, 9) AS VARCHAR(1))

@@ -105,6 +105,7 @@ FROM (
                 -- days up to the day, ...
                 SELECT 'O' AS kind, c.product_id, c.source_id, c.price_usd, c.regular_price_usd,
                        c.availability, c.observed_at, COALESCE(g.good_share, 1) AS good_share,
+                       -- category_key: priority + 2^31 in 10 digits, the rule kind, the category
                        LPAD(CAST(CAST(COALESCE(c.category_priority, 2147483647) AS BIGINT) + 2147483648
                                  AS VARCHAR(10)), 10, '0')
                        || CAST(COALESCE(c.category_kind, 9) AS VARCHAR(1))
