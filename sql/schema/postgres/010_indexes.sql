@@ -45,7 +45,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS category_price_bounds_operator ON category_pri
 -- transaction, so they need no WAL: unlogged (a crash empties the tables, which hold
 -- nothing between transforms anyway). offer_checks is only ever read whole, by batch, so
 -- it has no index (its first version had a primary key: dropped where it is still there);
--- offer_work's new offers (a few, on most days) by batch and by each matching key.
+-- offer_work's new offers (a few, on most days) by batch.
 ALTER TABLE offer_work SET UNLOGGED;
 ALTER TABLE offer_checks SET UNLOGGED;
 ALTER TABLE offer_checks DROP CONSTRAINT IF EXISTS offer_checks_pkey;
@@ -53,18 +53,16 @@ ALTER TABLE product_windows SET UNLOGGED;
 -- Matching (041 to 044) sets product_id, match_rule and founds on the new offers' rows,
 -- none of them indexed: with room left on each page, each update is a heap-only tuple
 -- (HOT) on the same page, and no index gets a new entry. (Each row is updated at most
--- once, so half of each page is enough.) Its matching indexes leave out the offers
--- without the key, as product_offers' do.
+-- once, so half of each page is enough.) The new offers are found by batch; the rules
+-- (041 to 043) join them to the offers mapped so far with a hash, whether they are a few
+-- (the index by batch finds them) or a whole first day (a million, whose entries in
+-- indexes by GTIN, MPN and name cost more to write, 3 s, than a hash join costs to
+-- build). The first versions had those indexes: dropped where a warehouse still has them.
 ALTER TABLE offer_work SET (fillfactor = 50);
 CREATE INDEX IF NOT EXISTS offer_work_new ON offer_work (batch_id) WHERE is_new;
 DROP INDEX IF EXISTS offer_work_new_gtin;
 DROP INDEX IF EXISTS offer_work_new_mpn;
 DROP INDEX IF EXISTS offer_work_new_name;
-CREATE INDEX IF NOT EXISTS offer_work_new_gtin_key ON offer_work (gtin14) WHERE is_new AND gtin14 IS NOT NULL;
-CREATE INDEX IF NOT EXISTS offer_work_new_mpn_key ON offer_work (mpn_key, brand_key)
-    WHERE is_new AND mpn_key IS NOT NULL AND brand_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS offer_work_new_name_key ON offer_work USING hash (name_key)
-    WHERE is_new AND name_key IS NOT NULL AND brand_key IS NOT NULL;
 -- The transform analyses offer_work after each statement that fills or matches it (its
 -- rows change completely from one statement to the next), eleven times a day. A sample of
 -- 3,000 rows (statistics target 10 on every column, against the default 100) tells the
