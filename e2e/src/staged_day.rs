@@ -18,11 +18,18 @@ pub async fn create_database(admin: &tokio_postgres::Client, name: &str) -> anyh
     Ok(())
 }
 
+/// Drops database `name` on the server of `admin_url`, if it exists.
+pub async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    let admin = PostgresWarehouse { url: admin_url.to_owned() }.connect().await?;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+    Ok(())
+}
+
 /// A new database `name` (dropped first if it exists) on the server of `admin_url`, with
 /// the schema and the seeds applied.
 pub async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<PostgresWarehouse> {
+    drop_database(admin_url, name).await?;
     let admin = PostgresWarehouse { url: admin_url.to_owned() }.connect().await?;
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
     create_database(&admin, name).await?;
     let base = admin_url.rsplit_once('/').map(|(b, _)| b).context("PPMT_DATABASE_URL has no database part")?;
     let warehouse = PostgresWarehouse { url: format!("{base}/{name}") };
