@@ -38,8 +38,14 @@ fn record(i: usize, products: usize, day: u32) -> RawRecord {
 /// `rows` observations of `products` products; every hundredth repeats the one before
 /// it exactly.
 pub fn records(rows: usize, products: usize, day: u32) -> Vec<RawRecord> {
+    records_in(0..rows, products, day)
+}
+
+/// Observations `range` of the day of [`records`]: a day too large to hold at once is
+/// generated piece by piece, and its pieces are the same rows [`records`] would give.
+pub fn records_in(range: std::ops::Range<usize>, products: usize, day: u32) -> Vec<RawRecord> {
     let products = products.max(1);
-    (0..rows).map(|i| record(if i % 100 == 99 { i - 1 } else { i }, products, day)).collect()
+    range.map(|i| record(if i % 100 == 99 { i - 1 } else { i }, products, day)).collect()
 }
 
 /// The ECB's rates of the day for the currencies of [`records`], as the scraper writes

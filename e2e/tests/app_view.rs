@@ -19,7 +19,7 @@ use ppmt_platform::adapters::app_table::DynamoAppTable;
 use ppmt_platform::adapters::postgres::PostgresWarehouse;
 use ppmt_platform::adapters::sns::SnsNotifier;
 use ppmt_platform::ports::{
-    PriceMover, PricePoint, RunStatus, SetAside, SqlStep, StagedBatch, Staging, SyncSet, TransformOutcome, Warehouse,
+    PriceMover, PricePoint, RunStatus, SetAside, SqlStep, StagingStart, SyncSet, TransformOutcome, Warehouse,
 };
 use ppmt_platform::worker::{Message, MessageHandler};
 use ppmt_platform::PortError;
@@ -70,8 +70,8 @@ struct HeldRead {
 
 #[async_trait]
 impl Warehouse for HeldRead {
-    async fn stage_batch(&self, staged: &StagedBatch) -> Result<Staging, PortError> {
-        self.inner.stage_batch(staged).await
+    async fn begin_staging(&self, batch: &BatchRef, seq: i64, sha256: &str) -> Result<StagingStart, PortError> {
+        self.inner.begin_staging(batch, seq, sha256).await
     }
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {
         self.inner.current_batch(batch).await

@@ -1,25 +1,43 @@
 //! The loader: triggered by the S3 `ObjectCreated` event of a day's `manifest.json`
-//! (through its SQS queue), it verifies every file the manifest lists (size, sha256,
-//! record count), parses and validates the rows, and stages them in the warehouse in one
-//! transaction, rejected rows included with their reasons. Then it emits `loaded`.
+//! (through its SQS queue), it streams every file the manifest lists into the warehouse:
+//! each object is read, counted and hashed as it arrives, parsed and validated on a
+//! blocking thread, and its rows are written in chunks to one staging session (a
+//! transaction), rejected rows included with their reasons, while the next chunk is
+//! parsed. Memory stays a few chunks whatever the size of the files. Each file's size,
+//! sha256 and record count are checked against the manifest when it ends; a file that
+//! fails them fails the batch and the session is dropped, so nothing is staged. Then it
+//! emits `loaded`.
 //!
 //! Idempotent: loading replaces whatever was staged for the day, so a repeated event or
 //! a replayed day stages exactly the same rows.
 
 pub mod parse;
 
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use chrono::Utc;
 use ppmt_domain::batch::parse_manifest_key;
 use ppmt_domain::manifest::{FileKind, ManifestFile};
+use ppmt_domain::record::FxRateRecord;
 use ppmt_domain::s3_event::{Body, S3ObjectRef};
-use ppmt_domain::{BatchRef, Manifest, Stage, StageCounts};
-use ppmt_platform::ports::{Notifier, ObjectStore, RunLedger, StagedBatch, Staging, Warehouse};
+use ppmt_domain::{BatchId, BatchRef, Manifest, Stage, StageCounts};
+use ppmt_platform::error::PortError;
+use ppmt_platform::ports::{Notifier, ObjectStore, RunLedger, Staging, StagingSession, StagingStart, Warehouse};
 use ppmt_platform::stage::{run_stage, StageError, StageResult};
 use ppmt_platform::worker::{Message, MessageHandler};
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio_util::io::SyncIoBridge;
+
+use crate::parse::{ParseError, Records};
+
+/// Parsed chunks waiting for the warehouse: the parser runs ahead of the writes by at
+/// most this many.
+const CHUNKS_IN_FLIGHT: usize = 2;
 
 /// The loader's ports.
 pub struct Loader {
@@ -90,55 +108,125 @@ impl Loader {
         manifest: &Manifest,
         manifest_sha256: &str,
     ) -> Result<StageResult, StageError> {
-        let mut staged = StagedBatch {
-            batch: batch.clone(),
-            rows: Vec::new(),
-            rejects: Vec::new(),
-            fx_rates: Vec::new(),
-            load_seq: manifest.created_at.timestamp_millis(),
-            manifest_sha256: manifest_sha256.to_owned(),
+        let load_seq = manifest.created_at.timestamp_millis();
+        let mut session = match self.warehouse.begin_staging(batch, load_seq, manifest_sha256).await? {
+            StagingStart::Open(session) => session,
+            StagingStart::Older { current } => return Ok(later_scrape_staged(&current, batch)),
         };
         // The original documents are kept for `ppmt reparse`; only canonical files load.
         let loaded: Vec<&ManifestFile> = manifest.files.iter().filter(|f| f.kind != FileKind::Original).collect();
+        let mut totals = Totals::default();
         for file in &loaded {
-            let content = self.store.get(&batch.bucket, &file.key).await.map_err(|e| {
-                if e.not_found {
-                    StageError::invalid(
-                        format!("s3://{}/{}", batch.bucket, file.key),
-                        "listed in the manifest but missing",
-                    )
-                } else {
-                    StageError::Port(e)
-                }
-            })?;
-            file.verify(&content).map_err(|e| StageError::invalid(format!("batch {}", batch.batch_id), e))?;
-            let parsed = parse::parse_file(file, &content)
-                .map_err(|e| StageError::invalid(format!("batch {}", batch.batch_id), e))?;
-            file.verify_record_count(parsed.records())
-                .map_err(|e| StageError::invalid(format!("batch {}", batch.batch_id), e))?;
-            staged.rows.extend(parsed.rows);
-            staged.fx_rates.extend(parsed.fx_rates);
-            staged.rejects.extend(parsed.rejects);
+            self.load_file(batch, file, session.as_mut(), &mut totals).await?;
         }
-        for reject in &staged.rejects {
-            tracing::info!(file = %reject.file_key, line = reject.line_no, reason = reject.reason.code(), detail = %reject.detail, "row rejected");
+        if let Staging::Older { current } = session.finish(&totals.fx_rates).await? {
+            return Ok(later_scrape_staged(&current, batch));
         }
-        if let Staging::Older { current } = self.warehouse.stage_batch(&staged).await? {
-            return Ok(StageResult::Skipped(format!(
-                "{current}, from a later scrape, is already staged for {}; this earlier one changes nothing",
-                batch.batch_date
-            )));
-        }
-        let (rows, fx, rejected) =
-            (staged.rows.len() as u64, staged.fx_rates.len() as u64, staged.rejects.len() as u64);
+        let fx = totals.fx_rates.len() as u64;
         Ok(StageResult::Completed(StageCounts {
             files: Some(loaded.len() as u64),
-            rows_read: Some(rows + fx + rejected),
-            rows_staged: Some(rows),
-            rows_rejected: Some(rejected),
+            rows_read: Some(totals.rows + fx + totals.rejects),
+            rows_staged: Some(totals.rows),
+            rows_rejected: Some(totals.rejects),
             fx_rates: Some(fx),
             ..StageCounts::default()
         }))
+    }
+
+    /// Streams one file into the staging session: read, counted and hashed as it arrives,
+    /// parsed on a blocking thread whose chunks are written while it parses the next;
+    /// then checked against the manifest. An error leaves the session to be dropped.
+    async fn load_file(
+        &self,
+        batch: &BatchRef,
+        file: &ManifestFile,
+        session: &mut dyn StagingSession,
+        totals: &mut Totals,
+    ) -> Result<(), StageError> {
+        let location = format!("s3://{}/{}", batch.bucket, file.key);
+        let body = self.store.get_stream(&batch.bucket, &file.key).await.map_err(|e| {
+            if e.not_found {
+                StageError::invalid(location.clone(), "listed in the manifest but missing")
+            } else {
+                StageError::Port(e)
+            }
+        })?;
+        let mut input = SyncIoBridge::new(Digesting { inner: body, hasher: Sha256::new(), size: 0 });
+        let (sender, mut chunks) = tokio::sync::mpsc::channel::<Records>(CHUNKS_IN_FLIGHT);
+        let described = file.clone();
+        let parser = tokio::task::spawn_blocking(move || {
+            let parsed = parse::parse_stream(&described, &mut input, |chunk| sender.blocking_send(chunk).is_ok());
+            // A file that cannot be parsed may not be the file the manifest lists: read it
+            // to its end, so that its checksum can say so.
+            let drained = match parsed {
+                Err(ParseError::File(_)) => io::copy(&mut input, &mut io::sink()).map(drop),
+                _ => Ok(()),
+            };
+            (parsed, drained, input.into_inner())
+        });
+        while let Some(chunk) = chunks.recv().await {
+            for reject in &chunk.rejects {
+                tracing::info!(file = %reject.file_key, line = reject.line_no, reason = reject.reason.code(), detail = %reject.detail, "row rejected");
+            }
+            // Dropping `chunks` on an error stops the parser at its next chunk.
+            session.write(&chunk.rows, &chunk.rejects).await?;
+            totals.rows += chunk.rows.len() as u64;
+            totals.rejects += chunk.rejects.len() as u64;
+            totals.fx_rates.extend(chunk.fx_rates);
+        }
+        let (parsed, drained, read) = parser.await.map_err(|e| {
+            PortError::transient(format!("parse {location}"), format!("the parser ended abnormally: {e}"))
+        })?;
+        let read_failed = |e: io::Error| StageError::Port(PortError::transient(format!("read {location}"), e));
+        drained.map_err(read_failed)?;
+        let records = match parsed {
+            Err(ParseError::Read { source, .. }) => return Err(read_failed(source)),
+            other => other,
+        };
+        let invalid =
+            |e: Box<dyn std::error::Error + Send + Sync>| StageError::invalid(format!("batch {}", batch.batch_id), e);
+        // The checksum first: a file that is not the manifest's fails as such, whatever its
+        // content.
+        file.verify_digest(read.size, hex::encode(read.hasher.finalize())).map_err(|e| invalid(e.into()))?;
+        let records = records.map_err(|e| invalid(e.into()))?;
+        file.verify_record_count(records).map_err(|e| invalid(e.into()))
+    }
+}
+
+/// Why an earlier scrape of a day changed nothing.
+fn later_scrape_staged(current: &BatchId, batch: &BatchRef) -> StageResult {
+    StageResult::Skipped(format!(
+        "{current}, from a later scrape, is already staged for {}; this earlier one changes nothing",
+        batch.batch_date
+    ))
+}
+
+/// What the batch's files have yielded so far.
+#[derive(Debug, Default)]
+struct Totals {
+    rows: u64,
+    rejects: u64,
+    /// FX rate files are a few lines: their rates are kept and stored at the end.
+    fx_rates: Vec<FxRateRecord>,
+}
+
+/// An object's bytes as they stream by, counted and hashed for the manifest's checks.
+struct Digesting<R> {
+    inner: R,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Digesting<R> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            let read = buf.filled().get(before..).unwrap_or_default();
+            self.hasher.update(read);
+            self.size += read.len() as u64;
+        }
+        polled
     }
 }
 
@@ -179,6 +267,11 @@ p2,Gadget,,,,0,,,EUR,,,2026-11-25T02:00:00Z,,\n";
     }
 
     fn put_batch(f: &Fixture, content: &str, listed_records: u64) {
+        put_described(f, content, PRICES, listed_records);
+    }
+
+    /// Stores `content` as the day's one file, listed in the manifest as `described`.
+    fn put_described(f: &Fixture, content: &str, described: &str, listed_records: u64) {
         let key = "raw/2026-11-25/shop_020000.csv";
         f.store.insert(BUCKET, key, content.to_owned());
         let file = ManifestFile::describe(
@@ -186,7 +279,7 @@ p2,Gadget,,,,0,,,EUR,,,2026-11-25T02:00:00Z,,\n";
             "shop".into(),
             FileKind::Prices,
             FileFormat::Csv,
-            PRICES.as_bytes(),
+            described.as_bytes(),
             listed_records,
         );
         let manifest = serde_json::json!({
@@ -251,5 +344,55 @@ p2,Gadget,,,,0,,,EUR,,,2026-11-25T02:00:00Z,,\n";
         let err = f.loader.handle(&garbage).await.unwrap_err();
         assert!(!err.is_retryable());
         assert!(err.to_string().contains("message m3"));
+    }
+
+    /// A file of several chunks: its zero prices (every 10th row) rejected.
+    fn large_file(rows: usize) -> String {
+        let mut content = PRICES.lines().next().unwrap_or_default().to_owned() + "\n";
+        for i in 0..rows {
+            let price = if i % 10 == 0 { "0" } else { "10.00" };
+            content.push_str(&format!("p{i},Widget,,,,{price},,,EUR,,,2026-11-25T02:00:00Z,,\n"));
+        }
+        content
+    }
+
+    #[tokio::test]
+    async fn a_file_of_many_chunks_is_staged_chunk_by_chunk_each_row_once() {
+        let f = fixture();
+        let rows = 2 * parse::CHUNK_RECORDS + 1_001;
+        let content = large_file(rows);
+        put_described(&f, &content, &content, rows as u64);
+        f.loader.handle(&manifest_event()).await.unwrap();
+        let chunks = f.warehouse.chunks.lock().unwrap().clone();
+        assert_eq!(chunks.len(), 3);
+        assert!(chunks.iter().all(|(r, j)| r + j <= parse::CHUNK_RECORDS));
+        let staged = f.warehouse.staged.lock().unwrap();
+        let mut lines: Vec<u64> =
+            staged[0].rows.iter().map(|r| r.line_no).chain(staged[0].rejects.iter().map(|r| r.line_no)).collect();
+        lines.sort_unstable();
+        assert_eq!(lines, (2..rows as u64 + 2).collect::<Vec<_>>());
+        assert_eq!(staged[0].rejects.len(), rows.div_ceil(10));
+        let counts = f.notifier.events.lock().unwrap()[0].counts.clone();
+        assert_eq!(
+            (counts.rows_read, counts.rows_staged),
+            (Some(rows as u64), Some((rows - rows.div_ceil(10)) as u64))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_checksum_failing_only_at_the_end_of_a_large_file_stages_nothing() {
+        let f = fixture();
+        let rows = 2 * parse::CHUNK_RECORDS + 1_001;
+        let listed = large_file(rows);
+        // The last row differs from the file the manifest lists: only its end tells.
+        let at = listed.rfind("Widget").unwrap();
+        let tampered = format!("{}Gadget{}", &listed[..at], &listed[at + 6..]);
+        assert_eq!(tampered.len(), listed.len());
+        put_described(&f, &tampered, &listed, rows as u64);
+        let err = f.loader.handle(&manifest_event()).await.unwrap_err();
+        assert!(err.to_string().contains("sha256"), "{err}");
+        assert_eq!(f.warehouse.chunks.lock().unwrap().len(), 3, "the chunks were written before the end was read");
+        assert!(f.warehouse.staged.lock().unwrap().is_empty(), "the session was never finished");
+        assert!(f.notifier.events.lock().unwrap().is_empty());
     }
 }

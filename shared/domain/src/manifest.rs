@@ -192,11 +192,15 @@ impl ManifestFile {
 
     /// Checks size and checksum of the bytes read back from the store.
     pub fn verify(&self, content: &[u8]) -> Result<(), ManifestError> {
-        let actual = content.len() as u64;
+        self.verify_digest(content.len() as u64, sha256_hex(content))
+    }
+
+    /// Checks the size and the lower-case hex sha256 of a file read as a stream, which
+    /// the reader counted and hashed as the bytes went by.
+    pub fn verify_digest(&self, actual: u64, digest: String) -> Result<(), ManifestError> {
         if actual != self.size_bytes {
             return Err(ManifestError::SizeMismatch { key: self.key.clone(), expected: self.size_bytes, actual });
         }
-        let digest = sha256_hex(content);
         if !digest.eq_ignore_ascii_case(&self.sha256) {
             return Err(ManifestError::ChecksumMismatch {
                 key: self.key.clone(),

@@ -10,8 +10,12 @@ use ppmt_domain::record::{FxRateRecord, ValidRecord};
 use ppmt_domain::{BatchId, BatchRef, RejectReason, Stage, StageCounts, StageEvent};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncRead;
 
 use crate::error::PortError;
+
+/// An object's bytes as they arrive from the store.
+pub type ObjectStream = Box<dyn AsyncRead + Send + Unpin>;
 
 /// Objects by bucket and key (S3).
 #[async_trait]
@@ -20,6 +24,10 @@ pub trait ObjectStore: Send + Sync {
     async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, PortError> {
         self.get_versioned(bucket, key).await.map(|(body, _)| body)
     }
+    /// The object's bytes as a stream, so that an object of any size is read without
+    /// holding it; a missing object is an error with `not_found` set, before any byte. A
+    /// read that fails midway is an I/O error of the stream.
+    async fn get_stream(&self, bucket: &str, key: &str) -> Result<ObjectStream, PortError>;
     /// Writes (or replaces) an object.
     async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<(), PortError>;
     /// The object's bytes and its version (ETag); missing: an error with `not_found` set.
@@ -71,7 +79,8 @@ pub struct RejectedRow {
     pub raw: String,
 }
 
-/// Everything the loader stages for one batch, written atomically.
+/// Everything staged for one batch at once, written atomically: the whole-batch form of
+/// a [`StagingSession`], for batches built in memory (tests, benches).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StagedBatch {
     pub batch: BatchRef,
@@ -118,6 +127,28 @@ pub enum Staging {
     Staged,
     /// A later scrape of the day is staged already; nothing was changed.
     Older { current: BatchId },
+}
+
+/// How [`Warehouse::begin_staging`] went.
+pub enum StagingStart {
+    /// Staging is open: write the batch's rows into it, then finish it.
+    Open(Box<dyn StagingSession>),
+    /// A later scrape of the day is staged already: nothing to write, nothing changed.
+    Older { current: BatchId },
+}
+
+/// A batch being staged, its rows written chunk by chunk as they are parsed, so that a
+/// day of any size is staged without holding it. Nothing of it is visible, and nothing
+/// staged before it is replaced, until [`StagingSession::finish`] succeeds; a session
+/// dropped without finishing (a file failed its checksum, a write failed) stages nothing.
+#[async_trait]
+pub trait StagingSession: Send {
+    /// Writes a chunk of the batch's valid rows and rejected rows.
+    async fn write(&mut self, rows: &[StagedRow], rejects: &[RejectedRow]) -> Result<(), PortError>;
+    /// Stores the batch's FX rates and makes everything written the day's staged batch,
+    /// replacing what was staged for the day, atomically; unless a later scrape of the
+    /// day was staged meanwhile, which stays and is returned.
+    async fn finish(self: Box<Self>, fx_rates: &[FxRateRecord]) -> Result<Staging, PortError>;
 }
 
 /// Whether the day's staged batch `current` (with its load sequence) comes from a later
@@ -197,8 +228,26 @@ pub struct WriteCounts {
 /// The warehouse: Redshift in production, PostgreSQL locally.
 #[async_trait]
 pub trait Warehouse: Send + Sync {
-    /// Replaces what is staged for the batch's day with this batch, atomically.
-    async fn stage_batch(&self, staged: &StagedBatch) -> Result<Staging, PortError>;
+    /// Opens the staging of a batch whose manifest was created at `load_seq` (ms) and
+    /// hashes to `manifest_sha256`. A warehouse that can tell already that a later scrape
+    /// of the day is staged says so here; otherwise [`StagingSession::finish`] does.
+    async fn begin_staging(
+        &self,
+        batch: &BatchRef,
+        load_seq: i64,
+        manifest_sha256: &str,
+    ) -> Result<StagingStart, PortError>;
+    /// Replaces what is staged for the batch's day with this whole batch, atomically: a
+    /// staging session written at once.
+    async fn stage_batch(&self, staged: &StagedBatch) -> Result<Staging, PortError> {
+        match self.begin_staging(&staged.batch, staged.load_seq, &staged.manifest_sha256).await? {
+            StagingStart::Older { current } => Ok(Staging::Older { current }),
+            StagingStart::Open(mut session) => {
+                session.write(&staged.rows, &staged.rejects).await?;
+                session.finish(&staged.fx_rates).await
+            }
+        }
+    }
     /// The batch currently staged for `batch`'s day, if any; events of other batches of
     /// that day are stale.
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError>;

@@ -1,20 +1,21 @@
 //! In-memory fakes of the ports, for unit tests of the services' handlers.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
 use ppmt_domain::app_view::{category_pk, content_hash, read_version, AttrValue, Item, ItemVersion};
+use ppmt_domain::record::FxRateRecord;
 use ppmt_domain::{BatchId, BatchRef, Stage, StageCounts, StageEvent};
 
 use crate::adapters::app_table::{decide, Decision, Stored};
 use crate::error::PortError;
 use crate::ports::{
-    AppReader, AppStore, ItemWrite, MessageFailure, MessageQueue, Notifier, ObjectStore, PriceMover, PricePoint,
-    RunLedger, RunStatus, SetAside, SqlStep, StageRun, StagedBatch, Staging, SyncSet, TransformOutcome, Warehouse,
-    WriteCounts,
+    AppReader, AppStore, ItemWrite, MessageFailure, MessageQueue, Notifier, ObjectStore, ObjectStream, PriceMover,
+    PricePoint, RejectedRow, RunLedger, RunStatus, SetAside, SqlStep, StageRun, StagedBatch, StagedRow, Staging,
+    StagingSession, StagingStart, SyncSet, TransformOutcome, Warehouse, WriteCounts,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -35,6 +36,11 @@ impl MemoryStore {
 
 #[async_trait]
 impl ObjectStore for MemoryStore {
+    async fn get_stream(&self, bucket: &str, key: &str) -> Result<ObjectStream, PortError> {
+        let (body, _) = self.get_versioned(bucket, key).await?;
+        Ok(Box::new(std::io::Cursor::new(body)))
+    }
+
     async fn get_versioned(&self, bucket: &str, key: &str) -> Result<(Bytes, String), PortError> {
         let body = lock(&self.objects)
             .get(&(bucket.to_owned(), key.to_owned()))
@@ -90,10 +96,13 @@ impl Notifier for MemoryNotifier {
     }
 }
 
-/// Keeps the last staged batch and answers transforms and reads with canned values.
+/// Keeps the staged batches and answers transforms and reads with canned values.
 #[derive(Debug, Default)]
 pub struct MemoryWarehouse {
-    pub staged: Mutex<Vec<StagedBatch>>,
+    /// Every batch whose staging finished, in order.
+    pub staged: Arc<Mutex<Vec<StagedBatch>>>,
+    /// Chunks written to staging sessions, finished or not: (rows, rejects) each.
+    pub chunks: Arc<Mutex<Vec<(usize, usize)>>>,
     pub transform_outcome: Mutex<Option<TransformOutcome>>,
     /// What `current_batch` answers; `None` means "the asked batch is current".
     pub current_batch: Mutex<Option<BatchId>>,
@@ -108,11 +117,51 @@ pub struct MemoryWarehouse {
     pub history: Mutex<Vec<PricePoint>>,
 }
 
+/// A staging session of [`MemoryWarehouse`]: the batch grows with each chunk and joins
+/// the warehouse's staged batches when it finishes.
+struct MemoryStaging {
+    batch: StagedBatch,
+    staged: Arc<Mutex<Vec<StagedBatch>>>,
+    chunks: Arc<Mutex<Vec<(usize, usize)>>>,
+}
+
+#[async_trait]
+impl StagingSession for MemoryStaging {
+    async fn write(&mut self, rows: &[StagedRow], rejects: &[RejectedRow]) -> Result<(), PortError> {
+        lock(&self.chunks).push((rows.len(), rejects.len()));
+        self.batch.rows.extend_from_slice(rows);
+        self.batch.rejects.extend_from_slice(rejects);
+        Ok(())
+    }
+
+    async fn finish(self: Box<Self>, fx_rates: &[FxRateRecord]) -> Result<Staging, PortError> {
+        let MemoryStaging { mut batch, staged, .. } = *self;
+        batch.fx_rates = fx_rates.to_vec();
+        lock(&staged).push(batch);
+        Ok(Staging::Staged)
+    }
+}
+
 #[async_trait]
 impl Warehouse for MemoryWarehouse {
-    async fn stage_batch(&self, staged: &StagedBatch) -> Result<Staging, PortError> {
-        lock(&self.staged).push(staged.clone());
-        Ok(Staging::Staged)
+    async fn begin_staging(
+        &self,
+        batch: &BatchRef,
+        load_seq: i64,
+        manifest_sha256: &str,
+    ) -> Result<StagingStart, PortError> {
+        Ok(StagingStart::Open(Box::new(MemoryStaging {
+            batch: StagedBatch {
+                batch: batch.clone(),
+                rows: Vec::new(),
+                rejects: Vec::new(),
+                fx_rates: Vec::new(),
+                load_seq,
+                manifest_sha256: manifest_sha256.to_owned(),
+            },
+            staged: self.staged.clone(),
+            chunks: self.chunks.clone(),
+        })))
     }
 
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {

@@ -1,17 +1,19 @@
-//! [`Warehouse`] on PostgreSQL: the local and CI stand-in for Redshift. Staging uses
+//! [`Warehouse`] on PostgreSQL: the local and CI stand-in for Redshift. Staging is one
+//! transaction that takes the batch's rows chunk by chunk, each with a
 //! `COPY ... FROM STDIN`; the transform runs the same SQL files Redshift runs.
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::SinkExt;
+use ppmt_domain::record::FxRateRecord;
 use ppmt_domain::{BatchId, BatchRef};
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage, Transaction};
+use tokio_postgres::{Client, GenericClient, NoTls, SimpleQueryMessage};
 
 use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLUMNS, STAGING_COLUMNS};
 use crate::error::PortError;
 use crate::ports::{
-    staged_later, PriceMover, PricePoint, SetAside, SqlStep, StagedBatch, Staging, SyncSet, TransformCounts,
-    TransformOutcome, Warehouse,
+    staged_later, PriceMover, PricePoint, RejectedRow, SetAside, SqlStep, StagedRow, Staging, StagingSession,
+    StagingStart, SyncSet, TransformCounts, TransformOutcome, Warehouse,
 };
 use crate::sql::{self, Param};
 use crate::sync_rows::{movers_from, price_points_from, set_aside_from, sync_rows_from, TextRow};
@@ -72,10 +74,10 @@ fn render_with(step: &SqlStep, batch: &BatchRef, params: &[(&str, Param)]) -> Re
     sql::render_with(step, batch, params).map_err(|e| PortError::permanent(format!("render {}", step.name), e))
 }
 
-async fn copy_in(tx: &Transaction<'_>, table_and_columns: &str, data: Bytes) -> Result<u64, PortError> {
+async fn copy_in(client: &Client, table_and_columns: &str, data: Bytes) -> Result<u64, PortError> {
     let operation = format!("copy into {table_and_columns}");
     let statement = format!("COPY {table_and_columns} FROM STDIN WITH (FORMAT csv)");
-    let sink = tx.copy_in(statement.as_str()).await.map_err(|e| pg_error(operation.clone(), e))?;
+    let sink = client.copy_in(statement.as_str()).await.map_err(|e| pg_error(operation.clone(), e))?;
     futures::pin_mut!(sink);
     sink.send(data).await.map_err(|e| pg_error(operation.clone(), e))?;
     sink.finish().await.map_err(|e| pg_error(operation, e))
@@ -130,7 +132,7 @@ impl PostgresWarehouse {
 }
 
 /// The day's staged batch and its load sequence.
-async fn current_batch(tx: &Transaction<'_>, batch: &BatchRef) -> Result<Option<(BatchId, i64)>, PortError> {
+async fn current_batch(tx: &impl GenericClient, batch: &BatchRef) -> Result<Option<(BatchId, i64)>, PortError> {
     let sql = render(&sql::CURRENT_BATCH, batch)?;
     let rows = tx
         .query(sql.as_str(), &[])
@@ -139,75 +141,131 @@ async fn current_batch(tx: &Transaction<'_>, batch: &BatchRef) -> Result<Option<
     Ok(rows.first().map(|r| (BatchId(r.get(0)), r.get(1))))
 }
 
+/// A batch being staged: one transaction on a connection of its own, from the batches
+/// lock to the commit. Dropped without [`StagingSession::finish`], its connection closes
+/// and PostgreSQL rolls the transaction back: nothing staged, nothing replaced.
+struct PostgresStaging {
+    client: Client,
+    batch: BatchRef,
+    load_seq: i64,
+    manifest_sha256: String,
+    /// Valid rows written so far, for the batches row.
+    rows: u64,
+    /// Rejected rows written so far, for the batches row.
+    rejects: u64,
+}
+
+impl PostgresStaging {
+    fn ctx(&self, what: &str) -> String {
+        format!("{what} for batch {}", self.batch.batch_id)
+    }
+}
+
+#[async_trait]
+impl StagingSession for PostgresStaging {
+    async fn write(&mut self, rows: &[StagedRow], rejects: &[RejectedRow]) -> Result<(), PortError> {
+        if !rows.is_empty() {
+            let csv = staged_rows_csv(&self.batch, rows)
+                .map_err(|e| PortError::permanent(self.ctx("encode staged rows"), e))?;
+            self.rows += copy_in(&self.client, STAGING_COLUMNS, csv).await?;
+        }
+        if !rejects.is_empty() {
+            let csv = rejected_rows_csv(&self.batch, rejects)
+                .map_err(|e| PortError::permanent(self.ctx("encode rejected rows"), e))?;
+            self.rejects += copy_in(&self.client, REJECTED_COLUMNS, csv).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(self: Box<Self>, fx_rates: &[FxRateRecord]) -> Result<Staging, PortError> {
+        let batch = &self.batch;
+        self.client
+            .execute(
+                "INSERT INTO batches (batch_id, batch_date, bucket, manifest_key, rows_staged, rows_rejected, \
+                 loaded_at, load_seq, manifest_sha256) VALUES ($1, $2, $3, $4, $5, $6, now(), $7, $8)",
+                &[
+                    &batch.batch_id.as_str(),
+                    &batch.batch_date,
+                    &batch.bucket,
+                    &batch.manifest_key,
+                    &(self.rows as i64),
+                    &(self.rejects as i64),
+                    &self.load_seq,
+                    &self.manifest_sha256,
+                ],
+            )
+            .await
+            .map_err(|e| pg_error(self.ctx("record batch"), e))?;
+        // The transform's plans read these; a new day brings values the statistics have
+        // never seen.
+        self.client
+            .batch_execute("ANALYZE staging_prices, rejected_rows")
+            .await
+            .map_err(|e| pg_error(self.ctx("analyze staging"), e))?;
+        for rate in fx_rates {
+            self.client
+                .execute(
+                    "INSERT INTO fx_rates (rate_date, base_currency, quote_currency, rate, source, batch_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (rate_date, base_currency, quote_currency) \
+                     DO UPDATE SET rate = EXCLUDED.rate, source = EXCLUDED.source, batch_id = EXCLUDED.batch_id",
+                    &[
+                        &rate.rate_date,
+                        &rate.base_currency.as_str(),
+                        &rate.quote_currency.as_str(),
+                        &rate.rate,
+                        &rate.source,
+                        &batch.batch_id.as_str(),
+                    ],
+                )
+                .await
+                .map_err(|e| pg_error(self.ctx("store fx rates"), e))?;
+        }
+        self.client.batch_execute("COMMIT").await.map_err(|e| pg_error(self.ctx("commit staging"), e))?;
+        Ok(Staging::Staged)
+    }
+}
+
 #[async_trait]
 impl Warehouse for PostgresWarehouse {
-    async fn stage_batch(&self, staged: &StagedBatch) -> Result<Staging, PortError> {
-        let batch = &staged.batch;
+    async fn begin_staging(
+        &self,
+        batch: &BatchRef,
+        load_seq: i64,
+        manifest_sha256: &str,
+    ) -> Result<StagingStart, PortError> {
         let ctx = |what: &str| format!("{what} for batch {}", batch.batch_id);
-        let mut client = self.connect().await?;
-        let tx = client.transaction().await.map_err(|e| pg_error(ctx("begin staging"), e))?;
+        let client = self.connect().await?;
+        client.batch_execute("BEGIN").await.map_err(|e| pg_error(ctx("begin staging"), e))?;
         // One loader at a time per warehouse: two deliveries of the same manifest must not
-        // interleave their delete-and-insert.
-        tx.batch_execute("LOCK TABLE batches IN EXCLUSIVE MODE").await.map_err(|e| pg_error(ctx("lock batches"), e))?;
+        // interleave their delete-and-insert. The lock is held until the commit, so while
+        // the batch's files stream in too: a transform, or a load of another day, waits
+        // for the whole load (as long as it took to COPY a whole day before streaming).
+        client
+            .batch_execute("LOCK TABLE batches IN EXCLUSIVE MODE")
+            .await
+            .map_err(|e| pg_error(ctx("lock batches"), e))?;
         // A slow load of an earlier scrape must not replace a later one staged meanwhile.
-        if let Some((current, seq)) = current_batch(&tx, batch).await? {
-            if staged_later(&current, seq, &batch.batch_id, staged.load_seq) {
-                return Ok(Staging::Older { current });
+        if let Some((current, seq)) = current_batch(&client, batch).await? {
+            if staged_later(&current, seq, &batch.batch_id, load_seq) {
+                return Ok(StagingStart::Older { current });
             }
         }
         let day = batch.batch_date;
         for table in ["staging_prices", "rejected_rows", "batches"] {
-            tx.execute(format!("DELETE FROM {table} WHERE batch_date = $1").as_str(), &[&day])
+            client
+                .execute(format!("DELETE FROM {table} WHERE batch_date = $1").as_str(), &[&day])
                 .await
                 .map_err(|e| pg_error(ctx(&format!("clear {table} of {day}")), e))?;
         }
-        tx.execute(
-            "INSERT INTO batches (batch_id, batch_date, bucket, manifest_key, rows_staged, rows_rejected, loaded_at, \
-             load_seq, manifest_sha256) VALUES ($1, $2, $3, $4, $5, $6, now(), $7, $8)",
-            &[
-                &batch.batch_id.as_str(),
-                &day,
-                &batch.bucket,
-                &batch.manifest_key,
-                &(staged.rows.len() as i64),
-                &(staged.rejects.len() as i64),
-                &staged.load_seq,
-                &staged.manifest_sha256,
-            ],
-        )
-        .await
-        .map_err(|e| pg_error(ctx("record batch"), e))?;
-
-        let rows = staged_rows_csv(staged).map_err(|e| PortError::permanent(ctx("encode staged rows"), e))?;
-        copy_in(&tx, STAGING_COLUMNS, rows).await?;
-        let rejects = rejected_rows_csv(staged).map_err(|e| PortError::permanent(ctx("encode rejected rows"), e))?;
-        copy_in(&tx, REJECTED_COLUMNS, rejects).await?;
-        // The transform's plans read these; a new day brings values the statistics have
-        // never seen.
-        tx.batch_execute("ANALYZE staging_prices, rejected_rows")
-            .await
-            .map_err(|e| pg_error(ctx("analyze staging"), e))?;
-
-        for rate in &staged.fx_rates {
-            tx.execute(
-                "INSERT INTO fx_rates (rate_date, base_currency, quote_currency, rate, source, batch_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (rate_date, base_currency, quote_currency) \
-                 DO UPDATE SET rate = EXCLUDED.rate, source = EXCLUDED.source, batch_id = EXCLUDED.batch_id",
-                &[
-                    &rate.rate_date,
-                    &rate.base_currency.as_str(),
-                    &rate.quote_currency.as_str(),
-                    &rate.rate,
-                    &rate.source,
-                    &batch.batch_id.as_str(),
-                ],
-            )
-            .await
-            .map_err(|e| pg_error(ctx("store fx rates"), e))?;
-        }
-        tx.commit().await.map_err(|e| pg_error(ctx("commit staging"), e))?;
-        Ok(Staging::Staged)
+        Ok(StagingStart::Open(Box::new(PostgresStaging {
+            client,
+            batch: batch.clone(),
+            load_seq,
+            manifest_sha256: manifest_sha256.to_owned(),
+            rows: 0,
+            rejects: 0,
+        })))
     }
 
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {

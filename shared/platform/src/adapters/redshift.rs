@@ -2,8 +2,9 @@
 //!
 //! The Data API is asynchronous: a statement (or a batch, which runs as one transaction)
 //! is submitted, polled with `DescribeStatement` until it finishes, and its rows are read
-//! page by page with `GetStatementResult`. Staged rows go to S3 as CSV and are loaded
-//! with `COPY`, which is how Redshift ingests in bulk. The transform SQL is the same
+//! page by page with `GetStatementResult`. Staged rows go to S3 as CSV parts, written
+//! as the batch's chunks arrive, and are loaded with one `COPY` of all the batch's parts
+//! per table, which is how Redshift ingests in bulk. The transform SQL is the same
 //! files PostgreSQL runs, statement by statement in one Data API session, so that its
 //! checks (the batch still current, the row accounting) run inside the transaction.
 
@@ -13,13 +14,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_redshiftdata::operation::execute_statement::builders::ExecuteStatementFluentBuilder;
 use aws_sdk_redshiftdata::types::{Field, StatusString};
+use bytes::Bytes;
+use ppmt_domain::record::FxRateRecord;
 use ppmt_domain::{BatchId, BatchRef};
 
 use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLUMNS, STAGING_COLUMNS};
 use crate::error::{aws_error, PortError};
 use crate::ports::{
-    staged_later, ObjectStore, PriceMover, PricePoint, SetAside, SqlStep, StagedBatch, Staging, SyncSet,
-    TransformCounts, TransformOutcome, Warehouse,
+    staged_later, ObjectStore, PriceMover, PricePoint, RejectedRow, SetAside, SqlStep, StagedRow, Staging,
+    StagingSession, StagingStart, SyncSet, TransformCounts, TransformOutcome, Warehouse,
 };
 use crate::sql::{self, Param};
 use crate::sync_rows::{movers_from, price_points_from, set_aside_from, sync_rows_from, TextRow};
@@ -53,10 +56,25 @@ pub fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-/// The statements that replace a day's staged data with `staged`, whose CSV files are at
-/// `rows_uri` and `rejects_uri`. They run in one transaction, under the batches lock.
-pub fn staging_statements(staged: &StagedBatch, rows_uri: &str, rejects_uri: &str, role_arn: &str) -> Vec<String> {
-    let b = &staged.batch;
+/// A batch whose rows are written as CSV parts in S3, as its staging statements need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagedParts<'a> {
+    pub batch: &'a BatchRef,
+    pub load_seq: i64,
+    pub manifest_sha256: &'a str,
+    pub rows_staged: u64,
+    pub rows_rejected: u64,
+    /// `s3://` prefix of the valid rows' parts (ending in `/`); `None` when there are none.
+    pub rows_prefix: Option<String>,
+    /// `s3://` prefix of the rejected rows' parts; `None` when there are none.
+    pub rejects_prefix: Option<String>,
+    pub fx_rates: &'a [FxRateRecord],
+}
+
+/// The statements that replace a day's staged data with the batch of `staged`: one `COPY`
+/// of all its parts per table. They run in one transaction, under the batches lock.
+pub fn staging_statements(staged: &StagedParts<'_>, role_arn: &str) -> Vec<String> {
+    let b = staged.batch;
     let day = literal(&b.batch_date.to_string());
     let id = literal(b.batch_id.as_str());
     let copy = |columns: &str, uri: &str| {
@@ -75,14 +93,14 @@ pub fn staging_statements(staged: &StagedBatch, rows_uri: &str, rejects_uri: &st
              load_seq, manifest_sha256) VALUES ({id}, {day}, {}, {}, {}, {}, GETDATE(), {}, {})",
             literal(&b.bucket),
             literal(&b.manifest_key),
-            staged.rows.len(),
-            staged.rejects.len(),
+            staged.rows_staged,
+            staged.rows_rejected,
             staged.load_seq,
-            literal(&staged.manifest_sha256)
+            literal(staged.manifest_sha256)
         ),
-        copy(STAGING_COLUMNS, rows_uri),
-        copy(REJECTED_COLUMNS, rejects_uri),
     ];
+    statements.extend(staged.rows_prefix.as_deref().map(|p| copy(STAGING_COLUMNS, p)));
+    statements.extend(staged.rejects_prefix.as_deref().map(|p| copy(REJECTED_COLUMNS, p)));
     if !staged.fx_rates.is_empty() {
         let keys: Vec<String> = staged
             .fx_rates
@@ -354,26 +372,120 @@ async fn transform_in(
     Ok(TransformOutcome::Done(counts))
 }
 
+/// Bytes of CSV gathered before they are written as one part: parts of a few MB load
+/// well, and two of them (rows and rejects) stay within the loader's memory.
+const PART_BYTES: usize = 8 << 20;
+
+/// One table's parts of a batch being staged.
+#[derive(Debug, Default)]
+struct TableParts {
+    /// Encoded rows not written to S3 yet.
+    pending: Vec<u8>,
+    /// Parts written so far.
+    parts: u32,
+    /// Rows encoded so far, written or pending.
+    rows: u64,
+}
+
+/// A batch being staged on Redshift: its chunks become CSV parts under a prefix of this
+/// attempt's own (a part left by an earlier, failed attempt is never loaded), and
+/// [`StagingSession::finish`] loads them in one transaction. Dropped without finishing,
+/// it has written only parts that nothing loads.
+struct RedshiftStaging {
+    warehouse: RedshiftWarehouse,
+    batch: BatchRef,
+    load_seq: i64,
+    manifest_sha256: String,
+    /// `staging/<batch_id>/<attempt>`.
+    prefix: String,
+    rows: TableParts,
+    rejects: TableParts,
+}
+
+impl RedshiftStaging {
+    /// The key prefix of `table`'s parts, ending in `/` so that no other table's match.
+    fn table_prefix(&self, table: &str) -> String {
+        format!("{}/{table}/", self.prefix)
+    }
+
+    /// Writes `table`'s pending rows as its next part when they are `at_least` bytes
+    /// (and not empty).
+    async fn flush(&mut self, table: &str, at_least: usize) -> Result<(), PortError> {
+        let key_prefix = self.table_prefix(table);
+        let parts = if table == "staging_prices" { &mut self.rows } else { &mut self.rejects };
+        if parts.pending.is_empty() || parts.pending.len() < at_least {
+            return Ok(());
+        }
+        let key = format!("{key_prefix}part-{:05}.csv", parts.parts);
+        let body = Bytes::from(std::mem::take(&mut parts.pending));
+        self.warehouse.store.put(&self.warehouse.staging_bucket, &key, body, "text/csv").await?;
+        parts.parts += 1;
+        Ok(())
+    }
+
+    /// The `s3://` prefix of `table`'s parts, if it has any.
+    fn parts_uri(&self, table: &str, parts: &TableParts) -> Option<String> {
+        (parts.parts > 0).then(|| format!("s3://{}/{}", self.warehouse.staging_bucket, self.table_prefix(table)))
+    }
+}
+
 #[async_trait]
-impl Warehouse for RedshiftWarehouse {
-    async fn stage_batch(&self, staged: &StagedBatch) -> Result<Staging, PortError> {
-        let id = &staged.batch.batch_id;
+impl StagingSession for RedshiftStaging {
+    async fn write(&mut self, rows: &[StagedRow], rejects: &[RejectedRow]) -> Result<(), PortError> {
+        let id = &self.batch.batch_id;
         let encode = |e: csv::Error| PortError::permanent(format!("encode staged rows of batch {id}"), e);
-        let prefix = format!("staging/{id}");
-        let rows_key = format!("{prefix}/staging_prices.csv");
-        let rejects_key = format!("{prefix}/rejected_rows.csv");
-        self.store.put(&self.staging_bucket, &rows_key, staged_rows_csv(staged).map_err(encode)?, "text/csv").await?;
-        self.store
-            .put(&self.staging_bucket, &rejects_key, rejected_rows_csv(staged).map_err(encode)?, "text/csv")
-            .await?;
-        let uri = |key: &str| format!("s3://{}/{key}", self.staging_bucket);
-        let statements = staging_statements(staged, &uri(&rows_key), &uri(&rejects_key), &self.copy_role_arn);
-        let what = format!("staging of batch {id}");
-        let mut session = Session { warehouse: self, id: None };
+        self.rows.pending.extend_from_slice(&staged_rows_csv(&self.batch, rows).map_err(encode)?);
+        self.rejects.pending.extend_from_slice(&rejected_rows_csv(&self.batch, rejects).map_err(encode)?);
+        self.rows.rows += rows.len() as u64;
+        self.rejects.rows += rejects.len() as u64;
+        self.flush("staging_prices", PART_BYTES).await?;
+        self.flush("rejected_rows", PART_BYTES).await
+    }
+
+    async fn finish(mut self: Box<Self>, fx_rates: &[FxRateRecord]) -> Result<Staging, PortError> {
+        self.flush("staging_prices", 0).await?;
+        self.flush("rejected_rows", 0).await?;
+        let staged = StagedParts {
+            batch: &self.batch,
+            load_seq: self.load_seq,
+            manifest_sha256: &self.manifest_sha256,
+            rows_staged: self.rows.rows,
+            rows_rejected: self.rejects.rows,
+            rows_prefix: self.parts_uri("staging_prices", &self.rows),
+            rejects_prefix: self.parts_uri("rejected_rows", &self.rejects),
+            fx_rates,
+        };
+        let statements = staging_statements(&staged, &self.warehouse.copy_role_arn);
+        let what = format!("staging of batch {}", self.batch.batch_id);
+        let mut session = Session { warehouse: &self.warehouse, id: None };
         session.run("BEGIN".into(), &format!("begin {what}")).await?;
-        let outcome = stage_in(&mut session, &staged.batch, staged.load_seq, statements).await;
+        let outcome = stage_in(&mut session, &self.batch, self.load_seq, statements).await;
         let commit = matches!(outcome, Ok(Staging::Staged));
         session.end(outcome, commit, &what).await
+    }
+}
+
+#[async_trait]
+impl Warehouse for RedshiftWarehouse {
+    /// Always open: whether a later scrape is staged is decided under the batches lock,
+    /// which is taken only when the parts are all written ([`StagingSession::finish`]), so
+    /// that no Data API session sits idle in a transaction while the files stream.
+    async fn begin_staging(
+        &self,
+        batch: &BatchRef,
+        load_seq: i64,
+        manifest_sha256: &str,
+    ) -> Result<StagingStart, PortError> {
+        let attempt = uuid::Uuid::new_v4().simple().to_string();
+        Ok(StagingStart::Open(Box::new(RedshiftStaging {
+            warehouse: self.clone(),
+            batch: batch.clone(),
+            load_seq,
+            manifest_sha256: manifest_sha256.to_owned(),
+            prefix: format!("staging/{}/{attempt}", batch.batch_id),
+            rows: TableParts::default(),
+            rejects: TableParts::default(),
+        })))
     }
 
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {
@@ -434,26 +546,23 @@ mod tests {
     use ppmt_domain::Currency;
     use rust_decimal::Decimal;
 
-    fn staged() -> StagedBatch {
-        StagedBatch {
-            batch: BatchRef {
-                batch_id: BatchId("2026-11-25-b1".into()),
-                batch_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
-                bucket: "raw".into(),
-                manifest_key: "raw/2026-11-25/manifest.json".into(),
-            },
-            rows: vec![],
-            rejects: vec![],
-            fx_rates: vec![FxRateRecord {
-                rate_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
-                base_currency: Currency::EUR,
-                quote_currency: Currency::USD,
-                rate: Decimal::new(105, 2),
-                source: "ECB's".into(),
-            }],
-            load_seq: 1,
-            manifest_sha256: "ab".repeat(32),
+    fn batch() -> BatchRef {
+        BatchRef {
+            batch_id: BatchId("2026-11-25-b1".into()),
+            batch_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            bucket: "raw".into(),
+            manifest_key: "raw/2026-11-25/manifest.json".into(),
         }
+    }
+
+    fn rates() -> Vec<FxRateRecord> {
+        vec![FxRateRecord {
+            rate_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            base_currency: Currency::EUR,
+            quote_currency: Currency::USD,
+            rate: Decimal::new(105, 2),
+            source: "ECB's".into(),
+        }]
     }
 
     /// A transaction that records its statements and answers the two queries.
@@ -490,7 +599,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_checks_run_inside_the_transaction_before_any_commit() {
-        let b = staged().batch;
+        let b = batch();
         let steps = sql::TRANSFORM_STEPS;
         let statements: usize = steps.iter().map(|s| sql::split_statements(&sql::render(s, &b).unwrap()).len()).sum();
 
@@ -517,7 +626,7 @@ mod tests {
 
     #[tokio::test]
     async fn staging_an_earlier_scrape_than_the_staged_one_changes_nothing() {
-        let b = staged().batch;
+        let b = batch();
         let statements = || vec!["DELETE a".to_owned(), "COPY b".to_owned()];
         // b2 of the day was scraped later than b1: b1 is refused under the lock.
         let mut tx = scripted("2026-11-25-b2", [0; 4]);
@@ -542,21 +651,33 @@ mod tests {
 
     #[test]
     fn staging_replaces_the_day_and_quotes_literals() {
-        let statements = staging_statements(
-            &staged(),
-            "s3://raw/staging/a.csv",
-            "s3://raw/staging/b.csv",
-            "arn:aws:iam::1:role/copy",
-        );
+        let (b, fx) = (batch(), rates());
+        let mut staged = StagedParts {
+            batch: &b,
+            load_seq: 1,
+            manifest_sha256: "ab",
+            rows_staged: 7,
+            rows_rejected: 0,
+            rows_prefix: Some("s3://raw/staging/b1/x/staging_prices/".into()),
+            rejects_prefix: None,
+            fx_rates: &fx,
+        };
+        let statements = staging_statements(&staged, "arn:aws:iam::1:role/copy");
         assert_eq!(statements[0], "DELETE FROM staging_prices WHERE batch_date = '2026-11-25'");
+        assert!(statements[3].contains(", 7, 0, GETDATE(), 1, 'ab')"), "{}", statements[3]);
+        // One COPY of all the parts of a table; none for a table without parts.
         assert!(statements[4].starts_with("COPY staging_prices (batch_id,"));
-        assert!(statements[4].ends_with("FROM 's3://raw/staging/a.csv' IAM_ROLE 'arn:aws:iam::1:role/copy' FORMAT AS CSV EMPTYASNULL TIMEFORMAT 'auto'"));
-        assert!(statements[7].contains("('2026-11-25', 'EUR', 'USD', 1.05, 'ECB''s', '2026-11-25-b1')"));
+        assert!(statements[4].ends_with("FROM 's3://raw/staging/b1/x/staging_prices/' IAM_ROLE 'arn:aws:iam::1:role/copy' FORMAT AS CSV EMPTYASNULL TIMEFORMAT 'auto'"));
+        assert!(statements[6].contains("('2026-11-25', 'EUR', 'USD', 1.05, 'ECB''s', '2026-11-25-b1')"));
+        assert_eq!(statements.iter().filter(|s| s.starts_with("COPY")).count(), 1);
+        staged.rejects_prefix = Some("s3://raw/staging/b1/x/rejected_rows/".into());
+        let statements = staging_statements(&staged, "arn:aws:iam::1:role/copy");
+        assert!(statements[5].starts_with("COPY rejected_rows (batch_id,"));
     }
 
     #[test]
     fn every_transform_statement_splits_into_one_data_api_statement() {
-        let b = staged().batch;
+        let b = batch();
         for step in sql::TRANSFORM_STEPS {
             for statement in sql::split_statements(&sql::render(step, &b).unwrap()) {
                 assert!(!statement.trim_end().ends_with(';'), "{}: {statement}", step.name);

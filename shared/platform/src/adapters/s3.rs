@@ -1,10 +1,11 @@
 //! [`ObjectStore`] on Amazon S3 (or any S3-compatible endpoint).
 
 use async_trait::async_trait;
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use bytes::Bytes;
 
 use crate::error::{aws_error, PortError};
-use crate::ports::ObjectStore;
+use crate::ports::{ObjectStore, ObjectStream};
 
 /// S3 through the AWS SDK.
 #[derive(Debug, Clone)]
@@ -12,21 +13,28 @@ pub struct S3Store {
     pub client: aws_sdk_s3::Client,
 }
 
+impl S3Store {
+    /// The object's `GetObject` answer, its body not read yet.
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<GetObjectOutput, PortError> {
+        let operation = format!("get s3://{bucket}/{key}");
+        self.client.get_object().bucket(bucket).key(key).send().await.map_err(|err| {
+            if err.as_service_error().is_some_and(|e| e.is_no_such_key()) {
+                PortError::not_found(operation, "no such key")
+            } else {
+                aws_error(operation, err)
+            }
+        })
+    }
+}
+
 #[async_trait]
 impl ObjectStore for S3Store {
+    async fn get_stream(&self, bucket: &str, key: &str) -> Result<ObjectStream, PortError> {
+        Ok(Box::new(self.get_object(bucket, key).await?.body.into_async_read()))
+    }
+
     async fn get_versioned(&self, bucket: &str, key: &str) -> Result<(Bytes, String), PortError> {
-        let operation = format!("get s3://{bucket}/{key}");
-        let output = match self.client.get_object().bucket(bucket).key(key).send().await {
-            Ok(output) => output,
-            Err(err) => {
-                let missing = err.as_service_error().is_some_and(|e| e.is_no_such_key());
-                return Err(if missing {
-                    PortError::not_found(operation, "no such key")
-                } else {
-                    aws_error(operation, err)
-                });
-            }
-        };
+        let output = self.get_object(bucket, key).await?;
         let etag = output.e_tag.clone().unwrap_or_default();
         let body = output
             .body

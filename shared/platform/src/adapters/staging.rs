@@ -1,10 +1,11 @@
-//! The staged rows of a batch as CSV, in the column order both warehouse adapters load
+//! A chunk of a batch's staged rows as CSV, in the column order both warehouse adapters load
 //! (PostgreSQL `COPY ... FROM STDIN`, Redshift `COPY ... FROM 's3://...'`). `None` is an
 //! unquoted empty field, which both read as NULL.
 
 use bytes::Bytes;
+use ppmt_domain::BatchRef;
 
-use crate::ports::StagedBatch;
+use crate::ports::{RejectedRow, StagedRow};
 
 /// `staging_prices` columns, in CSV order.
 pub const STAGING_COLUMNS: &str = "staging_prices (batch_id, batch_date, source_id, file_key, line_no, source_sku, \
@@ -24,11 +25,11 @@ fn csv_bytes<const N: usize>(rows: impl Iterator<Item = [Option<String>; N]>) ->
     Ok(Bytes::from(bytes))
 }
 
-/// The valid rows, for [`STAGING_COLUMNS`].
-pub fn staged_rows_csv(staged: &StagedBatch) -> Result<Bytes, csv::Error> {
-    let id = staged.batch.batch_id.to_string();
-    let day = staged.batch.batch_date.to_string();
-    csv_bytes(staged.rows.iter().map(|r| {
+/// The batch's valid rows `rows`, for [`STAGING_COLUMNS`].
+pub fn staged_rows_csv(batch: &BatchRef, rows: &[StagedRow]) -> Result<Bytes, csv::Error> {
+    let id = batch.batch_id.to_string();
+    let day = batch.batch_date.to_string();
+    csv_bytes(rows.iter().map(|r| {
         let v = &r.record;
         [
             Some(id.clone()),
@@ -61,11 +62,11 @@ pub fn staged_rows_csv(staged: &StagedBatch) -> Result<Bytes, csv::Error> {
     }))
 }
 
-/// The rejected rows, for [`REJECTED_COLUMNS`].
-pub fn rejected_rows_csv(staged: &StagedBatch) -> Result<Bytes, csv::Error> {
-    let id = staged.batch.batch_id.to_string();
-    let day = staged.batch.batch_date.to_string();
-    csv_bytes(staged.rejects.iter().map(|r| {
+/// The batch's rejected rows `rejects`, for [`REJECTED_COLUMNS`].
+pub fn rejected_rows_csv(batch: &BatchRef, rejects: &[RejectedRow]) -> Result<Bytes, csv::Error> {
+    let id = batch.batch_id.to_string();
+    let day = batch.batch_date.to_string();
+    csv_bytes(rejects.iter().map(|r| {
         [
             Some(id.clone()),
             Some(day.clone()),
@@ -82,7 +83,7 @@ pub fn rejected_rows_csv(staged: &StagedBatch) -> Result<Bytes, csv::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{RejectedRow, StagedRow};
+    use crate::ports::StagedBatch;
     use chrono::{NaiveDate, TimeZone, Utc};
     use ppmt_domain::record::{IdentityKeys, PriceKind, ValidRecord};
     use ppmt_domain::{BatchId, BatchRef, Currency, RejectReason};
@@ -134,12 +135,12 @@ mod tests {
             load_seq: 1,
             manifest_sha256: "00".repeat(32),
         };
-        let rows = String::from_utf8(staged_rows_csv(&staged).unwrap().to_vec()).unwrap();
+        let rows = String::from_utf8(staged_rows_csv(&staged.batch, &staged.rows).unwrap().to_vec()).unwrap();
         assert_eq!(
             rows,
             "b1,2026-11-25,a,raw/2026-11-25/a.csv,2,p1,\"Widget, large\",,,,,10.50,exact,,,,,,EUR,,,2026-11-25T02:00:00+00:00,,,,\"widget, large\"\n"
         );
-        let rejects = String::from_utf8(rejected_rows_csv(&staged).unwrap().to_vec()).unwrap();
+        let rejects = String::from_utf8(rejected_rows_csv(&staged.batch, &staged.rejects).unwrap().to_vec()).unwrap();
         assert_eq!(rejects, "b1,2026-11-25,a,raw/2026-11-25/a.csv,3,ZERO_PRICE,price is zero,\"p2,\"\"x\"\",0\"\n");
     }
 }
