@@ -44,9 +44,9 @@ e2e: build up
 	infra/local/chromium.sh
 	$(LOAD_ENV); PPMT_METRICS=off cargo test -p ppmt-e2e -- --test-threads=1
 
-## Parse throughput, the transform and the app's table at realistic sizes, each figure
-## beside a baseline measured in the same run (release build, on the local stack); the
-## figures also go to bench/results/*.json.
+## Parse throughput, the transform, the app's table and the loader's memory at realistic
+## sizes, each figure beside a baseline measured in the same run (release build, on the
+## local stack); the figures also go to bench/results/*.json.
 bench: up
 	cargo build --release --workspace --bins
 	$(CARGO_TARGET_DIR)/release/bench_parse
@@ -54,6 +54,7 @@ bench: up
 	$(LOAD_ENV); $(CARGO_TARGET_DIR)/release/bench_transform
 	$(LOAD_ENV); $(CARGO_TARGET_DIR)/release/bench_app
 	$(LOAD_ENV); $(CARGO_TARGET_DIR)/release/bench_day
+	$(LOAD_ENV); $(CARGO_TARGET_DIR)/release/bench_load
 
 ## The same bench programs on small sizes with the debug build, so the harness cannot rot
 ## (`make test` runs it); its timings mean nothing.
@@ -64,6 +65,7 @@ bench-quick: build up
 	$(LOAD_ENV); PPMT_BENCH_ROWS=2000 PPMT_BENCH_DAYS=2 PPMT_BENCH_SIZES=2000,4000 $(BIN)/bench_transform
 	$(LOAD_ENV); PPMT_BENCH_APP_PRODUCTS=100 PPMT_BENCH_API_REQUESTS=100 $(BIN)/bench_app
 	$(LOAD_ENV); PPMT_BENCH_DAY_ROWS=2000,4000 $(BIN)/bench_day
+	$(LOAD_ENV); PPMT_BENCH_LOAD_MB=1,2 $(BIN)/bench_load
 
 clean-local: down
 	rm -rf .local
