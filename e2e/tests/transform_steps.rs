@@ -295,6 +295,36 @@ async fn each_check_quarantines_its_case_and_a_release_lets_it_through() {
 }
 
 #[tokio::test]
+async fn the_mad_widens_the_outlier_limit_and_is_read_only_for_offers_far_from_the_median() {
+    let w = database("mad").await;
+    // Five days of shops a and b: market prices 80, 90, 100, 110, 120. The median is 100.00,
+    // the deviations 20, 10, 0, 10, 20, so the MAD is 10 and the limit is
+    // 5 × max(1.4826 × 10, 0.10 × 100) = 74.13 from the median.
+    for (d, price) in (1..=5).zip(["80.00", "90.00", "100.00", "110.00", "120.00"]) {
+        stage_and_transform(&w, &kettle_day(d, i64::from(d), price)).await;
+    }
+    let kettle = |source: &str, price: &str| {
+        Offer::new(source, &format!("{source}-K"), price, "USD")
+            .name("Kettle", "Acme")
+            .gtin("4006381333931")
+            .category("Home > Kitchen")
+    };
+    // 174.00 is 74.00 away: more than 50 % (so the MAD is read), within 74.13 (a fact);
+    // 175.00 is 75.00 away: an outlier.
+    let day6 = day_batch(day(6), 6, &[kettle("a", "174.00"), kettle("b", "175.00")], &rates()).unwrap();
+    let counts = stage_and_transform(&w, &day6).await;
+    assert_eq!((counts.facts, counts.quarantined), (1, 1));
+    assert_eq!(
+        rows(&w, "SELECT source_sku, reason_code, detail FROM quarantined_rows WHERE batch_date = '2026-11-06'").await,
+        vec![vec![
+            "b-K".to_owned(),
+            "OUTLIER_MAD".into(),
+            "175.00 USD against a median of 100.0000 (MAD 10.000000) over 5 days".into()
+        ]]
+    );
+}
+
+#[tokio::test]
 async fn fx_rates_are_pinned_at_the_first_transform_and_a_replay_is_identical() {
     let w = database("fx_replay").await;
     let offers = [

@@ -17,61 +17,94 @@
 -- the others are duplicates of it (060).
 --
 -- First the history of the batch's products, read once (product_windows): per product,
--- how many days it has in the 30 before the batch date, and the median and the median
--- absolute deviation (MAD) of their market prices (a median is the mean of the middle
--- one or two); for 090, its latest earlier day and that day's market price, and the sum,
--- count, min and max of its market prices of the 6 and of the 29 days before. A product
--- without a day in the 30 has no row (its figures are 0 days and NULL, as without one;
--- on a first day that is every product). History is read only for the batch's products
--- and the 30 days before the batch date, and only as the optional side of a LEFT JOIN,
--- so that a nested loop can only probe its indexes.
+-- how many days it has in the 30 before the batch date and the median of their market
+-- prices (the mean of the middle one or two); for 090, its latest earlier day and that
+-- day's market price, and the sum, count, min and max of its market prices of the 6 and
+-- of the 29 days before. One sort of the rows by product and price serves every window.
+-- A product without a day in the 30 has no row (its figures are 0 days and NULL, as
+-- without one; on a first day that is every product). History is read only for the
+-- batch's products and the 30 days before the batch date, and only as the optional side
+-- of a LEFT JOIN, so that a nested loop can only probe its indexes.
 INSERT INTO product_windows
     (batch_id, product_id, hist_days, hist_median, hist_mad, prev_date, prev_market,
      sum_6, n_6, min_6, max_6, sum_29, n_29, min_29, max_29)
-SELECT :batch_id, a3.product_id, CAST(MAX(a3.n) AS INTEGER),
-       CAST(MAX(a3.median) AS NUMERIC(20,4)),
-       CAST(AVG(CASE WHEN a3.deviation IS NOT NULL AND a3.drn IN ((a3.n + 1) / 2, (a3.n + 2) / 2)
-                     THEN a3.deviation END) AS NUMERIC(22,6)),
-       MAX(a3.price_date),
-       MAX(CASE WHEN a3.price_date = a3.newest THEN a3.market_price_usd END),
-       SUM(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 6 THEN a3.market_price_usd END),
-       SUM(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 6 THEN 1 ELSE 0 END),
-       MIN(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 6 THEN a3.market_price_usd END),
-       MAX(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 6 THEN a3.market_price_usd END),
-       SUM(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 29 THEN a3.market_price_usd END),
-       SUM(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 29 THEN 1 ELSE 0 END),
-       MIN(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 29 THEN a3.market_price_usd END),
-       MAX(CASE WHEN a3.price_date >= CAST(:batch_date AS DATE) - 29 THEN a3.market_price_usd END)
+SELECT :batch_id, a.product_id, CAST(MAX(a.n) AS INTEGER),
+       CAST(AVG(CASE WHEN a.rn IN ((a.n + 1) / 2, (a.n + 2) / 2)
+                     THEN CAST(a.market_price_usd AS NUMERIC(20,4)) END) AS NUMERIC(20,4)),
+       CAST(NULL AS NUMERIC(22,6)),
+       MAX(a.price_date),
+       MAX(CASE WHEN a.price_date = a.newest THEN a.market_price_usd END),
+       SUM(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 6 THEN a.market_price_usd END),
+       SUM(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 6 THEN 1 ELSE 0 END),
+       MIN(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 6 THEN a.market_price_usd END),
+       MAX(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 6 THEN a.market_price_usd END),
+       SUM(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 29 THEN a.market_price_usd END),
+       SUM(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 29 THEN 1 ELSE 0 END),
+       MIN(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 29 THEN a.market_price_usd END),
+       MAX(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 29 THEN a.market_price_usd END)
 FROM (
-    SELECT a2.*, ROW_NUMBER() OVER (PARTITION BY a2.product_id ORDER BY a2.deviation) AS drn
+    SELECT k.product_id, h.price_date, h.market_price_usd,
+           ROW_NUMBER() OVER (PARTITION BY k.product_id ORDER BY h.market_price_usd) AS rn,
+           COUNT(h.market_price_usd) OVER (PARTITION BY k.product_id) AS n,
+           MAX(h.price_date) OVER (PARTITION BY k.product_id) AS newest
     FROM (
-        SELECT a1.*, CAST(ABS(a1.market_price_usd - a1.median) AS NUMERIC(22,6)) AS deviation
+        SELECT DISTINCT s.product_id
+        FROM offer_work s
+        WHERE s.batch_id = :batch_id
+    ) k
+    LEFT JOIN fact_product_prices h
+      ON h.product_id = k.product_id
+     AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30
+                          AND CAST(:batch_date AS DATE) - 1
+    -- (COALESCE keeps the join a LEFT JOIN)
+    WHERE COALESCE(h.price_date, CAST(:batch_date AS DATE)) < CAST(:batch_date AS DATE)
+) a
+GROUP BY a.product_id;
+
+-- Then the median absolute deviation (MAD) of those market prices, only where it can
+-- decide something: OUTLIER_MAD needs an offer more than 5 * 0.10 = 50 % away from the
+-- median, whatever the MAD, so only the products with >= 5 days and an offer of the day
+-- more than 40 % away (unrounded USD, a margin for the rounding) are read again, a few
+-- on a usual day; the others keep a NULL MAD, which no check reads.
+UPDATE product_windows
+SET hist_mad = m.mad
+FROM (
+    SELECT d.product_id,
+           CAST(AVG(CASE WHEN d.drn IN ((d.n + 1) / 2, (d.n + 2) / 2) THEN d.deviation END)
+                AS NUMERIC(22,6)) AS mad
+    FROM (
+        SELECT f.product_id, f.n,
+               CAST(ABS(h.market_price_usd - f.hist_median) AS NUMERIC(22,6)) AS deviation,
+               ROW_NUMBER() OVER (
+                   PARTITION BY f.product_id ORDER BY ABS(h.market_price_usd - f.hist_median)
+               ) AS drn
         FROM (
-            SELECT a0.*,
-                   AVG(CASE WHEN a0.rn IN ((a0.n + 1) / 2, (a0.n + 2) / 2)
-                            THEN CAST(a0.market_price_usd AS NUMERIC(20,4)) END)
-                       OVER (PARTITION BY a0.product_id) AS median
+            -- the products to read: the day's offers in USD and the product's row of
+            -- product_windows, stacked and grouped (no join, whatever the estimates)
+            SELECT u.product_id, MAX(u.n) AS n, MAX(u.hist_median) AS hist_median
             FROM (
-                SELECT k.product_id, h.price_date, h.market_price_usd,
-                       ROW_NUMBER() OVER (PARTITION BY k.product_id ORDER BY h.market_price_usd) AS rn,
-                       COUNT(h.market_price_usd) OVER (PARTITION BY k.product_id) AS n,
-                       MAX(h.price_date) OVER (PARTITION BY k.product_id) AS newest
-                FROM (
-                    SELECT DISTINCT s.product_id
-                    FROM offer_work s
-                    WHERE s.batch_id = :batch_id
-                ) k
-                LEFT JOIN fact_product_prices h
-                  ON h.product_id = k.product_id
-                 AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30
-                                      AND CAST(:batch_date AS DATE) - 1
-                -- (COALESCE keeps the join a LEFT JOIN)
-                WHERE COALESCE(h.price_date, CAST(:batch_date AS DATE)) < CAST(:batch_date AS DATE)
-            ) a0
-        ) a1
-    ) a2
-) a3
-GROUP BY a3.product_id;
+                SELECT s.product_id, CAST(NULL AS INTEGER) AS n,
+                       CAST(NULL AS NUMERIC(20,4)) AS hist_median, s.price * x.usd_per_unit AS usd
+                FROM offer_work s
+                JOIN batch_fx x ON x.batch_id = s.batch_id AND x.currency = s.currency
+                WHERE s.batch_id = :batch_id
+                UNION ALL
+                SELECT p.product_id, p.hist_days, p.hist_median, NULL
+                FROM product_windows p
+                WHERE p.batch_id = :batch_id
+            ) u
+            GROUP BY u.product_id
+            HAVING MAX(u.n) >= 5
+               AND (MIN(u.usd) < 0.6 * MAX(u.hist_median) OR MAX(u.usd) > 1.4 * MAX(u.hist_median))
+        ) f
+        JOIN fact_product_prices h
+          ON h.product_id = f.product_id
+         AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30
+                              AND CAST(:batch_date AS DATE) - 1
+    ) d
+    GROUP BY d.product_id
+) m
+WHERE product_windows.batch_id = :batch_id AND product_windows.product_id = m.product_id;
 
 -- Then the checks, in one statement numbered from the inside out: the offers (O rows),
 -- the latest earlier fact of each of their (product, source) pairs (F rows) and the

@@ -11,6 +11,7 @@
 //!
 //! Sizes come from `PPMT_BENCH_ROWS`, `PPMT_BENCH_DAYS` and `PPMT_BENCH_SIZES` (comma
 //! separated; `make bench-quick` makes them small). Needs `PPMT_DATABASE_URL` (`make up`).
+//! `PPMT_BENCH_KEEP=1` keeps the history's warehouse (`bench_transform`) for `EXPLAIN`.
 
 use std::time::{Duration, Instant};
 
@@ -137,6 +138,8 @@ async fn main() -> anyhow::Result<()> {
         Some(ratio <= 1.2),
     );
 
-    drop_database(&admin, "bench_transform").await?;
+    if std::env::var_os("PPMT_BENCH_KEEP").is_none() {
+        drop_database(&admin, "bench_transform").await?;
+    }
     bench::write_results("bench_transform")
 }

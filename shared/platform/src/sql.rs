@@ -60,7 +60,7 @@ pub const TRANSFORM_STEPS: &[SqlStep] = &[
     step!("transform", "044_found_products.sql", ["offer_work"]),
     step!("transform", "044_found_products.sql", ["offer_work"]),
     step!("transform", "048_save_matches.sql", ["product_offers", "dim_products"]),
-    step!("transform", "050_check_offers.sql", ["offer_checks"]),
+    step!("transform", "050_check_offers.sql", ["product_windows", "offer_checks"]),
     step!("transform", "060_quarantine.sql"),
     step!("transform", "070_offer_facts.sql", ["fact_offer_prices"]),
     step!("transform", "080_source_stats.sql"),
