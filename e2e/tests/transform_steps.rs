@@ -216,15 +216,17 @@ async fn overrides_merge_and_split_and_survive_replays() {
     assert_eq!(mappings(&w).await[&key("b", "B3")], mapped("P-BLENDER-2", "override"));
 }
 
+/// Shop `source`'s kettle (sku `<source>-K`) at `price` USD.
+fn kettle(source: &str, price: &str) -> Offer {
+    Offer::new(source, &format!("{source}-K"), price, "USD")
+        .name("Kettle", "Acme")
+        .gtin("4006381333931")
+        .category("Home > Kitchen")
+}
+
 /// Five calm days of a kettle at 100.00 from shops a and b.
 fn calm_day(d: u32) -> StagedBatch {
-    let kettle = |source: &str| {
-        Offer::new(source, &format!("{source}-K"), "100.00", "USD")
-            .name("Kettle", "Acme")
-            .gtin("4006381333931")
-            .category("Home > Kitchen")
-    };
-    day_batch(day(d), i64::from(d), &[kettle("a"), kettle("b")], &rates()).unwrap()
+    kettle_day(d, i64::from(d), "100.00")
 }
 
 #[tokio::test]
@@ -233,12 +235,6 @@ async fn each_check_quarantines_its_case_and_a_release_lets_it_through() {
     for d in 1..=5 {
         stage_and_transform(&w, &calm_day(d)).await;
     }
-    let kettle = |source: &str, price: &str| {
-        Offer::new(source, &format!("{source}-K"), price, "USD")
-            .name("Kettle", "Acme")
-            .gtin("4006381333931")
-            .category("Home > Kitchen")
-    };
     let day6 = day_batch(
         day(6),
         6,
@@ -295,7 +291,7 @@ async fn each_check_quarantines_its_case_and_a_release_lets_it_through() {
 }
 
 #[tokio::test]
-async fn the_mad_widens_the_outlier_limit_and_is_read_only_for_offers_far_from_the_median() {
+async fn the_mad_widens_the_outlier_limit_for_offers_far_from_the_median() {
     let w = database("mad").await;
     // Five days of shops a and b: market prices 80, 90, 100, 110, 120. The median is 100.00,
     // the deviations 20, 10, 0, 10, 20, so the MAD is 10 and the limit is
@@ -303,12 +299,6 @@ async fn the_mad_widens_the_outlier_limit_and_is_read_only_for_offers_far_from_t
     for (d, price) in (1..=5).zip(["80.00", "90.00", "100.00", "110.00", "120.00"]) {
         stage_and_transform(&w, &kettle_day(d, i64::from(d), price)).await;
     }
-    let kettle = |source: &str, price: &str| {
-        Offer::new(source, &format!("{source}-K"), price, "USD")
-            .name("Kettle", "Acme")
-            .gtin("4006381333931")
-            .category("Home > Kitchen")
-    };
     // 174.00 is 74.00 away: more than 50 % (so the MAD is read), within 74.13 (a fact);
     // 175.00 is 75.00 away: an outlier.
     let day6 = day_batch(day(6), 6, &[kettle("a", "174.00"), kettle("b", "175.00")], &rates()).unwrap();
@@ -409,13 +399,7 @@ async fn an_earlier_scrape_staged_after_a_later_one_changes_nothing() {
 
 /// A kettle at `price` from shops a and b on day `d`, scrape `seq`.
 fn kettle_day(d: u32, seq: i64, price: &str) -> StagedBatch {
-    let kettle = |source: &str| {
-        Offer::new(source, &format!("{source}-K"), price, "USD")
-            .name("Kettle", "Acme")
-            .gtin("4006381333931")
-            .category("Home > Kitchen")
-    };
-    day_batch(day(d), seq, &[kettle("a"), kettle("b")], &rates()).unwrap()
+    day_batch(day(d), seq, &[kettle("a", price), kettle("b", price)], &rates()).unwrap()
 }
 
 #[tokio::test]
