@@ -293,24 +293,42 @@ async fn each_check_quarantines_its_case_and_a_release_lets_it_through() {
 #[tokio::test]
 async fn the_mad_widens_the_outlier_limit_for_offers_far_from_the_median() {
     let w = database("mad").await;
-    // Five days of shops a and b: market prices 80, 90, 100, 110, 120. The median is 100.00,
-    // the deviations 20, 10, 0, 10, 20, so the MAD is 10 and the limit is
-    // 5 × max(1.4826 × 10, 0.10 × 100) = 74.13 from the median.
+    // Two products with the same five days from shops a and b: market prices 80, 90, 100,
+    // 110, 120. The median is 100.00, the deviations 20, 10, 0, 10, 20, so the MAD is 10
+    // and the limit is 5 × max(1.4826 × 10, 0.10 × 100) = 74.13 from the median.
+    let toaster = |source: &str, price: &str| {
+        Offer::new(source, &format!("{source}-T"), price, "USD")
+            .name("Toaster", "Acme")
+            .gtin("5901234123457")
+            .category("Home > Kitchen")
+    };
     for (d, price) in (1..=5).zip(["80.00", "90.00", "100.00", "110.00", "120.00"]) {
-        stage_and_transform(&w, &kettle_day(d, i64::from(d), price)).await;
+        let offers = [kettle("a", price), kettle("b", price), toaster("a", price), toaster("b", price)];
+        stage_and_transform(&w, &day_batch(day(d), i64::from(d), &offers, &rates()).unwrap()).await;
     }
-    // 174.00 is 74.00 away: more than 50 % (so the MAD is read), within 74.13 (a fact);
-    // 175.00 is 75.00 away: an outlier.
-    let day6 = day_batch(day(6), 6, &[kettle("a", "174.00"), kettle("b", "175.00")], &rates()).unwrap();
-    let counts = stage_and_transform(&w, &day6).await;
-    assert_eq!((counts.facts, counts.quarantined), (1, 1));
-    assert_eq!(
-        rows(&w, "SELECT source_sku, reason_code, detail FROM quarantined_rows WHERE batch_date = '2026-11-06'").await,
-        vec![vec![
-            "b-K".to_owned(),
+    // The kettle, above: 174.00 is 74.00 away, more than 50 % (so the MAD is read: it is
+    // over 1.5 × the lowest day, 120.00, so the median may be 50 % below it), within 74.13
+    // (a fact); 175.00 is 75.00 away: an outlier. The toaster, below: 26.00 is 74.00 away
+    // (under 0.5 × the highest day, 60.00, so the MAD is read) and a fact; 25.00 is 75.00
+    // away: an outlier.
+    let offers = [kettle("a", "174.00"), kettle("b", "175.00"), toaster("c", "26.00"), toaster("d", "25.00")];
+    let counts = stage_and_transform(&w, &day_batch(day(6), 6, &offers, &rates()).unwrap()).await;
+    assert_eq!((counts.facts, counts.quarantined), (2, 2));
+    let outlier = |sku: &str, price: &str| {
+        vec![
+            sku.to_owned(),
             "OUTLIER_MAD".into(),
-            "175.00 USD against a median of 100.0000 (MAD 10.000000) over 5 days".into()
-        ]]
+            format!("{price} USD against a median of 100.0000 (MAD 10.000000) over 5 days"),
+        ]
+    };
+    assert_eq!(
+        rows(
+            &w,
+            "SELECT source_sku, reason_code, detail FROM quarantined_rows WHERE batch_date = '2026-11-06' \
+             ORDER BY source_sku"
+        )
+        .await,
+        vec![outlier("b-K", "175.00"), outlier("d-T", "25.00")]
     );
 }
 

@@ -271,10 +271,13 @@ CREATE TABLE IF NOT EXISTS offer_checks (
 CREATE TABLE IF NOT EXISTS product_windows (
     batch_id          VARCHAR(128)  NOT NULL,
     product_id        VARCHAR(64)   NOT NULL,
-    -- days with a market price, and their median and MAD
+    -- days with a market price, their median and MAD (only where an offer could be an
+    -- outlier, else NULL), and the lowest and highest of them
     hist_days         INTEGER       NOT NULL,
     hist_median       NUMERIC(20,4),
     hist_mad          NUMERIC(22,6),
+    min_30            NUMERIC(18,2),
+    max_30            NUMERIC(18,2),
     -- the latest of those days and its market price
     prev_date         DATE,
     prev_market       NUMERIC(18,2),

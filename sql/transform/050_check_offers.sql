@@ -17,90 +17,108 @@
 -- the others are duplicates of it (060).
 --
 -- First the history of the batch's products, read once (product_windows): per product,
--- how many days it has in the 30 before the batch date and the median of their market
--- prices (the mean of the middle one or two); for 090, its latest earlier day and that
--- day's market price, and the sum, count, min and max of its market prices of the 6 and
--- of the 29 days before. One sort of the rows by product and price serves every window.
--- A product without a day in the 30 has no row (its figures are 0 days and NULL, as
--- without one; on a first day that is every product). History is read only for the
--- batch's products and the 30 days before the batch date, and only as the optional side
--- of a LEFT JOIN, so that a nested loop can only probe its indexes.
+-- how many days it has in the 30 before the batch date and the lowest and highest of
+-- their market prices; for 090, its latest earlier day and that day's market price (the
+-- greatest of date || price as text: the date is fixed-width and first), and the sum,
+-- count, min and max of its market prices of the 6 and of the 29 days before. One
+-- aggregation by product, without a sort. A product without a day in the 30 has no row
+-- (its figures are 0 days and NULL, as without one; on a first day that is every
+-- product). History is read only for the batch's products and the 30 days before the
+-- batch date, and only as the optional side of a LEFT JOIN, so that a nested loop can
+-- only probe its indexes.
 INSERT INTO product_windows
-    (batch_id, product_id, hist_days, hist_median, hist_mad, prev_date, prev_market,
-     sum_6, n_6, min_6, max_6, sum_29, n_29, min_29, max_29)
-SELECT :batch_id, a.product_id, CAST(MAX(a.n) AS INTEGER),
-       CAST(AVG(CASE WHEN a.rn IN ((a.n + 1) / 2, (a.n + 2) / 2)
-                     THEN CAST(a.market_price_usd AS NUMERIC(20,4)) END) AS NUMERIC(20,4)),
-       CAST(NULL AS NUMERIC(22,6)),
-       MAX(a.price_date),
-       MAX(CASE WHEN a.price_date = a.newest THEN a.market_price_usd END),
-       SUM(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 6 THEN a.market_price_usd END),
-       SUM(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 6 THEN 1 ELSE 0 END),
-       MIN(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 6 THEN a.market_price_usd END),
-       MAX(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 6 THEN a.market_price_usd END),
-       SUM(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 29 THEN a.market_price_usd END),
-       SUM(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 29 THEN 1 ELSE 0 END),
-       MIN(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 29 THEN a.market_price_usd END),
-       MAX(CASE WHEN a.price_date >= CAST(:batch_date AS DATE) - 29 THEN a.market_price_usd END)
+    (batch_id, product_id, hist_days, hist_median, hist_mad, min_30, max_30, prev_date,
+     prev_market, sum_6, n_6, min_6, max_6, sum_29, n_29, min_29, max_29)
+SELECT :batch_id, k.product_id, CAST(COUNT(h.market_price_usd) AS INTEGER),
+       CAST(NULL AS NUMERIC(20,4)), CAST(NULL AS NUMERIC(22,6)),
+       MIN(h.market_price_usd), MAX(h.market_price_usd),
+       MAX(h.price_date),
+       CAST(SUBSTRING(MAX(CAST(h.price_date AS VARCHAR(10))
+                          || CAST(h.market_price_usd AS VARCHAR(40))), 11, 40) AS NUMERIC(18,2)),
+       SUM(CASE WHEN h.price_date >= CAST(:batch_date AS DATE) - 6 THEN h.market_price_usd END),
+       SUM(CASE WHEN h.price_date >= CAST(:batch_date AS DATE) - 6 THEN 1 ELSE 0 END),
+       MIN(CASE WHEN h.price_date >= CAST(:batch_date AS DATE) - 6 THEN h.market_price_usd END),
+       MAX(CASE WHEN h.price_date >= CAST(:batch_date AS DATE) - 6 THEN h.market_price_usd END),
+       SUM(CASE WHEN h.price_date >= CAST(:batch_date AS DATE) - 29 THEN h.market_price_usd END),
+       SUM(CASE WHEN h.price_date >= CAST(:batch_date AS DATE) - 29 THEN 1 ELSE 0 END),
+       MIN(CASE WHEN h.price_date >= CAST(:batch_date AS DATE) - 29 THEN h.market_price_usd END),
+       MAX(CASE WHEN h.price_date >= CAST(:batch_date AS DATE) - 29 THEN h.market_price_usd END)
 FROM (
-    SELECT k.product_id, h.price_date, h.market_price_usd,
-           ROW_NUMBER() OVER (PARTITION BY k.product_id ORDER BY h.market_price_usd) AS rn,
-           COUNT(h.market_price_usd) OVER (PARTITION BY k.product_id) AS n,
-           MAX(h.price_date) OVER (PARTITION BY k.product_id) AS newest
-    FROM (
-        SELECT DISTINCT s.product_id
-        FROM offer_work s
-        WHERE s.batch_id = :batch_id
-    ) k
-    LEFT JOIN fact_product_prices h
-      ON h.product_id = k.product_id
-     AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30
-                          AND CAST(:batch_date AS DATE) - 1
-    -- (COALESCE keeps the join a LEFT JOIN)
-    WHERE COALESCE(h.price_date, CAST(:batch_date AS DATE)) < CAST(:batch_date AS DATE)
-) a
-GROUP BY a.product_id;
+    SELECT DISTINCT s.product_id
+    FROM offer_work s
+    WHERE s.batch_id = :batch_id
+) k
+LEFT JOIN fact_product_prices h
+  ON h.product_id = k.product_id
+ AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30
+                      AND CAST(:batch_date AS DATE) - 1
+-- (COALESCE keeps the join a LEFT JOIN)
+WHERE COALESCE(h.price_date, CAST(:batch_date AS DATE)) < CAST(:batch_date AS DATE)
+GROUP BY k.product_id;
 
--- Then the median absolute deviation (MAD) of those market prices, only where it can
--- decide something: OUTLIER_MAD needs an offer more than 5 * 0.10 = 50 % away from the
--- median, whatever the MAD, so only the products with >= 5 days and an offer of the day
--- more than 40 % away (unrounded USD, a margin for the rounding) are read again, a few
--- on a usual day; the others keep a NULL MAD, which no check reads.
+-- Then the median of those market prices (the mean of the middle one or two) and their
+-- median absolute deviation (MAD), only where they can decide something. OUTLIER_MAD
+-- needs an offer more than 5 * 0.10 = 50 % away from the median, whatever the MAD, and
+-- the median lies between the lowest and the highest of the prices: so only a product
+-- with >= 5 days and an offer above 1.5 times its lowest or below 0.5 times its highest
+-- can have an outlier (compared in unrounded USD, with the half cent the rounding can
+-- move an offer by), a few on a usual day. Only those are read again and sorted; the
+-- others keep a NULL median and MAD, which no check reads.
 UPDATE product_windows
-SET hist_mad = m.mad
+SET hist_median = m.median, hist_mad = m.mad
 FROM (
-    SELECT d.product_id,
+    SELECT d.product_id, MAX(d.median) AS median,
            CAST(AVG(CASE WHEN d.drn IN ((d.n + 1) / 2, (d.n + 2) / 2) THEN d.deviation END)
                 AS NUMERIC(22,6)) AS mad
     FROM (
-        SELECT f.product_id, f.n,
-               CAST(ABS(h.market_price_usd - f.hist_median) AS NUMERIC(22,6)) AS deviation,
-               ROW_NUMBER() OVER (
-                   PARTITION BY f.product_id ORDER BY ABS(h.market_price_usd - f.hist_median)
-               ) AS drn
+        -- 3. each price's deviation from the median, ranked
+        SELECT e.product_id, e.n, e.median, e.deviation,
+               ROW_NUMBER() OVER (PARTITION BY e.product_id ORDER BY e.deviation) AS drn
         FROM (
-            -- the products to read: the day's offers in USD and the product's row of
-            -- product_windows, stacked and grouped (no join, whatever the estimates)
-            SELECT u.product_id, MAX(u.n) AS n, MAX(u.hist_median) AS hist_median
+            -- 2. the median
+            SELECT r.product_id, r.n, r.median,
+                   CAST(ABS(r.market_price_usd - r.median) AS NUMERIC(22,6)) AS deviation
             FROM (
-                SELECT s.product_id, CAST(NULL AS INTEGER) AS n,
-                       CAST(NULL AS NUMERIC(20,4)) AS hist_median, s.price * x.usd_per_unit AS usd
-                FROM offer_work s
-                JOIN batch_fx x ON x.batch_id = s.batch_id AND x.currency = s.currency
-                WHERE s.batch_id = :batch_id
-                UNION ALL
-                SELECT p.product_id, p.hist_days, p.hist_median, NULL
-                FROM product_windows p
-                WHERE p.batch_id = :batch_id
-            ) u
-            GROUP BY u.product_id
-            HAVING MAX(u.n) >= 5
-               AND (MIN(u.usd) < 0.6 * MAX(u.hist_median) OR MAX(u.usd) > 1.4 * MAX(u.hist_median))
-        ) f
-        JOIN fact_product_prices h
-          ON h.product_id = f.product_id
-         AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30
-                              AND CAST(:batch_date AS DATE) - 1
+                SELECT q.product_id, q.n, q.market_price_usd,
+                       CAST(AVG(CASE WHEN q.rn IN ((q.n + 1) / 2, (q.n + 2) / 2)
+                                     THEN CAST(q.market_price_usd AS NUMERIC(20,4)) END)
+                                OVER (PARTITION BY q.product_id) AS NUMERIC(20,4)) AS median
+                FROM (
+                    -- 1. the prices ranked
+                    SELECT f.product_id, f.n, h.market_price_usd,
+                           ROW_NUMBER() OVER (
+                               PARTITION BY f.product_id ORDER BY h.market_price_usd
+                           ) AS rn
+                    FROM (
+                        -- the products to read: the day's offers in USD and the product's
+                        -- row of product_windows, stacked and grouped (no join, whatever
+                        -- the estimates)
+                        SELECT u.product_id, MAX(u.n) AS n
+                        FROM (
+                            SELECT s.product_id, CAST(NULL AS INTEGER) AS n,
+                                   CAST(NULL AS NUMERIC(18,2)) AS min_30,
+                                   CAST(NULL AS NUMERIC(18,2)) AS max_30,
+                                   s.price * x.usd_per_unit AS usd
+                            FROM offer_work s
+                            JOIN batch_fx x ON x.batch_id = s.batch_id AND x.currency = s.currency
+                            WHERE s.batch_id = :batch_id
+                            UNION ALL
+                            SELECT p.product_id, p.hist_days, p.min_30, p.max_30, NULL
+                            FROM product_windows p
+                            WHERE p.batch_id = :batch_id
+                        ) u
+                        GROUP BY u.product_id
+                        HAVING MAX(u.n) >= 5
+                           AND (MAX(u.usd) > 1.5 * MAX(u.min_30) - 0.005
+                                OR MIN(u.usd) < 0.5 * MAX(u.max_30) + 0.005)
+                    ) f
+                    JOIN fact_product_prices h
+                      ON h.product_id = f.product_id
+                     AND h.price_date BETWEEN CAST(:batch_date AS DATE) - 30
+                                          AND CAST(:batch_date AS DATE) - 1
+                ) q
+            ) r
+        ) e
     ) d
     GROUP BY d.product_id
 ) m

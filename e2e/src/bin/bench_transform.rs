@@ -3,8 +3,11 @@
 //! name + brand), in three currencies, with prices moving a little every day.
 //!
 //! - a day of `ROWS` observations transformed into an empty history, then the same day
-//!   shape after `HISTORY_DAYS` earlier days (goal: at most 1.2× the first: no step reads
-//!   all of history);
+//!   shape after `DAYS` earlier days (goal: at most 1.2× the first: no step reads all of
+//!   history). Each side is the median of three runs, as one run of a few seconds on this
+//!   kind of machine varies by a fifth or more (an autovacuum of the facts beside it, say):
+//!   the empty day in three fresh warehouses, and the days after `DAYS`, `DAYS + 1` and
+//!   `DAYS + 2` earlier days;
 //! - a first day of each of `SIZES` observations, each in a fresh warehouse, against the
 //!   first size scaled linearly (goal: 10× the rows in at most 12× the time), and the 1M
 //!   day against its absolute goal (at most 60 s).
@@ -59,6 +62,12 @@ fn bench_day(date: NaiveDate, rows: u32, seq: i64) -> anyhow::Result<StagedBatch
         }
     }
     day_batch(date, seq, &offers, &[("USD", Decimal::new(10500, 4)), ("GBP", Decimal::new(8400, 4))])
+}
+
+/// The middle of three (or more) timings.
+fn median(mut runs: Vec<Duration>) -> Duration {
+    runs.sort();
+    runs[runs.len() / 2]
 }
 
 /// Stages and transforms one day; returns (load time, transform time).
@@ -119,15 +128,29 @@ async fn main() -> anyhow::Result<()> {
     }
     drop_database(&admin, "bench_transform_big").await?;
 
-    let w = fresh_database(&admin, "bench_transform").await?;
-    let (_, empty) = run_day(&w, first, rows, 1).await?;
-    println!("transform of {rows} rows into an empty history: {:.2} s", empty.as_secs_f64());
-    let mut last = empty;
-    for d in 1..=days {
-        let (_, t) = run_day(&w, first + chrono::Duration::days(i64::from(d)), rows, i64::from(d) + 1).await?;
-        last = t;
+    let mut empty = Vec::new();
+    for _ in 0..2 {
+        let w = fresh_database(&admin, "bench_transform_empty").await?;
+        empty.push(run_day(&w, first, rows, 1).await?.1);
     }
-    println!("transform of {rows} rows after {days} earlier days: {:.2} s", last.as_secs_f64());
+    drop_database(&admin, "bench_transform_empty").await?;
+    let w = fresh_database(&admin, "bench_transform").await?;
+    empty.push(run_day(&w, first, rows, 1).await?.1);
+    let empty = median(empty);
+    println!("transform of {rows} rows into an empty history (median of 3): {:.2} s", empty.as_secs_f64());
+    let mut after = Vec::new();
+    for d in 1..=days + 2 {
+        let (_, t) = run_day(&w, first + chrono::Duration::days(i64::from(d)), rows, i64::from(d) + 1).await?;
+        if d >= days {
+            after.push(t);
+        }
+    }
+    let last = median(after);
+    println!(
+        "transform of {rows} rows after {days} to {} earlier days (median of 3): {:.2} s",
+        days + 2,
+        last.as_secs_f64()
+    );
     let ratio = last.as_secs_f64() / empty.as_secs_f64();
     bench::line(
         &format!("transform_{rows}_after_{days}_days_s"),

@@ -179,7 +179,8 @@ pub struct SqlStep {
     pub sql: &'static str,
     /// Tables this step fills enough that the statements after it must be planned on
     /// fresh statistics: PostgreSQL analyses such a table inside the transaction right
-    /// after each statement that writes it (Redshift keeps its own statistics current).
+    /// after a statement that writes it, unless the rows changed since its last analysis
+    /// are under a tenth of it (Redshift keeps its own statistics current).
     pub analyze: &'static [&'static str],
 }
 

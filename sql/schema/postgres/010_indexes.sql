@@ -50,6 +50,9 @@ ALTER TABLE offer_work SET UNLOGGED;
 ALTER TABLE offer_checks SET UNLOGGED;
 ALTER TABLE offer_checks DROP CONSTRAINT IF EXISTS offer_checks_pkey;
 ALTER TABLE product_windows SET UNLOGGED;
+-- (Columns product_windows gained after its first version, where a warehouse lacks them.)
+ALTER TABLE product_windows ADD COLUMN IF NOT EXISTS min_30 NUMERIC(18,2);
+ALTER TABLE product_windows ADD COLUMN IF NOT EXISTS max_30 NUMERIC(18,2);
 -- Matching (041 to 044) sets product_id, match_rule and founds on the new offers' rows,
 -- none of them indexed: with room left on each page, each update is a heap-only tuple
 -- (HOT) on the same page, and no index gets a new entry. (Each row is updated at most
@@ -64,15 +67,18 @@ DROP INDEX IF EXISTS offer_work_new_gtin;
 DROP INDEX IF EXISTS offer_work_new_mpn;
 DROP INDEX IF EXISTS offer_work_new_name;
 -- The transform analyses offer_work after each statement that fills or matches it (its
--- rows change completely from one statement to the next), eleven times a day. A sample of
--- 3,000 rows (statistics target 10 on every column, against the default 100) tells the
--- planner what it needs, the share of new offers and of each key, at a tenth of the cost.
+-- rows change completely from one statement to the next), eleven times a day, and
+-- offer_checks and product_windows once each. A sample of 3,000 rows (statistics target
+-- 10 on every column, against the default 100) tells the planner what it needs, the
+-- share of new offers and of each key, and each table's size, at a tenth of the cost.
 DO $$
 DECLARE c RECORD;
 BEGIN
-    FOR c IN SELECT attname FROM pg_attribute
-             WHERE attrelid = 'offer_work'::regclass AND attnum > 0 AND NOT attisdropped LOOP
-        EXECUTE format('ALTER TABLE offer_work ALTER COLUMN %I SET STATISTICS 10', c.attname);
+    FOR c IN SELECT attrelid::regclass AS work_table, attname FROM pg_attribute
+             WHERE attrelid IN ('offer_work'::regclass, 'offer_checks'::regclass,
+                                'product_windows'::regclass)
+               AND attnum > 0 AND NOT attisdropped LOOP
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS 10', c.work_table, c.attname);
     END LOOP;
 END $$;
 

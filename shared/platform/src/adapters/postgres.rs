@@ -131,6 +131,30 @@ impl PostgresWarehouse {
     }
 }
 
+/// Analyses `table` after a statement wrote `written` of its rows, unless its statistics
+/// still hold: as autovacuum judges it, once the rows changed since its last analysis
+/// (this write included) reach a tenth of the rows it counted then. A work table, emptied
+/// at each transform's start, is analysed at each fill; a fact table that holds 30 days
+/// is not re-analysed for one more day (sampling it costs more the more days it holds).
+/// Returns whether it analysed.
+async fn analyze_if_stale(tx: &impl GenericClient, table: &str, written: u64) -> Result<bool, tokio_postgres::Error> {
+    let row = tx
+        .query_one(
+            "SELECT c.reltuples::float8, COALESCE(s.n_mod_since_analyze, 0)::float8 \
+             FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid \
+             WHERE c.oid = $1::text::regclass",
+            &[&table],
+        )
+        .await?;
+    let (counted, changed): (f64, f64) = (row.get(0), row.get(1));
+    // reltuples is -1 for a table never analysed since it was created or truncated.
+    let stale = counted < 0.0 || changed + written as f64 >= 0.1 * counted;
+    if stale {
+        tx.batch_execute(&format!("ANALYZE {table}")).await?;
+    }
+    Ok(stale)
+}
+
 /// The day's staged batch and its load sequence.
 async fn current_batch(tx: &impl GenericClient, batch: &BatchRef) -> Result<Option<(BatchId, i64)>, PortError> {
     let sql = render(&sql::CURRENT_BATCH, batch)?;
@@ -323,9 +347,16 @@ impl Warehouse for PostgresWarehouse {
                 // empty table is planned as empty, even while a statement fills it.)
                 let analyze = sql::written_table(statement).filter(|t| written > 0 && step.analyze.contains(t));
                 if let Some(table) = analyze {
-                    tx.batch_execute(&format!("ANALYZE {table}"))
-                        .await
-                        .map_err(|e| pg_error(what("analyze after"), e))?;
+                    let started = std::time::Instant::now();
+                    let analysed =
+                        analyze_if_stale(&tx, table, written).await.map_err(|e| pg_error(what("analyze after"), e))?;
+                    tracing::debug!(
+                        batch_id = %batch.batch_id,
+                        table,
+                        analysed,
+                        ms = started.elapsed().as_millis() as u64,
+                        "transform statistics"
+                    );
                 }
             }
         }
