@@ -244,7 +244,8 @@ where
     Ok(all)
 }
 
-#[tokio::main]
+// The syncer's runtime: one thread (see `services/syncer/src/main.rs`).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     ppmt_platform::telemetry::init("bench_app", "warn");
     std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL is not set: run `make bench`")?;

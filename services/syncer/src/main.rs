@@ -9,7 +9,11 @@ use ppmt_platform::config::{Needs, ServiceConfig, SyncSettings};
 use ppmt_platform::wiring::Ports;
 use ppmt_syncer::Syncer;
 
-#[tokio::main]
+// One thread: the syncer waits on PostgreSQL and DynamoDB nearly all the time, and its own
+// work between two awaits is bounded by a shard (planning at most `shard_items` items).
+// A second worker thread costs more in cross-thread wake-ups than it would run (the
+// client CPU per item of `bench_app`: see the README's benchmarks).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     ppmt_platform::telemetry::init("syncer", "info");
     let config = ServiceConfig::from_env(Needs { warehouse: true, queue: true })?;

@@ -20,11 +20,23 @@ impl AwsClients {
         let s3_config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(crate::config::endpoint_url().is_some())
             .build();
+        // DynamoDB's requests and answers are small JSON documents: an attempt that takes
+        // over 30 s is cut and retried, which is what stalled-stream protection (a timer
+        // woken through every body, the syncer's requests by the thousand) watches for.
+        let dynamodb_config = aws_sdk_dynamodb::config::Builder::from(&shared)
+            .stalled_stream_protection(aws_sdk_dynamodb::config::StalledStreamProtectionConfig::disabled())
+            .timeout_config(
+                aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_millis(3100))
+                    .operation_attempt_timeout(std::time::Duration::from_secs(30))
+                    .build(),
+            )
+            .build();
         AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             sqs: aws_sdk_sqs::Client::new(&shared),
             sns: aws_sdk_sns::Client::new(&shared),
-            dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb_config),
             redshift_data: aws_sdk_redshiftdata::Client::new(&shared),
         }
     }
