@@ -411,13 +411,7 @@ fn parse_price_json_lines(
         if text.as_ref().is_ok_and(|t| t.trim().is_empty()) {
             continue;
         }
-        let record = text
-            .and_then(|line| {
-                serde_json::from_str::<serde_json::Value>(line)
-                    .map_err(|e| RowReject::new(RejectReason::MalformedRecord, format!("not JSON: {e}")))
-            })
-            .and_then(|v| RawRecord::from_json(&v))
-            .and_then(|r| r.validate());
+        let record = text.and_then(RawRecord::from_json_line).and_then(|r| r.validate());
         match record {
             Ok(record) => chunks.row(StagedRow {
                 file_key: file.key.clone(),

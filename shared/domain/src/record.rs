@@ -10,6 +10,7 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::identity;
 use crate::money::Currency;
@@ -496,41 +497,103 @@ impl RawRecord {
         ]
     }
 
-    /// Reads a record from one JSON object; numbers are taken as their decimal text.
-    pub fn from_json(value: &serde_json::Value) -> Result<RawRecord, RowReject> {
-        let object = value
-            .as_object()
-            .ok_or_else(|| RowReject::new(RejectReason::MalformedRecord, "line is not a JSON object"))?;
-        let text = |name: &str| -> Option<String> {
-            match object.get(name)? {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                serde_json::Value::Bool(b) => Some(b.to_string()),
-                _ => None,
-            }
-        };
+    /// Reads a record from one JSON Lines line: a JSON object whose fields are read in
+    /// one pass, each value kept as its JSON text until it is turned into the field's
+    /// text (no tree of values is built). A number is taken as its own digits, never
+    /// through a float; `true` and `false` as those words; `null`, an object or an array
+    /// as no value. Unknown fields are ignored; a field given twice is a reject.
+    pub fn from_json_line(line: &str) -> Result<RawRecord, RowReject> {
+        // (Checked first: a struct would also read an array, its items as the fields.)
+        if !line.trim_start().starts_with('{') {
+            let why = match serde_json::from_str::<serde::de::IgnoredAny>(line) {
+                Ok(_) => "line is not a JSON object".to_owned(),
+                Err(e) => format!("not JSON: {e}"),
+            };
+            return Err(RowReject::new(RejectReason::MalformedRecord, why));
+        }
+        let json: JsonLine<'_> = serde_json::from_str(line).map_err(|e| {
+            let why = if e.is_data() { format!("not a price record: {e}") } else { format!("not JSON: {e}") };
+            RowReject::new(RejectReason::MalformedRecord, why)
+        })?;
         Ok(RawRecord {
-            product_id: text("product_id"),
-            name: text("name"),
-            brand: text("brand"),
-            gtin: text("gtin"),
-            mpn: text("mpn"),
-            category: text("category"),
-            price: text("price"),
-            price_kind: text("price_kind"),
-            price_max: text("price_max"),
-            regular_price: text("regular_price"),
-            sale_starts_at: text("sale_starts_at"),
-            sale_ends_at: text("sale_ends_at"),
-            offer_count: text("offer_count"),
-            currency: text("currency"),
-            availability: text("availability"),
-            url: text("url"),
-            observed_at: text("observed_at"),
-            reject_reason: text("reject_reason"),
-            reject_detail: text("reject_detail"),
-            original: text("original"),
+            product_id: json_text(json.product_id),
+            name: json_text(json.name),
+            brand: json_text(json.brand),
+            gtin: json_text(json.gtin),
+            mpn: json_text(json.mpn),
+            category: json_text(json.category),
+            price: json_text(json.price),
+            price_kind: json_text(json.price_kind),
+            price_max: json_text(json.price_max),
+            regular_price: json_text(json.regular_price),
+            sale_starts_at: json_text(json.sale_starts_at),
+            sale_ends_at: json_text(json.sale_ends_at),
+            offer_count: json_text(json.offer_count),
+            currency: json_text(json.currency),
+            availability: json_text(json.availability),
+            url: json_text(json.url),
+            observed_at: json_text(json.observed_at),
+            reject_reason: json_text(json.reject_reason),
+            reject_detail: json_text(json.reject_detail),
+            original: json_text(json.original),
         })
+    }
+}
+
+/// The fields of a JSON Lines record as they were written: each value its JSON text.
+#[derive(Deserialize)]
+#[serde(expecting = "a JSON object")]
+struct JsonLine<'a> {
+    #[serde(borrow)]
+    product_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow)]
+    brand: Option<&'a RawValue>,
+    #[serde(borrow)]
+    gtin: Option<&'a RawValue>,
+    #[serde(borrow)]
+    mpn: Option<&'a RawValue>,
+    #[serde(borrow)]
+    category: Option<&'a RawValue>,
+    #[serde(borrow)]
+    price: Option<&'a RawValue>,
+    #[serde(borrow)]
+    price_kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    price_max: Option<&'a RawValue>,
+    #[serde(borrow)]
+    regular_price: Option<&'a RawValue>,
+    #[serde(borrow)]
+    sale_starts_at: Option<&'a RawValue>,
+    #[serde(borrow)]
+    sale_ends_at: Option<&'a RawValue>,
+    #[serde(borrow)]
+    offer_count: Option<&'a RawValue>,
+    #[serde(borrow)]
+    currency: Option<&'a RawValue>,
+    #[serde(borrow)]
+    availability: Option<&'a RawValue>,
+    #[serde(borrow)]
+    url: Option<&'a RawValue>,
+    #[serde(borrow)]
+    observed_at: Option<&'a RawValue>,
+    #[serde(borrow)]
+    reject_reason: Option<&'a RawValue>,
+    #[serde(borrow)]
+    reject_detail: Option<&'a RawValue>,
+    #[serde(borrow)]
+    original: Option<&'a RawValue>,
+}
+
+/// A field's text from its JSON value (already checked by the parser): a string
+/// unescaped, a number or `true`/`false` as written, anything else none.
+fn json_text(value: Option<&RawValue>) -> Option<String> {
+    let text = value?.get();
+    match text.as_bytes().first()? {
+        b'"' => serde_json::from_str(text).ok(),
+        b'-' | b'0'..=b'9' | b't' | b'f' => Some(text.to_owned()),
+        _ => None,
     }
 }
 
@@ -712,22 +775,39 @@ mod tests {
 
     #[test]
     fn reads_json_objects_with_numeric_prices() {
-        let v: serde_json::Value = serde_json::from_str(
-            r#"{"product_id":"p","price":12.5,"currency":"USD","observed_at":"2026-11-25T00:00:00+01:00"}"#,
-        )
-        .unwrap();
-        let rec = RawRecord::from_json(&v).unwrap().validate().unwrap();
+        let line = r#"{"product_id":"p","price":12.5,"currency":"USD","observed_at":"2026-11-25T00:00:00+01:00"}"#;
+        let rec = RawRecord::from_json_line(line).unwrap().validate().unwrap();
         assert_eq!(rec.price, Decimal::from_str("12.5").unwrap());
         assert_eq!(rec.observed_at.to_rfc3339(), "2026-11-24T23:00:00+00:00");
-        let not_object = RawRecord::from_json(&serde_json::json!([1]));
-        assert_eq!(not_object.unwrap_err().reason, RejectReason::MalformedRecord);
         // A JSON number's own digits, never through f64 (which reads …455 here).
-        let v: serde_json::Value = serde_json::from_str(
-            r#"{"product_id":"p","price":12345678901.123456,"currency":"USD","observed_at":"2026-11-25T00:00:00Z"}"#,
-        )
-        .unwrap();
-        let rec = RawRecord::from_json(&v).unwrap().validate().unwrap();
+        let line =
+            r#"{"product_id":"p","price":12345678901.123456,"currency":"USD","observed_at":"2026-11-25T00:00:00Z"}"#;
+        let rec = RawRecord::from_json_line(line).unwrap().validate().unwrap();
         assert_eq!(rec.price.to_string(), "12345678901.123456");
+    }
+
+    #[test]
+    fn reads_each_kind_of_json_value_and_rejects_what_is_not_a_record() {
+        let line = r#" {"name":"Caf\u00e9 \"X\"","gtin":4006381333931,"brand":null,"mpn":true,
+                       "category":{"path":"a"},"url":["u"],"extra":[1,{"b":2}]} "#;
+        let rec = RawRecord::from_json_line(line).unwrap();
+        assert_eq!(rec.name.as_deref(), Some("Café \"X\""));
+        assert_eq!(rec.gtin.as_deref(), Some("4006381333931"));
+        assert_eq!(rec.mpn.as_deref(), Some("true"));
+        assert_eq!((rec.brand, rec.category, rec.url), (None, None, None));
+        let why = |line: &str| {
+            let reject = RawRecord::from_json_line(line).unwrap_err();
+            assert_eq!(reject.reason, RejectReason::MalformedRecord);
+            reject.detail
+        };
+        assert_eq!(why("[1]"), "line is not a JSON object");
+        assert!(why("[1").starts_with("not JSON: EOF while parsing a list"));
+        let array_of_fields = r#"["p","n","b","4006381333931","m","c","1.00","exact","","","","","","USD"]"#;
+        assert_eq!(why(array_of_fields), "line is not a JSON object");
+        assert!(why(r#"{"price":["1"]"#).starts_with("not JSON: EOF"));
+        assert!(why(r#"{"price":1} x"#).starts_with("not JSON: trailing characters"));
+        assert!(why(r#"{"price":"1","price":"2"}"#).starts_with("not a price record: duplicate field `price`"));
+        assert!(why(r#"{"price":"1""#).starts_with("not JSON: EOF while parsing an object"));
     }
 
     #[test]
