@@ -19,13 +19,13 @@
 -- First the history of the batch's products, read once (product_windows): per product,
 -- how many days it has in the 30 before the batch date and the lowest and highest of
 -- their market prices; for 090, its latest earlier day and that day's market price (the
--- greatest of date || price as text: the date is fixed-width and first), and the sum,
--- count, min and max of its market prices of the 6 and of the 29 days before. One
--- aggregation by product, without a sort. A product without a day in the 30 has no row
--- (its figures are 0 days and NULL, as without one; on a first day that is every
--- product). History is read only for the batch's products and the 30 days before the
--- batch date, and only as the optional side of a LEFT JOIN, so that a nested loop can
--- only probe its indexes.
+-- greatest of date || price as text: the date, as YYYY-MM-DD whatever the session's
+-- DateStyle, is fixed-width and first), and the sum, count, min and max of its market
+-- prices of the 6 and of the 29 days before. One aggregation by product, without a sort.
+-- A product without a day in the 30 has no row (its figures are 0 days and NULL, as
+-- without one; on a first day that is every product). History is read only for the
+-- batch's products and the 30 days before the batch date, and only as the optional side
+-- of a LEFT JOIN, so that a nested loop can only probe its indexes.
 INSERT INTO product_windows
     (batch_id, product_id, hist_days, hist_median, hist_mad, min_30, max_30, prev_date,
      prev_market, sum_6, n_6, min_6, max_6, sum_29, n_29, min_29, max_29)
@@ -33,7 +33,7 @@ SELECT :batch_id, k.product_id, CAST(COUNT(h.market_price_usd) AS INTEGER),
        CAST(NULL AS NUMERIC(20,4)), CAST(NULL AS NUMERIC(22,6)),
        MIN(h.market_price_usd), MAX(h.market_price_usd),
        MAX(h.price_date),
-       CAST(SUBSTRING(MAX(CAST(h.price_date AS VARCHAR(10))
+       CAST(SUBSTRING(MAX(TO_CHAR(h.price_date, 'YYYY-MM-DD')
                           || CAST(h.market_price_usd AS VARCHAR(40))), 11, 40) AS NUMERIC(18,2)),
        SUM(CASE WHEN h.price_date >= CAST(:batch_date AS DATE) - 6 THEN h.market_price_usd END),
        SUM(CASE WHEN h.price_date >= CAST(:batch_date AS DATE) - 6 THEN 1 ELSE 0 END),
