@@ -16,7 +16,54 @@
 -- to one product), the lowest USD price is kept (then the smallest sku): offer_rank 1,
 -- the others are duplicates of it (060).
 --
--- First the history of the batch's products, read once (product_windows): per product,
+-- First the best category rule of each (category, name_key) of the batch (category_work),
+-- once per key rather than per offer: source_path rules on the lower-cased path, keyword
+-- rules on name_key; the best first; none: the 'uncategorized' row. Each carries the
+-- bounds of its category (an operator's row wins over the seed's).
+INSERT INTO category_work
+    (batch_id, category_key, no_category, name_key, no_name, rule_category, priority, kind,
+     min_usd, max_usd)
+SELECT :batch_id, b.category_key, b.no_category, b.name_key, b.no_name, b.rule_category,
+       b.priority, b.kind, b.min_usd, b.max_usd
+FROM (
+    SELECT COALESCE(k.category, '') AS category_key, k.category IS NULL AS no_category,
+           COALESCE(k.name_key, '') AS name_key, k.name_key IS NULL AS no_name,
+           r.category AS rule_category, r.priority, r.kind, r.min_usd, r.max_usd,
+           ROW_NUMBER() OVER (
+               PARTITION BY k.category, k.name_key
+               ORDER BY COALESCE(r.priority, 2147483647), COALESCE(r.kind, 9), r.category
+           ) AS rule_rank
+    FROM (
+        -- (the path lower-cased once per key, not once per key and rule)
+        SELECT w.category, LOWER(w.category) AS path, w.name_key
+        FROM offer_work w
+        WHERE w.batch_id = :batch_id
+        GROUP BY w.category, w.name_key
+    ) k
+    LEFT JOIN (
+        SELECT c.rule_kind, c.pattern, c.category, c.priority,
+               CASE WHEN c.rule_kind = 'source_path' THEN 0 ELSE 1 END AS kind,
+               CASE WHEN bo.category IS NOT NULL THEN bo.min_usd ELSE bs.min_usd END AS min_usd,
+               CASE WHEN bo.category IS NOT NULL THEN bo.max_usd ELSE bs.max_usd END AS max_usd
+        FROM category_rules c
+        LEFT JOIN category_price_bounds bo ON bo.category = c.category AND bo.origin <> 'seed'
+        LEFT JOIN category_price_bounds bs ON bs.category = c.category AND bs.origin = 'seed'
+        UNION ALL
+        SELECT 'none', CAST(NULL AS VARCHAR(256)), CAST(NULL AS VARCHAR(64)),
+               CAST(NULL AS INTEGER), CAST(NULL AS INTEGER),
+               CASE WHEN bo.category IS NOT NULL THEN bo.min_usd ELSE bs.min_usd END,
+               CASE WHEN bo.category IS NOT NULL THEN bo.max_usd ELSE bs.max_usd END
+        FROM (SELECT 'uncategorized' AS category) n
+        LEFT JOIN category_price_bounds bo ON bo.category = n.category AND bo.origin <> 'seed'
+        LEFT JOIN category_price_bounds bs ON bs.category = n.category AND bs.origin = 'seed'
+    ) r
+      ON (r.rule_kind = 'source_path' AND k.path LIKE r.pattern)
+      OR (r.rule_kind = 'keyword' AND k.name_key LIKE r.pattern)
+      OR r.rule_kind = 'none'
+) b
+WHERE b.rule_rank = 1;
+
+-- Then the history of the batch's products, read once (product_windows): per product,
 -- how many days it has in the 30 before the batch date and the lowest and highest of
 -- their market prices; for 090, its latest earlier day and that day's market price (the
 -- greatest of date || price as text: the date, as YYYY-MM-DD whatever the session's
@@ -255,7 +302,7 @@ FROM (
                    CAST(NULL AS NUMERIC(22,6)) AS h_mad
             FROM (
               -- 1. each offer with its product (040 to 048), its USD price (half away from
-              -- zero) and its category rule, found for its (category, name_key)
+              -- zero) and the category rule of its (category, name_key) (category_work)
               SELECT s.source_id, s.source_sku, s.file_key, s.line_no, s.product_id,
                      s.name, s.brand, s.category AS source_category, s.price,
                      s.price_kind, s.price_max, s.regular_price, s.currency,
@@ -270,53 +317,9 @@ FROM (
                      cr.max_usd AS category_max_usd
               FROM offer_work s
               LEFT JOIN batch_fx f ON f.batch_id = s.batch_id AND f.currency = s.currency
-              LEFT JOIN (
-                  -- the best category rule of each (category, name_key) of the batch, once
-                  -- per key rather than per offer (source_path on the lower-cased path,
-                  -- keyword on name_key; the best first; none: the 'uncategorized' row),
-                  -- with the bounds of the rule's category (an operator's row wins over the
-                  -- seed's); a NULL key is told apart from an empty one
-                  SELECT b.category_key, b.no_category, b.name_key, b.no_name, b.rule_category,
-                         b.priority, b.kind, b.min_usd, b.max_usd
-                  FROM (
-                      SELECT COALESCE(k.category, '') AS category_key,
-                             k.category IS NULL AS no_category,
-                             COALESCE(k.name_key, '') AS name_key, k.name_key IS NULL AS no_name,
-                             r.category AS rule_category, r.priority, r.kind, r.min_usd, r.max_usd,
-                             ROW_NUMBER() OVER (
-                                 PARTITION BY k.category, k.name_key
-                                 ORDER BY COALESCE(r.priority, 2147483647), COALESCE(r.kind, 9),
-                                          r.category
-                             ) AS rule_rank
-                      FROM (
-                          SELECT DISTINCT w.category, w.name_key
-                          FROM offer_work w
-                          WHERE w.batch_id = :batch_id
-                      ) k
-                      LEFT JOIN (
-                          SELECT c.rule_kind, c.pattern, c.category, c.priority,
-                                 CASE WHEN c.rule_kind = 'source_path' THEN 0 ELSE 1 END AS kind,
-                                 CASE WHEN bo.category IS NOT NULL THEN bo.min_usd ELSE bs.min_usd END AS min_usd,
-                                 CASE WHEN bo.category IS NOT NULL THEN bo.max_usd ELSE bs.max_usd END AS max_usd
-                          FROM category_rules c
-                          LEFT JOIN category_price_bounds bo ON bo.category = c.category AND bo.origin <> 'seed'
-                          LEFT JOIN category_price_bounds bs ON bs.category = c.category AND bs.origin = 'seed'
-                          UNION ALL
-                          SELECT 'none', CAST(NULL AS VARCHAR(256)), CAST(NULL AS VARCHAR(64)),
-                                 CAST(NULL AS INTEGER), CAST(NULL AS INTEGER),
-                                 CASE WHEN bo.category IS NOT NULL THEN bo.min_usd ELSE bs.min_usd END,
-                                 CASE WHEN bo.category IS NOT NULL THEN bo.max_usd ELSE bs.max_usd END
-                          FROM (SELECT 'uncategorized' AS category) n
-                          LEFT JOIN category_price_bounds bo ON bo.category = n.category AND bo.origin <> 'seed'
-                          LEFT JOIN category_price_bounds bs ON bs.category = n.category AND bs.origin = 'seed'
-                      ) r
-                        ON (r.rule_kind = 'source_path' AND LOWER(k.category) LIKE r.pattern)
-                        OR (r.rule_kind = 'keyword' AND k.name_key LIKE r.pattern)
-                        OR r.rule_kind = 'none'
-                  ) b
-                  WHERE b.rule_rank = 1
-              ) cr
-                ON cr.category_key = COALESCE(s.category, '') AND cr.no_category = (s.category IS NULL)
+              LEFT JOIN category_work cr
+                ON cr.batch_id = s.batch_id
+               AND cr.category_key = COALESCE(s.category, '') AND cr.no_category = (s.category IS NULL)
                AND cr.name_key = COALESCE(s.name_key, '') AND cr.no_name = (s.name_key IS NULL)
               WHERE s.batch_id = :batch_id
             ) o
@@ -355,9 +358,10 @@ FROM (
                     LEFT JOIN fact_offer_prices d1
                       ON d1.product_id = k.product_id AND d1.source_id = k.source_id
                      AND d1.price_date = CAST(:batch_date AS DATE) - 1
+                    -- (not grouped: a pair of two SKUs reads its window twice, and the
+                    -- ranking keeps one newest row; a first day's million pairs, none with
+                    -- a fact, would cost more to group than to probe)
                     WHERE k.batch_id = :batch_id AND d1.product_id IS NULL
-                    -- (grouped, so that the pairs are found before the window is read)
-                    GROUP BY k.product_id, k.source_id
                 ) m
                 LEFT JOIN fact_offer_prices h
                   ON h.product_id = m.product_id AND h.source_id = m.source_id

@@ -139,19 +139,19 @@ FROM (
                 UNION ALL
                 -- ... and N rows: a current row of the product on a later day (the day is a
                 -- replay of an older one)
+                -- (probed per offer, not per distinct product: most products have none,
+                -- and grouping a day's offers costs more than probing; a product's several
+                -- offers give several N rows, which only count as newer = 0 or not)
                 SELECT 'N', k.product_id,
                        NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-                FROM (
-                    SELECT DISTINCT product_id FROM offer_checks
-                    WHERE batch_id = :batch_id AND reason_code IS NULL AND offer_rank = 1
-                ) k
+                FROM offer_checks k
                 LEFT JOIN fact_product_prices n
                   ON n.product_id = k.product_id AND n.is_current
                  AND n.price_date > CAST(:batch_date AS DATE)
-                -- (most products have none, and need no row; COALESCE keeps the join a
-                -- LEFT JOIN)
-                WHERE COALESCE(n.price_date, CAST(:batch_date AS DATE)) > CAST(:batch_date AS DATE)
+                -- (COALESCE keeps the join a LEFT JOIN)
+                WHERE k.batch_id = :batch_id AND k.reason_code IS NULL AND k.offer_rank = 1
+                  AND COALESCE(n.price_date, CAST(:batch_date AS DATE)) > CAST(:batch_date AS DATE)
             ) u
         ) w
     ) m

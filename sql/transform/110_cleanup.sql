@@ -6,3 +6,5 @@ DELETE FROM offer_checks WHERE batch_id = :batch_id
     AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id);
 DELETE FROM product_windows WHERE batch_id = :batch_id
     AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id);
+DELETE FROM category_work WHERE batch_id = :batch_id
+    AND EXISTS (SELECT 1 FROM batches WHERE batch_id = :batch_id);

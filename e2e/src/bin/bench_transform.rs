@@ -126,7 +126,9 @@ async fn main() -> anyhow::Result<()> {
             bench::line("transform_1000000_rows_s", transform, load, "s", "<=60s", Some(transform <= 60.0));
         }
     }
-    drop_database(&admin, "bench_transform_big").await?;
+    if std::env::var_os("PPMT_BENCH_KEEP").is_none() {
+        drop_database(&admin, "bench_transform_big").await?;
+    }
 
     let mut empty = Vec::new();
     for _ in 0..2 {

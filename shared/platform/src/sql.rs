@@ -60,7 +60,7 @@ pub const TRANSFORM_STEPS: &[SqlStep] = &[
     step!("transform", "044_found_products.sql", ["offer_work"]),
     step!("transform", "044_found_products.sql", ["offer_work"]),
     step!("transform", "048_save_matches.sql", ["product_offers", "dim_products"]),
-    step!("transform", "050_check_offers.sql", ["product_windows", "offer_checks"]),
+    step!("transform", "050_check_offers.sql", ["category_work", "product_windows", "offer_checks"]),
     step!("transform", "060_quarantine.sql"),
     step!("transform", "070_offer_facts.sql", ["fact_offer_prices"]),
     step!("transform", "080_source_stats.sql"),
@@ -68,6 +68,14 @@ pub const TRANSFORM_STEPS: &[SqlStep] = &[
     step!("transform", "100_mark_current.sql"),
     step!("transform", "110_cleanup.sql"),
 ];
+
+/// The transform's work tables: they hold a batch's rows only while it is transformed.
+/// 010 and [`CLEANUP_STEP`] delete the batch's rows from each; PostgreSQL truncates them
+/// instead, inside the transform's transaction.
+pub const WORK_TABLES: &[&str] = &["offer_work", "offer_checks", "product_windows", "category_work"];
+
+/// The transform's last step, which empties the batch's rows from [`WORK_TABLES`].
+pub const CLEANUP_STEP: &str = "110_cleanup.sql";
 
 /// Row accounting of a batch after its transform.
 pub const BATCH_COUNTS: SqlStep = step!("queries", "batch_counts.sql");
@@ -343,6 +351,20 @@ mod tests {
     }
 
     #[test]
+    fn cleanup_empties_exactly_the_work_tables() {
+        let cleanup = TRANSFORM_STEPS.last().unwrap();
+        assert_eq!(cleanup.name, CLEANUP_STEP);
+        let text = render(cleanup, &batch("b")).unwrap();
+        let statements = split_statements(&text);
+        let emptied: Vec<&str> = statements.iter().filter_map(|s| written_table(s)).collect();
+        assert_eq!(emptied, WORK_TABLES);
+        let reset = render(&TRANSFORM_STEPS[0], &batch("b")).unwrap();
+        for table in WORK_TABLES {
+            assert!(reset.contains(&format!("DELETE FROM {table} WHERE batch_id")), "010 empties {table}");
+        }
+    }
+
+    #[test]
     fn finds_the_table_a_statement_writes() {
         assert_eq!(written_table("INSERT INTO product_offers\n (a, b) SELECT 1"), Some("product_offers"));
         assert_eq!(written_table("insert into dim_products(a) values (1)"), Some("dim_products"));
@@ -356,6 +378,6 @@ mod tests {
         let text = "-- comment\nDELETE FROM a;\nINSERT INTO b\nSELECT 1;\n";
         assert_eq!(split_statements(text), vec!["DELETE FROM a", "INSERT INTO b\nSELECT 1"]);
         let reset = render(&TRANSFORM_STEPS[0], &batch("b")).unwrap();
-        assert_eq!(split_statements(&reset).len(), 9);
+        assert_eq!(split_statements(&reset).len(), 10);
     }
 }

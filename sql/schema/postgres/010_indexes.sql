@@ -41,15 +41,16 @@ CREATE UNIQUE INDEX IF NOT EXISTS brand_aliases_operator ON brand_aliases (alias
 CREATE UNIQUE INDEX IF NOT EXISTS category_price_bounds_seed ON category_price_bounds (category) WHERE origin = 'seed';
 CREATE UNIQUE INDEX IF NOT EXISTS category_price_bounds_operator ON category_price_bounds (category) WHERE origin <> 'seed';
 
--- The work rows of a batch (offer_work, offer_checks) live only inside a transform's
--- transaction, so they need no WAL: unlogged (a crash empties the tables, which hold
--- nothing between transforms anyway). offer_checks is only ever read whole, by batch, so
+-- The work rows of a batch (offer_work, offer_checks, product_windows, category_work)
+-- live only inside a transform's transaction, so they need no WAL: unlogged (a crash
+-- empties the tables, which hold nothing between transforms anyway). offer_checks is only ever read whole, by batch, so
 -- it has no index (its first version had a primary key: dropped where it is still there);
 -- offer_work's new offers (a few, on most days) by batch.
 ALTER TABLE offer_work SET UNLOGGED;
 ALTER TABLE offer_checks SET UNLOGGED;
 ALTER TABLE offer_checks DROP CONSTRAINT IF EXISTS offer_checks_pkey;
 ALTER TABLE product_windows SET UNLOGGED;
+ALTER TABLE category_work SET UNLOGGED;
 -- (Columns product_windows gained after its first version, where a warehouse lacks them.)
 ALTER TABLE product_windows ADD COLUMN IF NOT EXISTS min_30 NUMERIC(18,2);
 ALTER TABLE product_windows ADD COLUMN IF NOT EXISTS max_30 NUMERIC(18,2);
@@ -68,15 +69,16 @@ DROP INDEX IF EXISTS offer_work_new_mpn;
 DROP INDEX IF EXISTS offer_work_new_name;
 -- The transform analyses offer_work after each statement that fills or matches it (its
 -- rows change completely from one statement to the next), eleven times a day, and
--- offer_checks and product_windows once each. A sample of 3,000 rows (statistics target
--- 10 on every column, against the default 100) tells the planner what it needs, the
--- share of new offers and of each key, and each table's size, at a tenth of the cost.
+-- offer_checks, product_windows and category_work once each. A sample of 3,000 rows
+-- (statistics target 10 on every column, against the default 100) tells the planner what
+-- it needs, the share of new offers and of each key, and each table's size, at a tenth
+-- of the cost.
 DO $$
 DECLARE c RECORD;
 BEGIN
     FOR c IN SELECT attrelid::regclass AS work_table, attname FROM pg_attribute
              WHERE attrelid IN ('offer_work'::regclass, 'offer_checks'::regclass,
-                                'product_windows'::regclass)
+                                'product_windows'::regclass, 'category_work'::regclass)
                AND attnum > 0 AND NOT attisdropped LOOP
         EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS 10', c.work_table, c.attname);
     END LOOP;
