@@ -171,8 +171,8 @@ CREATE TABLE IF NOT EXISTS category_price_bounds (
 );
 
 -- Work rows of one transform (040): one per offer (source, sku) of the batch, the staged
--- row kept by 020 (brand_key resolved), read from staging once. Matching
--- fills product_id here: from the offer's mapping or override when it has one (is_new
+-- row kept by 020 (brand_key resolved), read from staging once. Matching fills
+-- product_id here: from the offer's mapping or override when it has one (is_new
 -- false for a mapped offer), else rule by rule; founds marks the offers whose new product
 -- dim_products does not have yet. product_offers and dim_products are then written once
 -- each from these rows, so no statement reads the table it writes. Emptied for the batch

@@ -43,9 +43,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS category_price_bounds_operator ON category_pri
 
 -- The work rows of a batch (offer_work, offer_checks, product_windows, category_work)
 -- live only inside a transform's transaction, so they need no WAL: unlogged (a crash
--- empties the tables, which hold nothing between transforms anyway). offer_checks is only ever read whole, by batch, so
--- it has no index (its first version had a primary key: dropped where it is still there);
--- offer_work's new offers (a few, on most days) by batch.
+-- empties the tables, which hold nothing between transforms anyway). offer_checks is
+-- only ever read whole, by batch, so it has no index (its first version had a primary
+-- key: dropped where it is still there); offer_work's new offers (a few, on most days)
+-- by batch.
 ALTER TABLE offer_work SET UNLOGGED;
 ALTER TABLE offer_checks SET UNLOGGED;
 ALTER TABLE offer_checks DROP CONSTRAINT IF EXISTS offer_checks_pkey;
