@@ -14,7 +14,8 @@
 //!
 //! Sizes come from `PPMT_BENCH_ROWS`, `PPMT_BENCH_DAYS` and `PPMT_BENCH_SIZES` (comma
 //! separated; `make bench-quick` makes them small). Needs `PPMT_DATABASE_URL` (`make up`).
-//! `PPMT_BENCH_KEEP=1` keeps the history's warehouse (`bench_transform`) for `EXPLAIN`.
+//! `PPMT_BENCH_KEEP=1` keeps the warehouses for `EXPLAIN`: the history's
+//! (`bench_transform`) and the last size's first day (`bench_transform_big`).
 
 use std::time::{Duration, Instant};
 
