@@ -16,7 +16,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// Tables whose size grows with the days or the batch.
-const BIG: [&str; 7] = [
+const BIG: [&str; 9] = [
     "staging_prices",
     "fact_offer_prices",
     "fact_product_prices",
@@ -24,6 +24,8 @@ const BIG: [&str; 7] = [
     "offer_work",
     "offer_checks",
     "rejected_rows",
+    "duplicate_rows",
+    "quarantined_rows",
 ];
 
 fn day(d: u32) -> NaiveDate {

@@ -171,8 +171,8 @@ CREATE TABLE IF NOT EXISTS category_price_bounds (
 );
 
 -- Work rows of one transform (040): one per offer (source, sku) of the batch, the staged
--- row kept by 020 (brand_key resolved), read from staging once. Matching fills
--- product_id here: from the offer's mapping or override when it has one (is_new
+-- row as staged_offers gives it (brand_key resolved), read from staging once. Matching
+-- fills product_id here: from the offer's mapping or override when it has one (is_new
 -- false for a mapped offer), else rule by rule; founds marks the offers whose new product
 -- dim_products does not have yet. product_offers and dim_products are then written once
 -- each from these rows, so no statement reads the table it writes. Emptied for the batch
@@ -423,9 +423,31 @@ SELECT rate_date, base_currency AS currency, rate AS usd_per_unit, source
 FROM fx_rates
 WHERE quote_currency = 'USD';
 
--- (The first versions read the batch's offers through a view that ranked the staged rows
--- again; 040 now leaves out the duplicates 020 recorded. Dropped where it still is.)
-DROP VIEW IF EXISTS staged_offers;
+-- The batch's offers: one staged row per (source, source_sku), the latest observation
+-- (then the first file and line; 020 records the others in duplicate_rows), with
+-- brand_key resolved through brand_aliases (an operator's alias wins over the seed's).
+-- Always read with WHERE batch_id = the batch, which reaches the staging rows through
+-- the window's partition.
+CREATE OR REPLACE VIEW staged_offers AS
+SELECT s.batch_id, s.batch_date, s.source_id, s.file_key, s.line_no, s.source_sku, s.name,
+       s.brand, s.category, s.price, s.price_kind, s.price_max, s.regular_price, s.currency,
+       s.availability, s.url, s.observed_at, s.gtin14, s.mpn_key, s.brand_key, s.name_key
+FROM (
+    SELECT r.batch_id, r.batch_date, r.source_id, r.file_key, r.line_no, r.source_sku, r.name,
+           r.brand, r.category, r.price, r.price_kind, r.price_max, r.regular_price,
+           r.currency, r.availability, r.url, r.observed_at, r.gtin14, r.mpn_key,
+           COALESCE(ao.brand_key, sa.brand_key, r.brand_key) AS brand_key, r.name_key,
+           ROW_NUMBER() OVER (
+               PARTITION BY r.batch_id, r.source_id, r.source_sku
+               ORDER BY r.observed_at DESC, r.file_key, r.line_no
+           ) AS rank_in_offer
+    FROM staging_prices r
+    -- (joined before the ranking, whose filter the planner cannot estimate: a join after
+    -- it was planned for a few thousand rows, as a loop over the aliases per row)
+    LEFT JOIN brand_aliases ao ON ao.alias_key = r.brand_key AND ao.origin <> 'seed'
+    LEFT JOIN brand_aliases sa ON sa.alias_key = r.brand_key AND sa.origin = 'seed'
+) s
+WHERE s.rank_in_offer = 1;
 
 -- The offers matching compares a new offer with (041 to 043): every mapped offer, and the
 -- offers the running transform has matched so far (their mappings are written at 048).

@@ -1,6 +1,6 @@
 -- One observation per offer (source, source_sku) per day: the latest wins (then the
--- first file and line). The others go to duplicate_rows with the row kept instead; 040
--- reads the batch's staged rows but these, one row per offer.
+-- first file and line). The others go to duplicate_rows with the row kept instead; the
+-- view staged_offers (001) is then the batch's offers, one row each.
 INSERT INTO duplicate_rows
     (batch_id, batch_date, source_id, file_key, line_no, source_sku, kept_file_key, kept_line_no)
 SELECT r.batch_id, r.batch_date, r.source_id, r.file_key, r.line_no, r.source_sku,

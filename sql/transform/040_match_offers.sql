@@ -29,24 +29,11 @@ SELECT s.batch_id, s.source_id, s.source_sku, s.file_key, s.line_no, s.name, s.b
        CASE WHEN o.product_id IS NOT NULL THEN 'override' ELSE po.match_rule END,
        po.source_id IS NULL,
        o.product_id IS NOT NULL AND p.product_id IS NULL
-FROM (
-    -- the batch's staged rows but the duplicates 020 recorded (one row per offer is left),
-    -- with brand_key resolved through brand_aliases (an operator's alias wins over the
-    -- seed's): no ranking again, so a day's rows are not sorted a second time
-    SELECT r.batch_id, r.source_id, r.source_sku, r.file_key, r.line_no, r.name, r.brand,
-           r.category, r.price, r.price_kind, r.price_max, r.regular_price, r.currency,
-           r.availability, r.url, r.observed_at, r.gtin14, r.mpn_key,
-           COALESCE(ao.brand_key, sa.brand_key, r.brand_key) AS brand_key, r.name_key
-    FROM staging_prices r
-    LEFT JOIN duplicate_rows d
-      ON d.batch_id = r.batch_id AND d.file_key = r.file_key AND d.line_no = r.line_no
-    LEFT JOIN brand_aliases ao ON ao.alias_key = r.brand_key AND ao.origin <> 'seed'
-    LEFT JOIN brand_aliases sa ON sa.alias_key = r.brand_key AND sa.origin = 'seed'
-    WHERE r.batch_id = :batch_id AND d.batch_id IS NULL
-) s
+FROM staged_offers s
 LEFT JOIN product_overrides o ON o.source_id = s.source_id AND o.source_sku = s.source_sku
 LEFT JOIN product_offers po ON po.source_id = s.source_id AND po.source_sku = s.source_sku
-LEFT JOIN dim_products p ON p.product_id = o.product_id;
+LEFT JOIN dim_products p ON p.product_id = o.product_id
+WHERE s.batch_id = :batch_id;
 
 -- A mapped offer with an override is re-pointed.
 UPDATE product_offers
