@@ -106,8 +106,8 @@ pub fn day_batch(
         raw.observed_at.get_or_insert_with(|| observed.clone());
         let record = raw.validate().map_err(|r| anyhow::anyhow!("offer {i} rejected: {}", r.detail))?;
         rows.push(StagedRow {
-            file_key: format!("raw/{date}/{}.csv", offer.source_id),
-            source_id: offer.source_id.clone(),
+            file_key: format!("raw/{date}/{}.csv", offer.source_id).into(),
+            source_id: offer.source_id.as_str().into(),
             line_no: i as u64 + 2,
             record,
         });

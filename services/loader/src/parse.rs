@@ -7,9 +7,12 @@
 //! (wrong header) fails the batch.
 
 use std::io::{self, BufRead, BufReader, Read};
+use std::sync::Arc;
 
 use ppmt_domain::manifest::{FileFormat, FileKind, ManifestFile};
-use ppmt_domain::record::{clip, FxRateRecord, RawRecord, FX_CSV_HEADER, PRICE_CSV_HEADER, PRICE_CSV_REQUIRED};
+use ppmt_domain::record::{
+    clip, FxRateRecord, RawRecord, ValidRecord, FX_CSV_HEADER, PRICE_CSV_HEADER, PRICE_CSV_REQUIRED,
+};
 use ppmt_domain::{RejectReason, RowReject};
 use ppmt_platform::ports::{RejectedRow, StagedRow};
 
@@ -92,7 +95,15 @@ pub fn parse_stream(
     input: impl Read,
     take: impl FnMut(Records) -> bool,
 ) -> Result<u64, ParseError> {
-    let mut chunks = Chunker { key: &file.key, chunk: Records::default(), reject_bytes: 0, records: 0, take };
+    let mut chunks = Chunker {
+        key: &file.key,
+        file_key: file.key.as_str().into(),
+        source_id: file.source_id.as_str().into(),
+        chunk: Records::default(),
+        reject_bytes: 0,
+        records: 0,
+        take,
+    };
     let input = BufReader::with_capacity(READ_BUFFER_BYTES, input);
     match (file.kind, file.format) {
         (FileKind::Prices, FileFormat::Csv) => parse_price_csv(file, input, &mut chunks)?,
@@ -113,6 +124,9 @@ pub fn parse_stream(
 /// Gathers a file's records into chunks and hands each on when it is full.
 struct Chunker<'a, F> {
     key: &'a str,
+    /// The file's key and source, shared by its rows.
+    file_key: Arc<str>,
+    source_id: Arc<str>,
     chunk: Records,
     /// Bytes of rejected rows' text in `chunk`.
     reject_bytes: usize,
@@ -122,8 +136,13 @@ struct Chunker<'a, F> {
 }
 
 impl<F: FnMut(Records) -> bool> Chunker<'_, F> {
-    fn row(&mut self, row: StagedRow) -> Result<(), ParseError> {
-        self.chunk.rows.push(row);
+    fn row(&mut self, line_no: u64, record: ValidRecord) -> Result<(), ParseError> {
+        if self.chunk.rows.capacity() == 0 {
+            // A chunk of rows fills once rather than growing (a row is a few hundred bytes).
+            self.chunk.rows.reserve(CHUNK_RECORDS);
+        }
+        let (file_key, source_id) = (Arc::clone(&self.file_key), Arc::clone(&self.source_id));
+        self.chunk.rows.push(StagedRow { file_key, source_id, line_no, record });
         self.hand_on_when_full()
     }
 
@@ -260,14 +279,14 @@ impl<R> Recorder<R> {
 
 /// Reads a CSV whose header names the columns of `known` (in any order), with at least
 /// those of `required`, handing each record's fields in `known` order (a column the file
-/// lacks is empty), or the reason the record is unreadable, to `each` with its line
-/// number and raw bytes (for a reject's text).
-fn read_csv<R: Read>(
+/// lacks is empty), borrowed from the record, or the reason the record is unreadable,
+/// to `each` with its line number and raw bytes (for a reject's text).
+fn read_csv<R: Read, const N: usize>(
     file: &ManifestFile,
     input: BufReader<R>,
-    known: &[&str],
+    known: &[&str; N],
     required: &[&str],
-    mut each: impl FnMut(u64, Result<Vec<String>, RowReject>, &[u8]) -> Result<(), ParseError>,
+    mut each: impl FnMut(u64, Result<&[&str], RowReject>, &[u8]) -> Result<(), ParseError>,
 ) -> Result<(), ParseError> {
     // An empty file (not even a header) is a source with nothing today: 0 records.
     let Some(content) = csv_content(input).map_err(|e| read_error(file, e))? else {
@@ -304,19 +323,31 @@ fn read_csv<R: Read>(
                 // The row exactly as it is in the file, quotes and all.
                 let start = record.position().map(|p| p.byte()).unwrap_or(0);
                 let end = reader.position().byte();
-                let fields = if record.len() != names.len() {
+                let mut fields = [""; N];
+                let read = if record.len() != names.len() {
                     Err(RowReject::new(
                         RejectReason::MalformedRecord,
                         format!("expected {} fields, found {}", names.len(), record.len()),
                     ))
                 } else {
-                    positions
-                        .iter()
-                        .map(|p| p.map_or(Ok(String::new()), |i| String::from_utf8(record[i].to_vec())))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|_| RowReject::new(RejectReason::MalformedRecord, "row is not valid UTF-8"))
+                    // The record's text checked once; each field must then also start and
+                    // end on a character boundary.
+                    let text = std::str::from_utf8(record.as_slice()).ok();
+                    let field = |i: usize| text.zip(record.range(i)).and_then(|(t, r)| t.get(r));
+                    fields
+                        .iter_mut()
+                        .zip(&positions)
+                        .try_for_each(|(slot, p)| {
+                            *slot = match p {
+                                Some(i) => field(*i)?,
+                                None => "",
+                            };
+                            Some(())
+                        })
+                        .map(|()| fields.as_slice())
+                        .ok_or_else(|| RowReject::new(RejectReason::MalformedRecord, "row is not valid UTF-8"))
                 };
-                each(line_no, fields, reader.get_ref().text(start, end))?;
+                each(line_no, read, reader.get_ref().text(start, end))?;
                 reader.get_mut().release(end);
             }
             Err(e) => return Err(csv_error(file, e, format!("CSV error near line {line_no}"))),
@@ -337,7 +368,7 @@ fn parse_price_csv<R: Read>(
 ) -> Result<(), ParseError> {
     read_csv(file, input, &PRICE_CSV_HEADER, &PRICE_CSV_REQUIRED, |line_no, fields, raw| {
         let record = fields.map(|f| {
-            let mut it = f.into_iter().map(|v| Some(v).filter(|v| !v.is_empty()));
+            let mut it = f.iter().map(|v| Some(*v).filter(|v| !v.is_empty()));
             let mut next = || it.next().flatten();
             RawRecord {
                 product_id: next(),
@@ -363,9 +394,7 @@ fn parse_price_csv<R: Read>(
             }
         });
         match record.and_then(|r| r.validate()) {
-            Ok(record) => {
-                chunks.row(StagedRow { file_key: file.key.clone(), source_id: file.source_id.clone(), line_no, record })
-            }
+            Ok(record) => chunks.row(line_no, record),
             Err(why) => chunks.reject(reject(file, line_no, why, &raw_text(raw))),
         }
     })
@@ -377,7 +406,7 @@ fn parse_fx_csv<R: Read>(
     chunks: &mut Chunker<'_, impl FnMut(Records) -> bool>,
 ) -> Result<(), ParseError> {
     read_csv(file, input, &FX_CSV_HEADER, &FX_CSV_HEADER, |line_no, fields, raw| {
-        let rate = fields.and_then(|f| FxRateRecord::from_fields(&f.iter().map(String::as_str).collect::<Vec<_>>()));
+        let rate = fields.and_then(FxRateRecord::from_fields);
         match rate {
             Ok(rate) => chunks.rate(rate),
             Err(why) => chunks.reject(reject(file, line_no, why, &raw_text(raw))),
@@ -413,12 +442,7 @@ fn parse_price_json_lines(
         }
         let record = text.and_then(RawRecord::from_json_line).and_then(|r| r.validate());
         match record {
-            Ok(record) => chunks.row(StagedRow {
-                file_key: file.key.clone(),
-                source_id: file.source_id.clone(),
-                line_no,
-                record,
-            })?,
+            Ok(record) => chunks.row(line_no, record)?,
             Err(why) => chunks.reject(reject(file, line_no, why, &String::from_utf8_lossy(&line)))?,
         }
     }
@@ -472,6 +496,28 @@ mod tests {
         assert_eq!(parsed.rejects[1].raw, "p3,short,row");
         assert_eq!(parsed.rejects[0].raw, "p2,Bad,,,,-1,,,USD,,,2026-11-25T02:00:00Z,,");
         assert_eq!(parsed.records(), 3);
+    }
+
+    #[test]
+    fn a_csv_row_with_bad_utf8_costs_that_row() {
+        let row = |name: &[u8], brand: &[u8]| {
+            let mut row = b"p,".to_vec();
+            row.extend_from_slice(name);
+            row.push(b',');
+            row.extend_from_slice(brand);
+            row.extend_from_slice(b",,,1.00,,,USD,,,2026-11-25T02:00:00Z,,\n");
+            row
+        };
+        let mut content = HEADER.as_bytes().to_vec();
+        content.extend(row(b"caf\xC3\xA9", b""));
+        content.extend(row(b"caf\xE9", b""));
+        // An `\u{e9}` cut in two by a comma: the row's bytes are UTF-8, its fields not.
+        content.extend(row(b"caf\xC3", b"\xA9"));
+        let parsed = parse_file(&file(FileKind::Prices, FileFormat::Csv), &content).unwrap();
+        assert_eq!(parsed.rows[0].record.name.as_deref(), Some("caf\u{e9}"));
+        let rejects: Vec<_> = parsed.rejects.iter().map(|r| (r.line_no, r.reason, r.detail.as_str())).collect();
+        let bad = (RejectReason::MalformedRecord, "row is not valid UTF-8");
+        assert_eq!(rejects, [(3, bad.0, bad.1), (4, bad.0, bad.1)]);
     }
 
     #[test]

@@ -4,38 +4,74 @@
 //! `048_save_matches.sql`);
 //! brand aliases and category rules are data in the warehouse, not code.
 
+use std::borrow::Cow;
+
 use unicode_normalization::UnicodeNormalization;
 
 /// A GTIN (UPC-A, EAN-8, EAN-13 or GTIN-14) as the 14-digit GTIN-14 it stands for, so
 /// that the same item written as a UPC and as an EAN compares equal. Spaces and hyphens
 /// are ignored. A wrong length, a bad check digit or all zeros is not an identifier.
 pub fn gtin14(text: &str) -> Option<String> {
-    let digits: String = text.chars().filter(|c| !matches!(c, ' ' | '-' | '\u{a0}')).collect();
-    if !matches!(digits.len(), 8 | 12 | 13 | 14) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let mut digits = [b'0'; 14];
+    let mut len = 0;
+    for c in text.chars() {
+        match c {
+            '0'..='9' if len < digits.len() => {
+                digits[len] = c as u8;
+                len += 1;
+            }
+            ' ' | '-' | '\u{a0}' => {}
+            _ => return None,
+        }
+    }
+    if !matches!(len, 8 | 12 | 13 | 14) {
         return None;
     }
-    let padded = format!("{digits:0>14}");
-    if padded.bytes().all(|b| b == b'0') {
+    digits.copy_within(..len, 14 - len);
+    digits[..14 - len].fill(b'0');
+    if digits.iter().all(|&b| b == b'0') {
         return None;
     }
-    let values: Vec<u32> = padded.bytes().map(|b| u32::from(b - b'0')).collect();
     // GS1 mod 10: from the right, excluding the check digit, weights 3, 1, 3, ...
-    let sum: u32 = values[..13].iter().rev().enumerate().map(|(i, d)| if i % 2 == 0 { d * 3 } else { *d }).sum();
+    let value = |b: u8| u32::from(b - b'0');
+    let sum: u32 = digits[..13].iter().rev().enumerate().map(|(i, &d)| value(d) * if i % 2 == 0 { 3 } else { 1 }).sum();
     let check = (10 - sum % 10) % 10;
-    (check == values[13]).then_some(padded)
+    (check == value(digits[13])).then(|| String::from_utf8_lossy(&digits).into_owned())
 }
 
-fn nfkc_lower(text: &str) -> String {
-    text.nfkc().flat_map(char::to_lowercase).collect()
+/// `text` NFKC-normalised. ASCII text is its own NFKC form, so it skips the normaliser
+/// (most names, brands and part numbers are ASCII).
+fn nfkc(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.nfkc().collect())
+    }
 }
 
-fn collapse(text: &str, keep: impl Fn(char) -> bool) -> Option<String> {
-    let mut out = String::with_capacity(text.len());
-    for word in text.split(|c: char| !keep(c)).filter(|w| !w.is_empty()) {
-        if !out.is_empty() {
+/// `text` lower-cased, and of that the runs that `keep` accepts, one space between runs.
+fn collapse_lower(text: &str, keep: impl Fn(char) -> bool) -> Option<String> {
+    if text.is_ascii() {
+        collapse(text.bytes().map(|b| char::from(b.to_ascii_lowercase())), keep, text.len())
+    } else {
+        collapse(text.chars().flat_map(char::to_lowercase), keep, text.len())
+    }
+}
+
+/// The runs of `chars` that `keep` accepts, one space between runs.
+fn collapse(chars: impl Iterator<Item = char>, keep: impl Fn(char) -> bool, size: usize) -> Option<String> {
+    let mut out = String::with_capacity(size);
+    let mut gap = false;
+    for c in chars {
+        if !keep(c) {
+            gap = true;
+            continue;
+        }
+        if gap && !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(word);
+        gap = false;
+        out.push(c);
     }
     (!out.is_empty()).then_some(out)
 }
@@ -43,19 +79,19 @@ fn collapse(text: &str, keep: impl Fn(char) -> bool) -> Option<String> {
 /// A name as a matching key: NFKC, lower case, whitespace collapsed and trimmed. The
 /// display name stays as the source wrote it.
 pub fn name_key(name: &str) -> Option<String> {
-    collapse(&nfkc_lower(name), |c| !c.is_whitespace())
+    collapse_lower(&nfkc(name), |c| !c.is_whitespace())
 }
 
 /// A brand as a matching key before aliases: NFKC, lower case, every run of anything
 /// but letters and digits one space (`Sony Corp.` → `sony corp`).
 pub fn brand_key(brand: &str) -> Option<String> {
-    collapse(&nfkc_lower(brand), char::is_alphanumeric)
+    collapse_lower(&nfkc(brand), char::is_alphanumeric)
 }
 
 /// A manufacturer part number as a matching key: NFKC, upper case, letters and digits
 /// only (`wh-1000 xm5` → `WH1000XM5`).
 pub fn mpn_key(mpn: &str) -> Option<String> {
-    let key: String = mpn.nfkc().filter(|c| c.is_alphanumeric()).flat_map(char::to_uppercase).collect();
+    let key: String = nfkc(mpn).chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_uppercase).collect();
     (!key.is_empty()).then_some(key)
 }
 

@@ -5,6 +5,7 @@
 //! ([`RawRecord::validate`]) and a rejected row keeps the value that was wrong. A record
 //! the scraper already refused carries its reason and is rejected with it.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -60,43 +61,47 @@ pub const PRICE_CSV_REQUIRED: [&str; 14] = [
 
 /// One price observation as text. Every field is optional here so that a bad row can be
 /// read, kept and rejected with a reason instead of failing the file.
+///
+/// `T` is the text: a `String` where the record is built and written (the scraper), a
+/// `&str` or `Cow<str>` borrowed from the file where the loader only reads it, so that a
+/// field that is parsed and not kept (a price, a time) is never copied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RawRecord {
-    pub product_id: Option<String>,
-    pub name: Option<String>,
-    pub brand: Option<String>,
-    pub gtin: Option<String>,
-    pub mpn: Option<String>,
+pub struct RawRecord<T = String> {
+    pub product_id: Option<T>,
+    pub name: Option<T>,
+    pub brand: Option<T>,
+    pub gtin: Option<T>,
+    pub mpn: Option<T>,
     /// The source's own category path or `product_type`, as it wrote it.
-    pub category: Option<String>,
+    pub category: Option<T>,
     /// Plain decimal text, `.` as decimal point, no grouping (`1299.00`).
-    pub price: Option<String>,
+    pub price: Option<T>,
     /// `exact` (default), `from` or `range`.
-    pub price_kind: Option<String>,
+    pub price_kind: Option<T>,
     /// Upper bound of a `range` price.
-    pub price_max: Option<String>,
+    pub price_max: Option<T>,
     /// The list (regular) price the source states next to a sale price, same currency.
-    pub regular_price: Option<String>,
+    pub regular_price: Option<T>,
     /// RFC 3339 start and end of the sale window, where the source states one.
-    pub sale_starts_at: Option<String>,
-    pub sale_ends_at: Option<String>,
+    pub sale_starts_at: Option<T>,
+    pub sale_ends_at: Option<T>,
     /// How many offers an aggregate offer summarises.
-    pub offer_count: Option<String>,
-    pub currency: Option<String>,
-    pub availability: Option<String>,
-    pub url: Option<String>,
+    pub offer_count: Option<T>,
+    pub currency: Option<T>,
+    pub availability: Option<T>,
+    pub url: Option<T>,
     /// RFC 3339 time the price was seen.
-    pub observed_at: Option<String>,
+    pub observed_at: Option<T>,
     /// Set when the scraper could not use what the source sent: the reason code. The
     /// loader keeps such a record as a rejected row, so every record a source sent is
     /// accounted for in the warehouse.
-    pub reject_reason: Option<String>,
+    pub reject_reason: Option<T>,
     /// Where in the source and why, for a rejected record.
-    pub reject_detail: Option<String>,
+    pub reject_detail: Option<T>,
     /// The lake's key of the original document the record was read from
     /// (`raw/<date>/original/…`); kept in the lake, not staged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub original: Option<String>,
+    pub original: Option<T>,
 }
 
 /// How a price was stated by the source.
@@ -278,11 +283,11 @@ impl RowReject {
     }
 }
 
-fn present(field: &Option<String>) -> Option<&str> {
-    field.as_deref().map(str::trim).filter(|s| !s.is_empty())
+fn present<T: AsRef<str>>(field: &Option<T>) -> Option<&str> {
+    field.as_ref().map(|f| f.as_ref().trim()).filter(|s| !s.is_empty())
 }
 
-fn owned(field: &Option<String>) -> Option<String> {
+fn owned<T: AsRef<str>>(field: &Option<T>) -> Option<String> {
     present(field).map(str::to_owned)
 }
 
@@ -323,6 +328,20 @@ pub fn head(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// The first control character of `text` other than a tab or a line break. Controls
+/// (U+0000–U+001F, U+007F–U+009F) are one byte in UTF-8, or 0xC2 then 0x80–0x9F, so the
+/// bytes are scanned rather than decoded.
+fn control_character(text: &str) -> Option<char> {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().find_map(|(i, &b)| match b {
+        b'\t' | b'\n' | b'\r' => None,
+        0..=0x1F | 0x7F => Some(char::from(b)),
+        // Latin-1 as Unicode: 0x80–0x9F is U+0080–U+009F.
+        0xC2 => bytes.get(i + 1).filter(|next| (0x80..=0x9F).contains(*next)).map(|&next| char::from(next)),
+        _ => None,
+    })
+}
+
 fn parse_price(field: &str, text: Option<&str>) -> Result<Decimal, RowReject> {
     let text = text.ok_or_else(|| RowReject::new(RejectReason::EmptyPrice, format!("{field} is empty")))?;
     let value = parse_plain_decimal(text).ok_or_else(|| {
@@ -355,11 +374,11 @@ fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, RowReject> {
     })
 }
 
-fn parse_optional_time(field: &str, value: &Option<String>) -> Result<Option<DateTime<Utc>>, RowReject> {
+fn parse_optional_time<T: AsRef<str>>(field: &str, value: &Option<T>) -> Result<Option<DateTime<Utc>>, RowReject> {
     present(value).map(|text| parse_time(field, text)).transpose()
 }
 
-impl RawRecord {
+impl<T: AsRef<str>> RawRecord<T> {
     /// Validates the record; the first problem found is the reason.
     pub fn validate(&self) -> Result<ValidRecord, RowReject> {
         if let Some(code) = present(&self.reject_reason) {
@@ -390,7 +409,7 @@ impl RawRecord {
                         format!("{field} is {} bytes long, at most {limit} are kept", text.len()),
                     ));
                 }
-                if let Some(c) = text.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+                if let Some(c) = control_character(text) {
                     return Err(RowReject::new(
                         RejectReason::ControlCharacter,
                         format!("{field} contains the control character U+{:04X}", u32::from(c)),
@@ -467,7 +486,9 @@ impl RawRecord {
             keys: IdentityKeys::of(present(&self.gtin), present(&self.mpn), present(&self.brand), present(&self.name)),
         })
     }
+}
 
+impl RawRecord {
     /// The record as CSV fields in [`PRICE_CSV_HEADER`] order.
     pub fn csv_fields(&self) -> [&str; 20] {
         fn f(v: &Option<String>) -> &str {
@@ -496,13 +517,15 @@ impl RawRecord {
             f(&self.original),
         ]
     }
+}
 
+impl<'a> RawRecord<Cow<'a, str>> {
     /// Reads a record from one JSON Lines line: a JSON object whose fields are read in
     /// one pass, each value kept as its JSON text until it is turned into the field's
     /// text (no tree of values is built). A number is taken as its own digits, never
     /// through a float; `true` and `false` as those words; `null`, an object or an array
     /// as no value. Unknown fields are ignored; a field given twice is a reject.
-    pub fn from_json_line(line: &str) -> Result<RawRecord, RowReject> {
+    pub fn from_json_line(line: &'a str) -> Result<Self, RowReject> {
         // (Checked first: a struct would also read an array, its items as the fields.)
         if !line.trim_start().starts_with('{') {
             let why = match serde_json::from_str::<serde::de::IgnoredAny>(line) {
@@ -587,12 +610,16 @@ struct JsonLine<'a> {
 }
 
 /// A field's text from its JSON value (already checked by the parser): a string
-/// unescaped, a number or `true`/`false` as written, anything else none.
-fn json_text(value: Option<&RawValue>) -> Option<String> {
+/// unescaped (borrowed from the line unless it has escapes), a number or `true`/`false`
+/// as written, anything else none.
+fn json_text(value: Option<&RawValue>) -> Option<Cow<'_, str>> {
     let text = value?.get();
     match text.as_bytes().first()? {
-        b'"' => serde_json::from_str(text).ok(),
-        b'-' | b'0'..=b'9' | b't' | b'f' => Some(text.to_owned()),
+        b'"' => match text.get(1..text.len() - 1) {
+            Some(inner) if !inner.contains('\\') => Some(Cow::Borrowed(inner)),
+            _ => serde_json::from_str::<String>(text).ok().map(Cow::Owned),
+        },
+        b'-' | b'0'..=b'9' | b't' | b'f' => Some(Cow::Borrowed(text)),
         _ => None,
     }
 }
@@ -743,6 +770,11 @@ mod tests {
         assert_eq!(reason(&r), RejectReason::ControlCharacter);
         r.name = Some("Kettle\t2000\r\nblack".into());
         assert!(r.validate().is_ok());
+        // The byte scan finds exactly the characters `char::is_control` names.
+        for c in ('\0'..='\u{800}').chain(['\u{2028}', '\u{feff}', '\u{10ffff}']) {
+            let expected = (c.is_control() && !matches!(c, '\t' | '\n' | '\r')).then_some(c);
+            assert_eq!(control_character(&format!("a{c}é")), expected, "U+{:04X}", u32::from(c));
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! PostgreSQL adapter in [`crate::adapters`] and an in-memory fake in
 //! [`crate::testing`].
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -57,11 +59,12 @@ pub trait MessageQueue: Send + Sync {
     async fn send_all(&self, bodies: &[String]) -> Result<(), PortError>;
 }
 
-/// A validated row, ready for the staging table.
+/// A validated row, ready for the staging table. Its file's key and source are shared by
+/// every row of the file, not copied into each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StagedRow {
-    pub file_key: String,
-    pub source_id: String,
+    pub file_key: Arc<str>,
+    pub source_id: Arc<str>,
     /// 1-based record number in its file (the CSV line a person sees, header = 1).
     pub line_no: u64,
     pub record: ValidRecord,

@@ -2,6 +2,8 @@
 //! (PostgreSQL `COPY ... FROM STDIN`, Redshift `COPY ... FROM 's3://...'`). `None` is an
 //! unquoted empty field, which both read as NULL.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use ppmt_domain::BatchRef;
 
@@ -16,13 +18,28 @@ pub const STAGING_COLUMNS: &str = "staging_prices (batch_id, batch_date, source_
 pub const REJECTED_COLUMNS: &str =
     "rejected_rows (batch_id, batch_date, source_id, file_key, line_no, reason_code, detail, raw_row)";
 
-fn csv_bytes<const N: usize>(rows: impl Iterator<Item = [Option<String>; N]>) -> Result<Bytes, csv::Error> {
+/// A field: text borrowed from the row, or made for the CSV (a number, a time).
+type Field<'a> = Option<Cow<'a, str>>;
+
+fn csv_bytes<'a, const N: usize>(rows: impl Iterator<Item = [Field<'a>; N]>) -> Result<Bytes, csv::Error> {
     let mut writer = csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Necessary).from_writer(Vec::new());
     for row in rows {
         writer.write_record(row.iter().map(|f| f.as_deref().unwrap_or("")))?;
     }
     let bytes = writer.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
     Ok(Bytes::from(bytes))
+}
+
+fn text(value: &str) -> Field<'_> {
+    Some(Cow::Borrowed(value))
+}
+
+fn optional(value: &Option<String>) -> Field<'_> {
+    value.as_deref().map(Cow::Borrowed)
+}
+
+fn made(value: impl ToString) -> Field<'static> {
+    Some(Cow::Owned(value.to_string()))
 }
 
 /// The batch's valid rows `rows`, for [`STAGING_COLUMNS`].
@@ -32,32 +49,32 @@ pub fn staged_rows_csv(batch: &BatchRef, rows: &[StagedRow]) -> Result<Bytes, cs
     csv_bytes(rows.iter().map(|r| {
         let v = &r.record;
         [
-            Some(id.clone()),
-            Some(day.clone()),
-            Some(r.source_id.clone()),
-            Some(r.file_key.clone()),
-            Some(r.line_no.to_string()),
-            Some(v.product_id.clone()),
-            v.name.clone(),
-            v.brand.clone(),
-            v.gtin.clone(),
-            v.mpn.clone(),
-            v.category.clone(),
-            Some(v.price.to_string()),
-            Some(v.price_kind.as_str().to_owned()),
-            v.price_max.map(|m| m.to_string()),
-            v.regular_price.map(|m| m.to_string()),
-            v.sale_starts_at.map(|t| t.to_rfc3339()),
-            v.sale_ends_at.map(|t| t.to_rfc3339()),
-            v.offer_count.map(|c| c.to_string()),
-            Some(v.currency.to_string()),
-            v.availability.clone(),
-            v.url.clone(),
-            Some(v.observed_at.to_rfc3339()),
-            v.keys.gtin14.clone(),
-            v.keys.mpn_key.clone(),
-            v.keys.brand_key.clone(),
-            v.keys.name_key.clone(),
+            text(&id),
+            text(&day),
+            text(&r.source_id),
+            text(&r.file_key),
+            made(r.line_no),
+            text(&v.product_id),
+            optional(&v.name),
+            optional(&v.brand),
+            optional(&v.gtin),
+            optional(&v.mpn),
+            optional(&v.category),
+            made(v.price),
+            text(v.price_kind.as_str()),
+            v.price_max.and_then(made),
+            v.regular_price.and_then(made),
+            v.sale_starts_at.and_then(|t| made(t.to_rfc3339())),
+            v.sale_ends_at.and_then(|t| made(t.to_rfc3339())),
+            v.offer_count.and_then(made),
+            text(v.currency.as_str()),
+            optional(&v.availability),
+            optional(&v.url),
+            made(v.observed_at.to_rfc3339()),
+            optional(&v.keys.gtin14),
+            optional(&v.keys.mpn_key),
+            optional(&v.keys.brand_key),
+            optional(&v.keys.name_key),
         ]
     }))
 }
@@ -68,14 +85,14 @@ pub fn rejected_rows_csv(batch: &BatchRef, rejects: &[RejectedRow]) -> Result<By
     let day = batch.batch_date.to_string();
     csv_bytes(rejects.iter().map(|r| {
         [
-            Some(id.clone()),
-            Some(day.clone()),
-            Some(r.source_id.clone()),
-            Some(r.file_key.clone()),
-            Some(r.line_no.to_string()),
-            Some(r.reason.code().to_owned()),
-            Some(r.detail.clone()),
-            Some(r.raw.clone()),
+            text(&id),
+            text(&day),
+            text(&r.source_id),
+            text(&r.file_key),
+            made(r.line_no),
+            text(r.reason.code()),
+            text(&r.detail),
+            text(&r.raw),
         ]
     }))
 }
