@@ -221,9 +221,13 @@ impl StagingSession for PostgresStaging {
             .await
             .map_err(|e| pg_error(self.ctx("record batch"), e))?;
         // The transform's plans read these; a new day brings values the statistics have
-        // never seen.
+        // never seen. Only the columns its statements filter, join, group or rank by:
+        // half the time of all of them (0.19 s against 0.47 s at 444,000 staged rows).
         self.client
-            .batch_execute("ANALYZE staging_prices, rejected_rows")
+            .batch_execute(
+                "ANALYZE staging_prices (batch_id, batch_date, source_id, source_sku, brand_key, file_key, line_no), \
+                 rejected_rows (batch_id, batch_date, source_id)",
+            )
             .await
             .map_err(|e| pg_error(self.ctx("analyze staging"), e))?;
         for rate in fx_rates {
