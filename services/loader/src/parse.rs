@@ -96,7 +96,6 @@ pub fn parse_stream(
     take: impl FnMut(Records) -> bool,
 ) -> Result<u64, ParseError> {
     let mut chunks = Chunker {
-        key: &file.key,
         file_key: file.key.as_str().into(),
         source_id: file.source_id.as_str().into(),
         chunk: Records::default(),
@@ -122,8 +121,7 @@ pub fn parse_stream(
 }
 
 /// Gathers a file's records into chunks and hands each on when it is full.
-struct Chunker<'a, F> {
-    key: &'a str,
+struct Chunker<F> {
     /// The file's key and source, shared by its rows.
     file_key: Arc<str>,
     source_id: Arc<str>,
@@ -135,7 +133,7 @@ struct Chunker<'a, F> {
     take: F,
 }
 
-impl<F: FnMut(Records) -> bool> Chunker<'_, F> {
+impl<F: FnMut(Records) -> bool> Chunker<F> {
     fn row(&mut self, line_no: u64, record: ValidRecord) -> Result<(), ParseError> {
         if self.chunk.rows.capacity() == 0 {
             // A chunk of rows fills once rather than growing (a row is a few hundred bytes).
@@ -175,7 +173,7 @@ impl<F: FnMut(Records) -> bool> Chunker<'_, F> {
         if (self.take)(chunk) {
             Ok(())
         } else {
-            Err(ParseError::Stopped { key: self.key.to_owned() })
+            Err(ParseError::Stopped { key: self.file_key.to_string() })
         }
     }
 
@@ -364,7 +362,7 @@ fn raw_text(raw: &[u8]) -> String {
 fn parse_price_csv<R: Read>(
     file: &ManifestFile,
     input: BufReader<R>,
-    chunks: &mut Chunker<'_, impl FnMut(Records) -> bool>,
+    chunks: &mut Chunker<impl FnMut(Records) -> bool>,
 ) -> Result<(), ParseError> {
     read_csv(file, input, &PRICE_CSV_HEADER, &PRICE_CSV_REQUIRED, |line_no, fields, raw| {
         let record = fields.map(|f| {
@@ -403,7 +401,7 @@ fn parse_price_csv<R: Read>(
 fn parse_fx_csv<R: Read>(
     file: &ManifestFile,
     input: BufReader<R>,
-    chunks: &mut Chunker<'_, impl FnMut(Records) -> bool>,
+    chunks: &mut Chunker<impl FnMut(Records) -> bool>,
 ) -> Result<(), ParseError> {
     read_csv(file, input, &FX_CSV_HEADER, &FX_CSV_HEADER, |line_no, fields, raw| {
         let rate = fields.and_then(FxRateRecord::from_fields);
@@ -417,7 +415,7 @@ fn parse_fx_csv<R: Read>(
 fn parse_price_json_lines(
     file: &ManifestFile,
     mut input: impl BufRead,
-    chunks: &mut Chunker<'_, impl FnMut(Records) -> bool>,
+    chunks: &mut Chunker<impl FnMut(Records) -> bool>,
 ) -> Result<(), ParseError> {
     let mut line = Vec::new();
     let mut line_no = 0;

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use ppmt_domain::BatchRef;
 
 use crate::ports::{RejectedRow, StagedRow};
@@ -42,6 +43,10 @@ fn made(value: impl ToString) -> Field<'static> {
     Some(Cow::Owned(value.to_string()))
 }
 
+fn time(value: DateTime<Utc>) -> Field<'static> {
+    Some(Cow::Owned(value.to_rfc3339()))
+}
+
 /// The batch's valid rows `rows`, for [`STAGING_COLUMNS`].
 pub fn staged_rows_csv(batch: &BatchRef, rows: &[StagedRow]) -> Result<Bytes, csv::Error> {
     let id = batch.batch_id.to_string();
@@ -64,13 +69,13 @@ pub fn staged_rows_csv(batch: &BatchRef, rows: &[StagedRow]) -> Result<Bytes, cs
             text(v.price_kind.as_str()),
             v.price_max.and_then(made),
             v.regular_price.and_then(made),
-            v.sale_starts_at.and_then(|t| made(t.to_rfc3339())),
-            v.sale_ends_at.and_then(|t| made(t.to_rfc3339())),
+            v.sale_starts_at.and_then(time),
+            v.sale_ends_at.and_then(time),
             v.offer_count.and_then(made),
             text(v.currency.as_str()),
             optional(&v.availability),
             optional(&v.url),
-            made(v.observed_at.to_rfc3339()),
+            time(v.observed_at),
             optional(&v.keys.gtin14),
             optional(&v.keys.mpn_key),
             optional(&v.keys.brand_key),
