@@ -19,8 +19,9 @@ use ppmt_platform::adapters::app_table::DynamoAppTable;
 use ppmt_platform::adapters::postgres::PostgresWarehouse;
 use ppmt_platform::adapters::sns::SnsNotifier;
 use ppmt_platform::ports::{
-    PriceMover, PricePoint, RunStatus, SetAside, SqlStep, StagingStart, SyncSet, TransformOutcome, Warehouse,
+    PriceMover, PricePoint, RunStatus, SetAside, SqlStep, StagingStart, SyncSink, TransformOutcome, Warehouse,
 };
+use ppmt_platform::testing::ViewPages;
 use ppmt_platform::worker::{Message, MessageHandler};
 use ppmt_platform::PortError;
 use ppmt_syncer::Syncer;
@@ -60,8 +61,8 @@ fn day_files(d: u32, products: std::ops::Range<u32>, price_of: impl Fn(u32) -> S
     ]
 }
 
-/// A warehouse whose `sync_set` answers, then waits for `release` before returning: the
-/// syncer has read its view and not yet written it.
+/// A warehouse whose `sync_view` reads the whole view, then waits for `release` before
+/// handing its pages on: the syncer has read its view and not yet written it.
 struct HeldRead {
     inner: PostgresWarehouse,
     read: Notify,
@@ -79,11 +80,15 @@ impl Warehouse for HeldRead {
     async fn run_transform(&self, batch: &BatchRef, steps: &[SqlStep]) -> Result<TransformOutcome, PortError> {
         self.inner.run_transform(batch, steps).await
     }
-    async fn sync_set(&self, batch: &BatchRef) -> Result<SyncSet, PortError> {
-        let set = self.inner.sync_set(batch).await?;
+    async fn sync_view(&self, batch: &BatchRef, sink: &mut dyn SyncSink) -> Result<(), PortError> {
+        let mut pages = ViewPages::default();
+        self.inner.sync_view(batch, &mut pages).await?;
         self.read.notify_one();
         self.release.notified().await;
-        Ok(set)
+        for page in pages.0 {
+            sink.page(page).await?;
+        }
+        Ok(())
     }
     async fn set_aside(&self, date: NaiveDate) -> Result<Vec<SetAside>, PortError> {
         self.inner.set_aside(date).await

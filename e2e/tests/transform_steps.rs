@@ -11,8 +11,10 @@ use chrono::NaiveDate;
 use ppmt_e2e::query;
 use ppmt_e2e::staged_day::{day_batch, fresh_database, Offer};
 use ppmt_platform::adapters::postgres::PostgresWarehouse;
-use ppmt_platform::ports::{StagedBatch, Staging, TransformCounts, TransformOutcome, Warehouse};
+use ppmt_platform::ports::{StagedBatch, Staging, SyncSet, SyncSink, TransformCounts, TransformOutcome, Warehouse};
 use ppmt_platform::sql::TRANSFORM_STEPS;
+use ppmt_platform::testing::ViewPages;
+use ppmt_platform::PortError;
 use rust_decimal::Decimal;
 
 fn day(d: u32) -> NaiveDate {
@@ -214,6 +216,81 @@ async fn overrides_merge_and_split_and_survive_replays() {
     let day2 = day_batch(day(2), 2, &matching_day1(), &rates()).unwrap();
     stage_and_transform(&w, &day2).await;
     assert_eq!(mappings(&w).await[&key("b", "B3")], mapped("P-BLENDER-2", "override"));
+}
+
+/// The app view's retirements (`retired_products.sql`): a product no day has any more
+/// takes its GTIN pointer with it, unless one of the batch's products holds that GTIN
+/// now. The syncer reads the view a page at a time, so the warehouse decides this.
+#[tokio::test]
+async fn a_retired_product_takes_its_gtin_unless_a_product_of_the_batch_holds_it() {
+    let w = database("retired_gtin").await;
+    let toaster_gtin = ean13("400638133394");
+    let toaster = Offer::new("c", "c-T", "30.00", "USD").name("Toaster", "Acme").gtin(&toaster_gtin);
+    let first = day_batch(day(1), 1, &[kettle("a", "100.00"), kettle("b", "100.00"), toaster], &rates()).unwrap();
+    stage_and_transform(&w, &first).await;
+    let product_of = |gtin: String| {
+        let w = &w;
+        async move {
+            rows(w, &format!("SELECT product_id FROM fact_product_prices WHERE gtin14 = '{gtin}'")).await[0][0].clone()
+        }
+    };
+    let (old_kettle, old_toaster) =
+        (product_of("04006381333931".into()).await, product_of(format!("0{toaster_gtin}")).await);
+
+    // The operator moves both kettle offers to a product of their naming, and a second
+    // scrape of the day has no toaster: neither first product has a day left.
+    query(
+        &w,
+        "INSERT INTO product_overrides (source_id, source_sku, product_id, note) VALUES \
+         ('a', 'a-K', 'P-KETTLE-2', 'renamed'), ('b', 'b-K', 'P-KETTLE-2', 'renamed')",
+    )
+    .await
+    .unwrap();
+    let second = day_batch(day(1), 2, &[kettle("a", "100.00"), kettle("b", "100.00")], &rates()).unwrap();
+    stage_and_transform(&w, &second).await;
+
+    let mut pages = ViewPages::default();
+    w.sync_view(&second.batch, &mut pages).await.unwrap();
+    let view = pages.merged();
+    let held: Vec<_> = view.products.iter().map(|(p, _)| (p.product_id.as_str(), p.gtin.as_deref())).collect();
+    assert_eq!(held, [("P-KETTLE-2", Some("04006381333931"))]);
+    let retired: Vec<_> = view.retired_products.iter().map(|(p, gtin, _)| (p.clone(), gtin.clone())).collect();
+    let mut expected = vec![(old_kettle, None), (old_toaster, Some(format!("0{toaster_gtin}")))];
+    expected.sort();
+    assert_eq!(retired, expected, "the kettle's GTIN stays with P-KETTLE-2; the toaster's goes");
+}
+
+/// A sink that, at its first page, takes the lock the loader and the transform take.
+struct LockingSink<'a> {
+    warehouse: &'a PostgresWarehouse,
+    locked: Option<anyhow::Result<Vec<Vec<Option<String>>>>>,
+    pages: usize,
+}
+
+#[async_trait::async_trait]
+impl SyncSink for LockingSink<'_> {
+    async fn page(&mut self, _page: SyncSet) -> Result<(), PortError> {
+        if self.locked.is_none() {
+            let lock = "BEGIN; SET LOCAL lock_timeout = '2s'; LOCK TABLE batches; COMMIT";
+            self.locked = Some(query(self.warehouse, lock).await);
+        }
+        self.pages += 1;
+        Ok(())
+    }
+}
+
+/// Reading the app view holds no lock while its pages are written to the app's table:
+/// the next day's load or transform does not wait for a sync.
+#[tokio::test]
+async fn the_app_view_holds_no_lock_while_its_pages_are_written() {
+    let w = database("view_locks").await;
+    let first = day_batch(day(1), 1, &[kettle("a", "100.00"), kettle("b", "100.00")], &rates()).unwrap();
+    stage_and_transform(&w, &first).await;
+    let mut sink = LockingSink { warehouse: &w, locked: None, pages: 0 };
+    w.sync_view(&first.batch, &mut sink).await.unwrap();
+    // The product, its two offers and its history point: a page each.
+    assert_eq!(sink.pages, 3);
+    sink.locked.unwrap().expect("LOCK TABLE batches while the view's pages are written");
 }
 
 /// Shop `source`'s kettle (sku `<source>-K`) at `price` USD.

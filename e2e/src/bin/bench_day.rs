@@ -8,6 +8,8 @@
 //!   (goal: 10× the rows in at most 12× the time);
 //! - the loader's peak resident memory (`VmHWM`) against the day's input size (goal:
 //!   at most 64 MB whatever the input);
+//! - the syncer's peak resident memory against the first size's (goal: flat, at most
+//!   1.2× it whatever the day's size);
 //! - the loader's stage time against a bare `psql \copy` of the same clean rows into a
 //!   copy of the staging table, indexes included (goal: at most 1.25×).
 //!
@@ -32,6 +34,7 @@ struct DayFigures {
     total: f64,
     stages: Vec<(Stage, f64)>,
     loader_rss_mb: f64,
+    syncer_rss_mb: f64,
     input_mb: f64,
 }
 
@@ -94,6 +97,7 @@ async fn run_day(rows: usize, measure_copy: bool) -> anyhow::Result<(DayFigures,
     h.wait_for(date, &manifest.batch_id, Stage::Synced, timeout, |r| r.status == RunStatus::Succeeded).await?;
     let total = start.elapsed().as_secs_f64();
     let loader_rss_mb = h.peak_rss("loader")? as f64 / 1e6;
+    let syncer_rss_mb = h.peak_rss("syncer")? as f64 / 1e6;
     let mut stages = Vec::new();
     for stage in [Stage::Loaded, Stage::Transformed, Stage::Synced] {
         let run = h.run(date, &manifest.batch_id, stage).await?.context("a stage run")?;
@@ -103,7 +107,8 @@ async fn run_day(rows: usize, measure_copy: bool) -> anyhow::Result<(DayFigures,
     let synced = h.run(date, &manifest.batch_id, Stage::Synced).await?.map(|r| r.counts).unwrap_or_default();
     println!(
         "day of {rows} observations ({input_mb:.1} MB): manifest to synced {total:.1} s ({}); staged {:?}, facts {:?}, \
-         quarantined {:?}, duplicates {:?}, items written {:?}; loader peak RSS {loader_rss_mb:.0} MB",
+         quarantined {:?}, duplicates {:?}, items written {:?}; peak RSS: loader {loader_rss_mb:.0} MB, syncer \
+         {syncer_rss_mb:.0} MB",
         stages.iter().map(|(s, t)| format!("{} {t:.1} s", s.as_str())).collect::<Vec<_>>().join(", "),
         counts.rows_staged,
         counts.facts,
@@ -117,7 +122,7 @@ async fn run_day(rows: usize, measure_copy: bool) -> anyhow::Result<(DayFigures,
     } else {
         None
     };
-    Ok((DayFigures { rows, total, stages, loader_rss_mb, input_mb }, copy))
+    Ok((DayFigures { rows, total, stages, loader_rss_mb, syncer_rss_mb, input_mb }, copy))
 }
 
 #[tokio::main]
@@ -161,6 +166,14 @@ async fn main() -> anyhow::Result<()> {
                     Some(ours <= 1.2 * base * scale),
                 );
             };
+            bench::line(
+                &format!("syncer_peak_rss_{rows}_mb"),
+                figures.syncer_rss_mb,
+                first.syncer_rss_mb,
+                "MB",
+                "<=1.2x the first size's",
+                Some(figures.syncer_rss_mb <= 1.2 * first.syncer_rss_mb),
+            );
             linear(figures.total, first.total, "day");
             for ((stage, ours), (_, base)) in figures.stages.iter().zip(&first.stages) {
                 linear(*ours, *base, stage.as_str());

@@ -208,6 +208,32 @@ pub struct SyncSet {
     pub retired_history: Vec<(String, NaiveDate, ItemVersion)>,
 }
 
+impl SyncSet {
+    /// How many rows it holds, over all its parts.
+    pub fn len(&self) -> usize {
+        self.products.len()
+            + self.offers.len()
+            + self.history.len()
+            + self.retired_offers.len()
+            + self.retired_products.len()
+            + self.retired_history.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Most rows of one query a warehouse reads into one page of a batch's view.
+pub const SYNC_PAGE_ROWS: usize = 1_000;
+
+/// Where a batch's view goes, a page at a time ([`Warehouse::sync_view`]).
+#[async_trait]
+pub trait SyncSink: Send {
+    /// One page: rows of one of the view's parts, at most [`SYNC_PAGE_ROWS`] of them.
+    async fn page(&mut self, page: SyncSet) -> Result<(), PortError>;
+}
+
 /// One write to the app's table: a put of a sealed item, or a delete, at a version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemWrite {
@@ -227,6 +253,15 @@ pub struct WriteCounts {
     pub unchanged: u64,
     /// Refused: the item holds a newer version.
     pub stale_skipped: u64,
+}
+
+impl std::ops::AddAssign for WriteCounts {
+    fn add_assign(&mut self, other: WriteCounts) {
+        self.written += other.written;
+        self.deleted += other.deleted;
+        self.unchanged += other.unchanged;
+        self.stale_skipped += other.stale_skipped;
+    }
 }
 
 /// The warehouse: Redshift in production, PostgreSQL locally.
@@ -257,8 +292,11 @@ pub trait Warehouse: Send + Sync {
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError>;
     /// Runs the transform steps for the batch in one transaction and counts its rows.
     async fn run_transform(&self, batch: &BatchRef, steps: &[SqlStep]) -> Result<TransformOutcome, PortError>;
-    /// The app's view of every product the batch touched.
-    async fn sync_set(&self, batch: &BatchRef) -> Result<SyncSet, PortError>;
+    /// Streams the app's view of every product the batch touched into `sink`, a page at
+    /// a time, so that a reader's memory does not grow with the day: products, offers,
+    /// history points, then retired offers, products and history points, each in
+    /// product order. No row of the view depends on another page.
+    async fn sync_view(&self, batch: &BatchRef, sink: &mut dyn SyncSink) -> Result<(), PortError>;
     /// The rows of the day's current batch that did not become facts, by kind, source and
     /// reason, with a sample each.
     async fn set_aside(&self, date: NaiveDate) -> Result<Vec<SetAside>, PortError>;

@@ -73,18 +73,19 @@ fn each<T>(query: &'static str, rows: &[TextRow], f: impl Fn(&Cells) -> Result<T
     rows.iter().map(|row| f(&Cells { query, row })).collect()
 }
 
-/// Collects the results of [`crate::sql::SYNC_QUERIES`], in that order, and reads them.
-pub fn sync_rows_from(results: Vec<Vec<TextRow>>) -> Result<SyncSet, String> {
-    let mut it = results.into_iter();
-    let mut next = || it.next().unwrap_or_default();
-    let rows = SyncRows {
-        products: next(),
-        offers: next(),
-        history: next(),
-        retired_offers: next(),
-        retired_products: next(),
-        retired_history: next(),
+/// Reads a page of rows of the `query`th of [`crate::sql::SYNC_QUERIES`].
+pub fn sync_page(query: usize, page: Vec<TextRow>) -> Result<SyncSet, String> {
+    let mut rows = SyncRows::default();
+    let part = match query {
+        0 => &mut rows.products,
+        1 => &mut rows.offers,
+        2 => &mut rows.history,
+        3 => &mut rows.retired_offers,
+        4 => &mut rows.retired_products,
+        5 => &mut rows.retired_history,
+        _ => return Err(format!("the view has no query {query}")),
     };
+    *part = page;
     read_sync_set(&rows)
 }
 

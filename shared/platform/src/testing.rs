@@ -15,7 +15,7 @@ use crate::error::PortError;
 use crate::ports::{
     AppReader, AppStore, ItemWrite, MessageFailure, MessageQueue, Notifier, ObjectStore, ObjectStream, PriceMover,
     PricePoint, RejectedRow, RunLedger, RunStatus, SetAside, SqlStep, StageRun, StagedBatch, StagedRow, Staging,
-    StagingSession, StagingStart, SyncSet, TransformOutcome, Warehouse, WriteCounts,
+    StagingSession, StagingStart, SyncSet, SyncSink, TransformOutcome, Warehouse, WriteCounts,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -96,6 +96,33 @@ impl Notifier for MemoryNotifier {
     }
 }
 
+/// Keeps every page of a batch's view, in order.
+#[derive(Debug, Default)]
+pub struct ViewPages(pub Vec<SyncSet>);
+
+#[async_trait]
+impl SyncSink for ViewPages {
+    async fn page(&mut self, page: SyncSet) -> Result<(), PortError> {
+        self.0.push(page);
+        Ok(())
+    }
+}
+
+impl ViewPages {
+    /// The whole view, its pages' rows put together.
+    pub fn merged(self) -> SyncSet {
+        self.0.into_iter().fold(SyncSet::default(), |mut all, page| {
+            all.products.extend(page.products);
+            all.offers.extend(page.offers);
+            all.history.extend(page.history);
+            all.retired_offers.extend(page.retired_offers);
+            all.retired_products.extend(page.retired_products);
+            all.retired_history.extend(page.retired_history);
+            all
+        })
+    }
+}
+
 /// Keeps the staged batches and answers transforms and reads with canned values.
 #[derive(Debug, Default)]
 pub struct MemoryWarehouse {
@@ -106,7 +133,7 @@ pub struct MemoryWarehouse {
     pub transform_outcome: Mutex<Option<TransformOutcome>>,
     /// What `current_batch` answers; `None` means "the asked batch is current".
     pub current_batch: Mutex<Option<BatchId>>,
-    /// What `sync_set` answers.
+    /// What `sync_view` streams, one row a page (the smallest pages a warehouse sends).
     pub sync_set: Mutex<SyncSet>,
     /// What `set_aside` answers.
     pub set_aside: Mutex<Vec<SetAside>>,
@@ -174,8 +201,21 @@ impl Warehouse for MemoryWarehouse {
             .ok_or_else(|| PortError::transient(format!("transform batch {}", batch.batch_id), "no outcome set"))
     }
 
-    async fn sync_set(&self, _batch: &BatchRef) -> Result<SyncSet, PortError> {
-        Ok(lock(&self.sync_set).clone())
+    async fn sync_view(&self, _batch: &BatchRef, sink: &mut dyn SyncSink) -> Result<(), PortError> {
+        let set = lock(&self.sync_set).clone();
+        let pages = set.products.into_iter().map(|r| SyncSet { products: vec![r], ..SyncSet::default() });
+        let pages = pages
+            .chain(set.offers.into_iter().map(|r| SyncSet { offers: vec![r], ..SyncSet::default() }))
+            .chain(set.history.into_iter().map(|r| SyncSet { history: vec![r], ..SyncSet::default() }))
+            .chain(set.retired_offers.into_iter().map(|r| SyncSet { retired_offers: vec![r], ..SyncSet::default() }))
+            .chain(
+                set.retired_products.into_iter().map(|r| SyncSet { retired_products: vec![r], ..SyncSet::default() }),
+            )
+            .chain(set.retired_history.into_iter().map(|r| SyncSet { retired_history: vec![r], ..SyncSet::default() }));
+        for page in pages {
+            sink.page(page).await?;
+        }
+        Ok(())
     }
 
     async fn set_aside(&self, _date: NaiveDate) -> Result<Vec<SetAside>, PortError> {

@@ -13,10 +13,10 @@ use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLU
 use crate::error::PortError;
 use crate::ports::{
     staged_later, PriceMover, PricePoint, RejectedRow, SetAside, SqlStep, StagedRow, Staging, StagingSession,
-    StagingStart, SyncSet, TransformCounts, TransformOutcome, Warehouse,
+    StagingStart, SyncSink, TransformCounts, TransformOutcome, Warehouse, SYNC_PAGE_ROWS,
 };
 use crate::sql::{self, Param};
-use crate::sync_rows::{movers_from, price_points_from, set_aside_from, sync_rows_from, TextRow};
+use crate::sync_rows::{movers_from, price_points_from, set_aside_from, sync_page, TextRow};
 
 /// A PostgreSQL database reached by URL. Each operation opens its own connection, so a
 /// dropped connection costs one retry and never leaks into the next message.
@@ -382,10 +382,14 @@ impl Warehouse for PostgresWarehouse {
         Ok(TransformOutcome::Done(counts))
     }
 
-    async fn sync_set(&self, batch: &BatchRef) -> Result<SyncSet, PortError> {
+    /// The six queries are declared as cursors `WITH HOLD` in one REPEATABLE READ
+    /// snapshot, so products, offers and retirements agree. Committing materialises
+    /// their results on the server and ends the transaction, so that no lock is held
+    /// while the pages are written to the app's table (the loader's and the transform's
+    /// `LOCK TABLE batches` would wait for it); the pages are fetched after.
+    async fn sync_view(&self, batch: &BatchRef, sink: &mut dyn SyncSink) -> Result<(), PortError> {
         let what = format!("read the app view of batch {}", batch.batch_id);
         let mut client = self.connect().await?;
-        // One snapshot for every query, so products, offers and retirements agree.
         let tx = client
             .build_transaction()
             .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
@@ -393,15 +397,35 @@ impl Warehouse for PostgresWarehouse {
             .start()
             .await
             .map_err(|e| pg_error(what.clone(), e))?;
-        let mut results = Vec::with_capacity(sql::SYNC_QUERIES.len());
-        for step in sql::SYNC_QUERIES {
-            let messages = tx
-                .simple_query(&render(step, batch)?)
-                .await
-                .map_err(|e| pg_error(format!("{what} ({})", step.name), e))?;
-            results.push(text_rows(&messages));
+        // A cursor is planned for its first tenth by default; these are read to the end.
+        let mut declare = String::from("SET LOCAL cursor_tuple_fraction = 1.0;\n");
+        for (query, step) in sql::SYNC_QUERIES.iter().enumerate() {
+            declare.push_str(&format!(
+                "DECLARE sync_view_{query} NO SCROLL CURSOR WITH HOLD FOR\n{};\n",
+                render(step, batch)?
+            ));
         }
-        sync_rows_from(results).map_err(|e| PortError::permanent(what, e))
+        tx.batch_execute(&declare).await.map_err(|e| pg_error(what.clone(), e))?;
+        tx.commit().await.map_err(|e| pg_error(what.clone(), e))?;
+        for (query, step) in sql::SYNC_QUERIES.iter().enumerate() {
+            let what = format!("{what} ({})", step.name);
+            loop {
+                let messages = client
+                    .simple_query(&format!("FETCH FORWARD {SYNC_PAGE_ROWS} FROM sync_view_{query}"))
+                    .await
+                    .map_err(|e| pg_error(what.clone(), e))?;
+                let rows = text_rows(&messages);
+                let last = rows.len() < SYNC_PAGE_ROWS;
+                if !rows.is_empty() {
+                    sink.page(sync_page(query, rows).map_err(|e| PortError::permanent(what.clone(), e))?).await?;
+                }
+                if last {
+                    break;
+                }
+            }
+            client.batch_execute(&format!("CLOSE sync_view_{query}")).await.map_err(|e| pg_error(what, e))?;
+        }
+        Ok(())
     }
 
     async fn set_aside(&self, date: chrono::NaiveDate) -> Result<Vec<SetAside>, PortError> {

@@ -22,10 +22,10 @@ use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLU
 use crate::error::{aws_error, PortError};
 use crate::ports::{
     staged_later, ObjectStore, PriceMover, PricePoint, RejectedRow, SetAside, SqlStep, StagedRow, Staging,
-    StagingSession, StagingStart, SyncSet, TransformCounts, TransformOutcome, Warehouse,
+    StagingSession, StagingStart, SyncSink, TransformCounts, TransformOutcome, Warehouse, SYNC_PAGE_ROWS,
 };
 use crate::sql::{self, Param};
-use crate::sync_rows::{movers_from, price_points_from, set_aside_from, sync_rows_from, TextRow};
+use crate::sync_rows::{movers_from, price_points_from, set_aside_from, sync_page, TextRow};
 
 /// How long a Data API session outlives its last statement: the transform runs statement
 /// by statement in one.
@@ -216,20 +216,32 @@ impl RedshiftWarehouse {
         let mut rows = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = self
-                .client
-                .get_statement_result()
-                .id(id)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| aws_error(format!("read {what}"), e))?;
-            rows.extend(page.records().iter().cloned());
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(rows),
+            let (page, next) = self.result_page(id, token.take(), what).await?;
+            rows.extend(page);
+            match next {
+                Some(t) => token = Some(t),
+                None => return Ok(rows),
             }
         }
+    }
+
+    /// One page of a finished statement's result, and the token of the next, if any.
+    async fn result_page(
+        &self,
+        id: &str,
+        token: Option<String>,
+        what: &str,
+    ) -> Result<(Vec<Vec<Field>>, Option<String>), PortError> {
+        let page = self
+            .client
+            .get_statement_result()
+            .id(id)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| aws_error(format!("read {what}"), e))?;
+        let next = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+        Ok((page.records().to_vec(), next))
     }
 
     fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, PortError> {
@@ -504,13 +516,36 @@ impl Warehouse for RedshiftWarehouse {
         session.end(outcome, commit, &what).await
     }
 
-    async fn sync_set(&self, batch: &BatchRef) -> Result<SyncSet, PortError> {
+    /// Each query's result is read a Data API page at a time, and handed on in pages of
+    /// at most [`SYNC_PAGE_ROWS`] rows. The queries run one by one, not in one
+    /// snapshot: each one is a consistent picture of the batch's products, and
+    /// DynamoDB's version conditions order what they write.
+    async fn sync_view(&self, batch: &BatchRef, sink: &mut dyn SyncSink) -> Result<(), PortError> {
         let what = format!("app view of batch {}", batch.batch_id);
-        let mut results = Vec::with_capacity(sql::SYNC_QUERIES.len());
-        for step in sql::SYNC_QUERIES {
-            results.push(self.text_query(Self::render(step, batch)?, &format!("{what} ({})", step.name)).await?);
+        for (query, step) in sql::SYNC_QUERIES.iter().enumerate() {
+            let what = format!("{what} ({})", step.name);
+            let out = self
+                .statement(Self::render(step, batch)?)
+                .send()
+                .await
+                .map_err(|e| aws_error(format!("submit {what}"), e))?;
+            let id =
+                out.id().ok_or_else(|| PortError::transient(format!("submit {what}"), "no statement id returned"))?;
+            self.wait(id, &what).await?;
+            let mut token = None;
+            loop {
+                let (records, next) = self.result_page(id, token.take(), &what).await?;
+                for rows in records.chunks(SYNC_PAGE_ROWS) {
+                    let page = sync_page(query, text_rows(rows)).map_err(|e| PortError::permanent(what.clone(), e))?;
+                    sink.page(page).await?;
+                }
+                match next {
+                    Some(t) => token = Some(t),
+                    None => break,
+                }
+            }
         }
-        sync_rows_from(results).map_err(|e| PortError::permanent(what, e))
+        Ok(())
     }
 
     async fn set_aside(&self, date: chrono::NaiveDate) -> Result<Vec<SetAside>, PortError> {
@@ -693,7 +728,7 @@ mod tests {
         let product = vec![s("p1"), Field::IsNull(true)];
         let as_text = |row: &[Field]| row.iter().map(text).collect::<TextRow>();
         assert_eq!(as_text(&product), vec![Some("p1".to_owned()), None]);
-        let set = sync_rows_from(vec![vec![], vec![], vec![], vec![as_text(&retired)]]).unwrap();
+        let set = sync_page(3, vec![as_text(&retired)]).unwrap();
         let (product_id, source_id, version) = &set.retired_offers[0];
         assert_eq!((product_id.as_str(), source_id.as_str(), version.load_seq), ("p1", "shop", 17));
         assert_eq!(version.price_date, NaiveDate::from_ymd_opt(2026, 11, 25).unwrap());
