@@ -202,13 +202,19 @@ impl RedshiftWarehouse {
 
     /// Runs one query and reads all its rows.
     async fn query(&self, sql: String, what: &str) -> Result<Vec<Vec<Field>>, PortError> {
+        let id = self.run_statement(sql, what).await?;
+        self.result_rows(&id, what).await
+    }
+
+    /// Submits one statement outside a session and waits for it; returns its id.
+    async fn run_statement(&self, sql: String, what: &str) -> Result<String, PortError> {
         let out = self.statement(sql).send().await.map_err(|e| aws_error(format!("submit {what}"), e))?;
         let id = out
             .id()
             .ok_or_else(|| PortError::transient(format!("submit {what}"), "no statement id returned"))?
             .to_owned();
         self.wait(&id, what).await?;
-        self.result_rows(&id, what).await
+        Ok(id)
     }
 
     /// Every row of a finished statement's result, page by page.
@@ -240,8 +246,8 @@ impl RedshiftWarehouse {
             .send()
             .await
             .map_err(|e| aws_error(format!("read {what}"), e))?;
-        let next = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
-        Ok((page.records().to_vec(), next))
+        let next = page.next_token.filter(|t| !t.is_empty());
+        Ok((page.records, next))
     }
 
     fn render(step: &SqlStep, batch: &BatchRef) -> Result<String, PortError> {
@@ -524,17 +530,10 @@ impl Warehouse for RedshiftWarehouse {
         let what = format!("app view of batch {}", batch.batch_id);
         for (query, step) in sql::SYNC_QUERIES.iter().enumerate() {
             let what = format!("{what} ({})", step.name);
-            let out = self
-                .statement(Self::render(step, batch)?)
-                .send()
-                .await
-                .map_err(|e| aws_error(format!("submit {what}"), e))?;
-            let id =
-                out.id().ok_or_else(|| PortError::transient(format!("submit {what}"), "no statement id returned"))?;
-            self.wait(id, &what).await?;
+            let id = self.run_statement(Self::render(step, batch)?, &what).await?;
             let mut token = None;
             loop {
-                let (records, next) = self.result_page(id, token.take(), &what).await?;
+                let (records, next) = self.result_page(&id, token.take(), &what).await?;
                 for rows in records.chunks(SYNC_PAGE_ROWS) {
                     let page = sync_page(query, text_rows(rows)).map_err(|e| PortError::permanent(what.clone(), e))?;
                     sink.page(page).await?;
