@@ -208,22 +208,6 @@ pub struct SyncSet {
     pub retired_history: Vec<(String, NaiveDate, ItemVersion)>,
 }
 
-impl SyncSet {
-    /// How many rows it holds, over all its parts.
-    pub fn len(&self) -> usize {
-        self.products.len()
-            + self.offers.len()
-            + self.history.len()
-            + self.retired_offers.len()
-            + self.retired_products.len()
-            + self.retired_history.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 /// Most rows of one query a warehouse reads into one page of a batch's view.
 pub const SYNC_PAGE_ROWS: usize = 1_000;
 
