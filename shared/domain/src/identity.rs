@@ -49,12 +49,13 @@ fn nfkc(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// `text` lower-cased, and of that the runs that `keep` accepts, one space between runs.
+/// `text` NFKC-normalised and lower-cased, and of that the runs that `keep` accepts, one
+/// space between runs. ASCII text is its own NFKC form, so it skips the normaliser.
 fn collapse_lower(text: &str, keep: impl Fn(char) -> bool) -> Option<String> {
     if text.is_ascii() {
         collapse(text.bytes().map(|b| char::from(b.to_ascii_lowercase())), keep, text.len())
     } else {
-        collapse(text.chars().flat_map(char::to_lowercase), keep, text.len())
+        collapse(text.nfkc().flat_map(char::to_lowercase), keep, text.len())
     }
 }
 
@@ -79,13 +80,13 @@ fn collapse(chars: impl Iterator<Item = char>, keep: impl Fn(char) -> bool, size
 /// A name as a matching key: NFKC, lower case, whitespace collapsed and trimmed. The
 /// display name stays as the source wrote it.
 pub fn name_key(name: &str) -> Option<String> {
-    collapse_lower(&nfkc(name), |c| !c.is_whitespace())
+    collapse_lower(name, |c| !c.is_whitespace())
 }
 
 /// A brand as a matching key before aliases: NFKC, lower case, every run of anything
 /// but letters and digits one space (`Sony Corp.` → `sony corp`).
 pub fn brand_key(brand: &str) -> Option<String> {
-    collapse_lower(&nfkc(brand), char::is_alphanumeric)
+    collapse_lower(brand, char::is_alphanumeric)
 }
 
 /// A manufacturer part number as a matching key: NFKC, upper case, letters and digits
