@@ -19,7 +19,7 @@ use ppmt_platform::adapters::app_table::DynamoAppTable;
 use ppmt_platform::adapters::postgres::PostgresWarehouse;
 use ppmt_platform::adapters::sns::SnsNotifier;
 use ppmt_platform::ports::{
-    PriceMover, PricePoint, RunStatus, SetAside, SqlStep, StagingStart, SyncSink, TransformOutcome, Warehouse,
+    PriceMover, PricePoint, RunStatus, SetAside, SqlStep, Staging, StagingStart, SyncSink, TransformOutcome, Warehouse,
 };
 use ppmt_platform::testing::ViewPages;
 use ppmt_platform::worker::{Message, MessageHandler};
@@ -73,6 +73,19 @@ struct HeldRead {
 impl Warehouse for HeldRead {
     async fn begin_staging(&self, batch: &BatchRef, seq: i64, sha256: &str) -> Result<StagingStart, PortError> {
         self.inner.begin_staging(batch, seq, sha256).await
+    }
+    async fn begin_part(&self, batch: &BatchRef, seq: i64, key: &str, index: u32) -> Result<StagingStart, PortError> {
+        self.inner.begin_part(batch, seq, key, index).await
+    }
+    async fn complete_parts(
+        &self,
+        batch: &BatchRef,
+        seq: i64,
+        sha256: &str,
+        rows: u64,
+        rejects: u64,
+    ) -> Result<Staging, PortError> {
+        self.inner.complete_parts(batch, seq, sha256, rows, rejects).await
     }
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {
         self.inner.current_batch(batch).await

@@ -3,6 +3,9 @@
 //! own line; a file whose checksum fails only at its end rolls the whole load back (the
 //! chunks already copied and the day's replaced rows alike); and two loads of one day at
 //! once serialise on the batches lock while their files stream, the later scrape staying.
+//! A day loaded in parts (the loader's fan-out) stages what a whole load stages, whatever
+//! the workers, the order and the deliveries, and a later scrape's parts survive an
+//! earlier scrape's whole load between them.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use ppmt_e2e::staged_day::fresh_database;
 use ppmt_loader::parse::CHUNK_RECORDS;
 use ppmt_loader::Loader;
 use ppmt_platform::adapters::postgres::PostgresWarehouse;
-use ppmt_platform::testing::{MemoryLedger, MemoryNotifier, MemoryStore};
+use ppmt_platform::testing::{MemoryLedger, MemoryNotifier, MemoryQueue, MemoryStore};
 use ppmt_platform::worker::{Message, MessageHandler};
 
 const BUCKET: &str = "ppmt-raw";
@@ -61,14 +64,35 @@ fn files(price: &str) -> [(FileFormat, String); 2] {
     [(FileFormat::Csv, csv), (FileFormat::Json, json)]
 }
 
+/// A loader, the batch of its day, and where it sends parts and announcements.
+struct Day {
+    loader: Loader,
+    batch_id: BatchId,
+    parts: Arc<MemoryQueue>,
+    notifier: Arc<MemoryNotifier>,
+}
+
+impl Day {
+    /// The message of part `index`, as sent.
+    fn part(&self, index: usize) -> Message {
+        let body = self.parts.sent.lock().unwrap()[index].clone();
+        Message { message_id: format!("part-{index}"), body: ppmt_domain::s3_event::classify(&body), receive_count: 1 }
+    }
+}
+
+/// Files of at most this many bytes in all are loaded whole (so, here, always).
+const WHOLE: u64 = u64::MAX;
+
 /// A loader over its own store holding the day's `stored` files and a manifest created
-/// at `created_at` that lists `listed` (the same files, unless a test tampers with one).
+/// at `created_at` that lists `listed` (the same files, unless a test tampers with one);
+/// a day of more than `fanout_bytes` is loaded in parts.
 fn loader(
     warehouse: &PostgresWarehouse,
     stored: &[(FileFormat, String)],
     listed: &[(FileFormat, String)],
     created_at: DateTime<Utc>,
-) -> (Loader, BatchId) {
+    fanout_bytes: u64,
+) -> Day {
     let store = Arc::new(MemoryStore::default());
     let batch_id = BatchId::new_for(date());
     let mut described = Vec::new();
@@ -89,13 +113,16 @@ fn loader(
         sources_without_data: Vec::new(),
     };
     store.insert(BUCKET, &manifest_key(date()), serde_json::to_vec(&manifest).unwrap());
+    let (parts, notifier) = (Arc::new(MemoryQueue::default()), Arc::new(MemoryNotifier::default()));
     let loader = Loader {
         store,
         warehouse: Arc::new(warehouse.clone()),
-        notifier: Arc::new(MemoryNotifier::default()),
+        notifier: notifier.clone(),
         ledger: Arc::new(MemoryLedger::default()),
+        parts: parts.clone(),
+        fanout_bytes,
     };
-    (loader, batch_id)
+    Day { loader, batch_id, parts, notifier }
 }
 
 fn manifest_event() -> Message {
@@ -127,7 +154,8 @@ fn expected(batch: &BatchId) -> Vec<Option<String>> {
 async fn a_file_of_many_chunks_stages_each_row_once_and_a_late_checksum_failure_rolls_back() {
     let w = database("chunks").await;
     let good = files("10.00");
-    let (first, first_id) = loader(&w, &good, &good, Utc::now() - chrono::Duration::minutes(5));
+    let Day { loader: first, batch_id: first_id, .. } =
+        loader(&w, &good, &good, Utc::now() - chrono::Duration::minutes(5), WHOLE);
     first.handle(&manifest_event()).await.unwrap();
     assert_eq!(staged(&w).await, expected(&first_id));
     // Every line of each file, once: the CSV's from 2 (after its header), the JSON's from 1.
@@ -149,7 +177,7 @@ async fn a_file_of_many_chunks_stages_each_row_once_and_a_late_checksum_failure_
     let mut tampered = later.clone();
     let last = tampered[1].1.rfind("USD").unwrap();
     tampered[1].1.replace_range(last..last + 3, "GBP");
-    let (second, _) = loader(&w, &tampered, &later, Utc::now());
+    let second = loader(&w, &tampered, &later, Utc::now(), WHOLE).loader;
     let err = second.handle(&manifest_event()).await.unwrap_err();
     assert!(err.to_string().contains("sha256"), "{err}");
     assert_eq!(staged(&w).await, expected(&first_id));
@@ -160,13 +188,68 @@ async fn two_streaming_loads_of_one_day_at_once_leave_the_later_scrape() {
     let w = database("race").await;
     let (files_a, files_b) = (files("10.00"), files("12.00"));
     let now = Utc::now();
-    let (earlier, _) = loader(&w, &files_a, &files_a, now - chrono::Duration::minutes(1));
-    let (later, later_id) = loader(&w, &files_b, &files_b, now);
+    let earlier = loader(&w, &files_a, &files_a, now - chrono::Duration::minutes(1), WHOLE).loader;
+    let Day { loader: later, batch_id: later_id, .. } = loader(&w, &files_b, &files_b, now, WHOLE);
     let event = manifest_event();
     let (a, b) = tokio::join!(earlier.handle(&event), later.handle(&event));
     a.unwrap();
     b.unwrap();
     assert_eq!(staged(&w).await, expected(&later_id));
+    let prices = query(&w, "SELECT DISTINCT price FROM staging_prices WHERE source_sku LIKE 'c%'").await.unwrap();
+    assert_eq!(prices, vec![vec![Some("12.000000".to_owned())]]);
+}
+
+#[tokio::test]
+async fn a_day_loaded_in_parts_by_two_workers_at_once_stages_what_a_whole_load_stages() {
+    let w = database("parts").await;
+    let good = files("10.00");
+    let day = loader(&w, &good, &good, Utc::now(), 0);
+    day.loader.handle(&manifest_event()).await.unwrap();
+    assert_eq!(day.parts.sent.lock().unwrap().len(), 2, "a part per file");
+    assert_eq!(query(&w, "SELECT COUNT(*) FROM batches").await.unwrap()[0][0].as_deref(), Some("0"));
+    // Two workers take the two parts at once; they serialise on the batches lock.
+    let (first, second) = (day.part(0), day.part(1));
+    let (a, b) = tokio::join!(day.loader.handle(&first), day.loader.handle(&second));
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(staged(&w).await, expected(&day.batch_id));
+    // A part delivered again after the batch completed (its first worker's delete came
+    // late): its file's rows are replaced, not added, and nothing is announced again.
+    day.loader.handle(&day.part(1)).await.unwrap();
+    assert_eq!(staged(&w).await, expected(&day.batch_id));
+    let events = day.notifier.events.lock().unwrap().clone();
+    assert_eq!(events.len(), 1);
+    let (valid, rejected) = ((2 * (ROWS - ROWS.div_ceil(10))) as u64, (2 * ROWS.div_ceil(10)) as u64);
+    assert_eq!((events[0].counts.rows_staged, events[0].counts.rows_rejected), (Some(valid), Some(rejected)));
+    let files = query(&w, "SELECT COUNT(*), SUM(rows_staged), SUM(rows_rejected) FROM load_files").await.unwrap();
+    assert_eq!(files[0], [2, valid, rejected].map(|n| Some(n.to_string())).to_vec());
+}
+
+#[tokio::test]
+async fn a_later_scrapes_parts_survive_an_earlier_scrapes_whole_load_between_them() {
+    let w = database("parts_race").await;
+    let (files_a, files_b) = (files("10.00"), files("12.00"));
+    let now = Utc::now();
+    let later = loader(&w, &files_b, &files_b, now, 0);
+    later.loader.handle(&manifest_event()).await.unwrap();
+    later.loader.handle(&later.part(0)).await.unwrap();
+    // An earlier scrape, loaded whole, becomes the day's batch meanwhile: the later
+    // scrape's staged part is not its to delete.
+    let earlier = loader(&w, &files_a, &files_a, now - chrono::Duration::minutes(1), WHOLE);
+    earlier.loader.handle(&manifest_event()).await.unwrap();
+    assert_eq!(staged(&w).await[4], expected(&earlier.batch_id)[4], "the earlier scrape is the day's");
+    // The later scrape's last part completes it, and it replaces the earlier one.
+    later.loader.handle(&later.part(1)).await.unwrap();
+    assert_eq!(staged(&w).await, expected(&later.batch_id));
+    // The earlier scrape again, in parts this time (a replay racing the scrape): each
+    // part finds the later scrape staged, and changes nothing.
+    let replay = loader(&w, &files_a, &files_a, now - chrono::Duration::minutes(1), 0);
+    replay.loader.handle(&manifest_event()).await.unwrap();
+    for i in 0..2 {
+        replay.loader.handle(&replay.part(i)).await.unwrap();
+    }
+    assert_eq!(staged(&w).await, expected(&later.batch_id));
+    assert!(replay.notifier.events.lock().unwrap().is_empty());
     let prices = query(&w, "SELECT DISTINCT price FROM staging_prices WHERE source_sku LIKE 'c%'").await.unwrap();
     assert_eq!(prices, vec![vec![Some("12.000000".to_owned())]]);
 }

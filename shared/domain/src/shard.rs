@@ -1,12 +1,18 @@
-//! Shards of a large sync: the syncer splits a batch whose app view has more writes than
-//! one invocation should carry into `count` parts, one SQS message each, so Lambda syncs
-//! them in parallel. A write belongs to the shard its item's partition key hashes to,
-//! so a product's items (all under `PRODUCT#<id>`) stay together and every item is in
-//! exactly one shard; a GTIN pointer hashes by its own key. The
-//! shards of one split share its `split_id`, under which the ledger tallies them.
+//! Splits of a stage's work into messages, so Lambda runs them in parallel; the messages
+//! of one split share its `split_id`, under which the ledger tallies them.
+//!
+//! - Shards of a large sync: the syncer splits a batch whose app view has more writes
+//!   than one invocation should carry into `count` shards. A write belongs to the shard
+//!   its item's partition key hashes to, so a product's items (all under
+//!   `PRODUCT#<id>`) stay together and every item is in exactly one shard; a GTIN pointer
+//!   hashes by its own key.
+//! - Parts of a large load: the loader splits a day whose files are larger than one
+//!   invocation should read into one part per file of the manifest.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::batch::BatchRef;
 use crate::event::StageEvent;
 
 /// One shard's message.
@@ -22,32 +28,67 @@ pub struct SyncShard {
     pub count: u32,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Envelope {
-    sync_shard: SyncShard,
+/// The message body `{"<tag>": {...}}`, the value's fields in declaration order.
+fn wrapped<T: Serialize>(tag: &str, value: &T) -> String {
+    serde_json::to_string(&std::collections::BTreeMap::from([(tag, value)])).unwrap_or_default()
+}
+
+/// `None` when `text` is not a message wrapped under `tag`; otherwise its value, or why
+/// its body is broken.
+fn unwrapped<T: DeserializeOwned>(tag: &str, text: &str) -> Option<Result<T, serde_json::Error>> {
+    let mut value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let inner = value.get_mut(tag)?.take();
+    Some(serde_json::from_value(inner))
 }
 
 impl SyncShard {
-    /// The message body: `{"sync_shard": {...}}`, fields in declaration order.
+    /// The message body: `{"sync_shard": {...}}`.
     pub fn to_body(&self) -> String {
-        #[derive(Serialize)]
-        struct Wrapped<'a> {
-            sync_shard: &'a SyncShard,
-        }
-        serde_json::to_string(&Wrapped { sync_shard: self }).unwrap_or_default()
+        wrapped("sync_shard", self)
     }
 
     /// `None` when `text` is not a shard message (a stage event, say); otherwise the
     /// shard, or why its body is broken.
     pub fn parse(text: &str) -> Option<Result<SyncShard, serde_json::Error>> {
-        let value: serde_json::Value = serde_json::from_str(text).ok()?;
-        value.get("sync_shard")?;
-        Some(serde_json::from_value::<Envelope>(value).map(|e| e.sync_shard))
+        unwrapped("sync_shard", text)
     }
 
     /// Whether the item with partition key `pk` is this shard's.
     pub fn owns(&self, pk: &str) -> bool {
         shard_of(pk, self.count) == self.index
+    }
+}
+
+/// One part of a day loaded in parts: one file of its manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadPart {
+    pub batch: BatchRef,
+    /// sha256 of the manifest the split was made from, hex: a part whose day's manifest
+    /// hashes otherwise now belongs to a replaced scrape.
+    pub manifest_sha256: String,
+    /// The trace id of the manifest's event, carried on to `loaded`.
+    pub trace_id: String,
+    /// Shared by every part of one split.
+    pub split_id: String,
+    /// This part, from 0.
+    pub index: u32,
+    /// How many parts the split has.
+    pub count: u32,
+    /// The part's file: its key, and its place in the manifest's list of files.
+    pub file_key: String,
+    pub file_index: u32,
+}
+
+impl LoadPart {
+    /// The message body: `{"load_part": {...}}`.
+    pub fn to_body(&self) -> String {
+        wrapped("load_part", self)
+    }
+
+    /// `None` when `text` is not a load part's message; otherwise the part, or why its
+    /// body is broken.
+    pub fn parse(text: &str) -> Option<Result<LoadPart, serde_json::Error>> {
+        unwrapped("load_part", text)
     }
 }
 
@@ -91,7 +132,7 @@ mod tests {
     }
 
     #[test]
-    fn a_shard_round_trips_and_other_bodies_are_not_shards() {
+    fn shards_and_parts_round_trip_and_other_bodies_are_neither() {
         let batch = BatchRef {
             batch_id: BatchId("2026-11-24-ab".into()),
             batch_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
@@ -104,5 +145,24 @@ mod tests {
         assert!(SyncShard::parse(&serde_json::to_string(&event).unwrap()).is_none());
         assert!(SyncShard::parse("not json").is_none());
         assert!(SyncShard::parse(r#"{"sync_shard": {"index": 1}}"#).unwrap().is_err());
+        let part = LoadPart {
+            batch,
+            manifest_sha256: "ab".into(),
+            trace_id: "t".into(),
+            split_id: "s1".into(),
+            index: 1,
+            count: 2,
+            file_key: "raw/2026-11-24/shop_020000.csv".into(),
+            file_index: 3,
+        };
+        assert!(
+            part.to_body().starts_with(r#"{"load_part":{"batch":{"batch_id":"2026-11-24-ab","#),
+            "{}",
+            part.to_body()
+        );
+        assert_eq!(LoadPart::parse(&part.to_body()).unwrap().unwrap(), part);
+        assert!(LoadPart::parse(&shard.to_body()).is_none());
+        assert!(SyncShard::parse(&part.to_body()).is_none());
+        assert!(LoadPart::parse(r#"{"load_part": {"index": 1}}"#).unwrap().is_err());
     }
 }

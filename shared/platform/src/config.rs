@@ -24,6 +24,7 @@ pub mod vars {
     pub const API_ADDR: &str = "PPMT_API_ADDR";
     pub const SYNC_SHARD_ITEMS: &str = "PPMT_SYNC_SHARD_ITEMS";
     pub const SHARD_QUEUE_URL: &str = "PPMT_SHARD_QUEUE_URL";
+    pub const LOAD_FANOUT_BYTES: &str = "PPMT_LOAD_FANOUT_BYTES";
 }
 
 /// Configuration that cannot be used, listing every problem at once.
@@ -253,12 +254,48 @@ impl SyncSettings {
         if shard_items == 0 {
             env.problems.push(format!("{}=0: a shard needs at least one write", vars::SYNC_SHARD_ITEMS));
         }
-        let shard_queue_url = match env.optional(vars::SHARD_QUEUE_URL).or_else(|| env.optional(vars::QUEUE_URL)) {
-            Some(url) => url,
-            None => env.required(vars::SHARD_QUEUE_URL),
-        };
+        let shard_queue_url = own_queue_url(&mut env);
         env.finish()?;
         Ok(SyncSettings { shard_items, shard_queue_url })
+    }
+}
+
+/// A service's own queue, where it sends the messages of a split: `PPMT_SHARD_QUEUE_URL`,
+/// else the worker's `PPMT_QUEUE_URL`.
+fn own_queue_url(env: &mut EnvReader) -> String {
+    match env.optional(vars::SHARD_QUEUE_URL).or_else(|| env.optional(vars::QUEUE_URL)) {
+        Some(url) => url,
+        None => env.required(vars::SHARD_QUEUE_URL),
+    }
+}
+
+/// Bytes of raw files one loader invocation reads when not told otherwise: a larger day
+/// is loaded in parts, a file each (the scraper rotates its files at 128 MB), so that
+/// no invocation reads much more than a file, whatever the day's size.
+pub const DEFAULT_LOAD_FANOUT_BYTES: u64 = 256 << 20;
+
+/// The loader's own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadSettings {
+    /// A day whose files total more than this is loaded in parts, one file each.
+    pub fanout_bytes: u64,
+    /// Where the parts go: the loader's own queue (`PPMT_SHARD_QUEUE_URL`, else the
+    /// worker's `PPMT_QUEUE_URL`).
+    pub part_queue_url: String,
+}
+
+impl LoadSettings {
+    /// Reads the loader's settings from the process environment.
+    pub fn from_env() -> Result<LoadSettings, ConfigError> {
+        Self::read(EnvReader::from_process())
+    }
+
+    /// Reads them from `env`, naming every missing or bad variable.
+    pub fn read(mut env: EnvReader) -> Result<LoadSettings, ConfigError> {
+        let fanout_bytes: u64 = env.parsed(vars::LOAD_FANOUT_BYTES, DEFAULT_LOAD_FANOUT_BYTES);
+        let part_queue_url = own_queue_url(&mut env);
+        env.finish()?;
+        Ok(LoadSettings { fanout_bytes, part_queue_url })
     }
 }
 
@@ -370,6 +407,22 @@ mod tests {
             err.problems,
             vec!["PPMT_SYNC_SHARD_ITEMS=0: a shard needs at least one write", "PPMT_SHARD_QUEUE_URL is not set"]
         );
+    }
+
+    #[test]
+    fn the_loader_sends_its_parts_to_its_own_queue() {
+        let read = |pairs: &[(&str, &str)]| {
+            LoadSettings::read(EnvReader::from_map(
+                pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            ))
+        };
+        let worker = read(&[(vars::QUEUE_URL, "http://q")]).unwrap();
+        assert_eq!(worker, LoadSettings { fanout_bytes: DEFAULT_LOAD_FANOUT_BYTES, part_queue_url: "http://q".into() });
+        let lambda = read(&[(vars::SHARD_QUEUE_URL, "http://l"), (vars::LOAD_FANOUT_BYTES, "1000")]).unwrap();
+        assert_eq!(lambda, LoadSettings { fanout_bytes: 1000, part_queue_url: "http://l".into() });
+        let err = read(&[(vars::LOAD_FANOUT_BYTES, "lots")]).unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert!(err.problems[0].contains("PPMT_LOAD_FANOUT_BYTES"), "{err}");
     }
 
     #[test]

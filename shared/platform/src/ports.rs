@@ -271,6 +271,30 @@ pub trait Warehouse: Send + Sync {
             }
         }
     }
+    /// Opens the staging of one file of a batch loaded in parts, `file_index` its place
+    /// in the manifest's list. Its rows stay the batch's own, not the day's, until
+    /// [`Warehouse::complete_parts`]; staging the same file of the batch again replaces
+    /// them. The session's [`StagingSession::finish`] stores the file's FX rates and
+    /// makes its rows the batch's (`Staged`), unless a later scrape of the day is staged.
+    async fn begin_part(
+        &self,
+        batch: &BatchRef,
+        load_seq: i64,
+        file_key: &str,
+        file_index: u32,
+    ) -> Result<StagingStart, PortError>;
+    /// Makes the batch's staged parts the day's staged batch, replacing what was staged
+    /// for the day, atomically; unless a later scrape of the day was staged meanwhile,
+    /// which stays and is returned. `rows_staged` and `rows_rejected` are the parts'
+    /// totals, as the ledger tallied them.
+    async fn complete_parts(
+        &self,
+        batch: &BatchRef,
+        load_seq: i64,
+        manifest_sha256: &str,
+        rows_staged: u64,
+        rows_rejected: u64,
+    ) -> Result<Staging, PortError>;
     /// The batch currently staged for `batch`'s day, if any; events of other batches of
     /// that day are stale.
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError>;

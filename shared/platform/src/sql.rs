@@ -29,8 +29,10 @@ macro_rules! step {
 /// Warehouse DDL, portable between PostgreSQL and Redshift, in order.
 pub const SCHEMA: &[SqlStep] = &[step!("schema", "001_warehouse.sql")];
 
-/// Indexes that only PostgreSQL has (Redshift uses sort keys instead).
-pub const POSTGRES_SCHEMA: &[SqlStep] = &[step!("schema/postgres", "010_indexes.sql")];
+/// What only PostgreSQL has: indexes (Redshift uses sort keys instead), and the tally of
+/// the files a batch loaded in parts has staged.
+pub const POSTGRES_SCHEMA: &[SqlStep] =
+    &[step!("schema/postgres", "010_indexes.sql"), step!("schema/postgres", "020_load_files.sql")];
 
 /// Rules as data (brand aliases, category rules, price bounds), applied after the
 /// schema; each replaces only its own `origin = 'seed'` rows.

@@ -123,6 +123,9 @@ impl ViewPages {
     }
 }
 
+/// Files of batches loaded in parts, by batch id and file key, each as a batch of its own.
+pub type StagedFiles = BTreeMap<(String, String), StagedBatch>;
+
 /// Keeps the staged batches and answers transforms and reads with canned values.
 #[derive(Debug, Default)]
 pub struct MemoryWarehouse {
@@ -130,6 +133,8 @@ pub struct MemoryWarehouse {
     pub staged: Arc<Mutex<Vec<StagedBatch>>>,
     /// Chunks written to staging sessions, finished or not: (rows, rejects) each.
     pub chunks: Arc<Mutex<Vec<(usize, usize)>>>,
+    /// Files staged in parts, by batch id and file key, until their batch completes.
+    pub parts: Arc<Mutex<StagedFiles>>,
     pub transform_outcome: Mutex<Option<TransformOutcome>>,
     /// What `current_batch` answers; `None` means "the asked batch is current".
     pub current_batch: Mutex<Option<BatchId>>,
@@ -150,6 +155,27 @@ struct MemoryStaging {
     batch: StagedBatch,
     staged: Arc<Mutex<Vec<StagedBatch>>>,
     chunks: Arc<Mutex<Vec<(usize, usize)>>>,
+    /// The file, for a part: it then joins the warehouse's parts, replacing an earlier
+    /// staging of the same file.
+    part: Option<(String, Arc<Mutex<StagedFiles>>)>,
+}
+
+impl MemoryWarehouse {
+    fn open(&self, batch: &BatchRef, load_seq: i64, manifest_sha256: &str) -> MemoryStaging {
+        MemoryStaging {
+            batch: StagedBatch {
+                batch: batch.clone(),
+                rows: Vec::new(),
+                rejects: Vec::new(),
+                fx_rates: Vec::new(),
+                load_seq,
+                manifest_sha256: manifest_sha256.to_owned(),
+            },
+            staged: self.staged.clone(),
+            chunks: self.chunks.clone(),
+            part: None,
+        }
+    }
 }
 
 #[async_trait]
@@ -162,9 +188,14 @@ impl StagingSession for MemoryStaging {
     }
 
     async fn finish(self: Box<Self>, fx_rates: &[FxRateRecord]) -> Result<Staging, PortError> {
-        let MemoryStaging { mut batch, staged, .. } = *self;
+        let MemoryStaging { mut batch, staged, part, .. } = *self;
         batch.fx_rates = fx_rates.to_vec();
-        lock(&staged).push(batch);
+        match part {
+            None => lock(&staged).push(batch),
+            Some((file_key, parts)) => {
+                lock(&parts).insert((batch.batch.batch_id.0.clone(), file_key), batch);
+            }
+        }
         Ok(Staging::Staged)
     }
 }
@@ -177,18 +208,51 @@ impl Warehouse for MemoryWarehouse {
         load_seq: i64,
         manifest_sha256: &str,
     ) -> Result<StagingStart, PortError> {
-        Ok(StagingStart::Open(Box::new(MemoryStaging {
-            batch: StagedBatch {
-                batch: batch.clone(),
-                rows: Vec::new(),
-                rejects: Vec::new(),
-                fx_rates: Vec::new(),
-                load_seq,
-                manifest_sha256: manifest_sha256.to_owned(),
-            },
-            staged: self.staged.clone(),
-            chunks: self.chunks.clone(),
-        })))
+        Ok(StagingStart::Open(Box::new(self.open(batch, load_seq, manifest_sha256))))
+    }
+
+    async fn begin_part(
+        &self,
+        batch: &BatchRef,
+        load_seq: i64,
+        file_key: &str,
+        _file_index: u32,
+    ) -> Result<StagingStart, PortError> {
+        let mut staging = self.open(batch, load_seq, "");
+        staging.part = Some((file_key.to_owned(), self.parts.clone()));
+        Ok(StagingStart::Open(Box::new(staging)))
+    }
+
+    /// The batch's parts, in file key order, become one staged batch; the totals must be
+    /// theirs.
+    async fn complete_parts(
+        &self,
+        batch: &BatchRef,
+        load_seq: i64,
+        manifest_sha256: &str,
+        rows_staged: u64,
+        rows_rejected: u64,
+    ) -> Result<Staging, PortError> {
+        let mut whole = self.open(batch, load_seq, manifest_sha256).batch;
+        for ((id, _), part) in lock(&self.parts).iter() {
+            if *id == batch.batch_id.0 {
+                whole.rows.extend_from_slice(&part.rows);
+                whole.rejects.extend_from_slice(&part.rejects);
+                whole.fx_rates.extend_from_slice(&part.fx_rates);
+            }
+        }
+        let counted = (whole.rows.len() as u64, whole.rejects.len() as u64);
+        if counted != (rows_staged, rows_rejected) {
+            return Err(PortError::permanent(
+                format!("complete batch {}", batch.batch_id),
+                format!(
+                    "the parts hold {counted:?} rows and rejects, the totals say {:?}",
+                    (rows_staged, rows_rejected)
+                ),
+            ));
+        }
+        lock(&self.staged).push(whole);
+        Ok(Staging::Staged)
     }
 
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {

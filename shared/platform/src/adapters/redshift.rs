@@ -101,9 +101,17 @@ pub fn staging_statements(staged: &StagedParts<'_>, role_arn: &str) -> Vec<Strin
     ];
     statements.extend(staged.rows_prefix.as_deref().map(|p| copy(STAGING_COLUMNS, p)));
     statements.extend(staged.rejects_prefix.as_deref().map(|p| copy(REJECTED_COLUMNS, p)));
-    if !staged.fx_rates.is_empty() {
-        let keys: Vec<String> = staged
-            .fx_rates
+    statements.extend(fx_statements(staged.fx_rates, b));
+    statements
+}
+
+/// The statements that store FX rates read by `batch`, replacing those of the same date
+/// and pair; none for none.
+fn fx_statements(rates: &[FxRateRecord], batch: &BatchRef) -> Vec<String> {
+    let id = literal(batch.batch_id.as_str());
+    let mut statements = Vec::new();
+    if !rates.is_empty() {
+        let keys: Vec<String> = rates
             .iter()
             .map(|r| {
                 format!(
@@ -115,8 +123,7 @@ pub fn staging_statements(staged: &StagedParts<'_>, role_arn: &str) -> Vec<Strin
             })
             .collect();
         statements.push(format!("DELETE FROM fx_rates WHERE {}", keys.join(" OR ")));
-        let values: Vec<String> = staged
-            .fx_rates
+        let values: Vec<String> = rates
             .iter()
             .map(|r| {
                 format!(
@@ -409,18 +416,44 @@ struct TableParts {
 /// attempt's own (a part left by an earlier, failed attempt is never loaded), and
 /// [`StagingSession::finish`] loads them in one transaction. Dropped without finishing,
 /// it has written only parts that nothing loads.
+///
+/// One file of a batch loaded in parts ([`Warehouse::begin_part`]) is written under the
+/// batch's `files` prefix instead, its objects named by the file's place in the manifest:
+/// a second delivery of the part writes the same objects again, and
+/// [`Warehouse::complete_parts`] loads every file's with one `COPY` of the prefix.
 struct RedshiftStaging {
     warehouse: RedshiftWarehouse,
     batch: BatchRef,
     load_seq: i64,
     manifest_sha256: String,
-    /// `staging/<batch_id>/<attempt>`.
+    /// `staging/<batch_id>/<attempt>`, or `staging/<batch_id>/files` for a part.
     prefix: String,
+    /// The part's file: its place in the manifest.
+    file_index: Option<u32>,
     rows: TableParts,
     rejects: TableParts,
 }
 
+/// The prefix of the objects of a batch's files staged in parts.
+fn files_prefix(batch: &BatchRef) -> String {
+    format!("staging/{}/files", batch.batch_id)
+}
+
 impl RedshiftStaging {
+    fn open(warehouse: &RedshiftWarehouse, batch: &BatchRef, load_seq: i64, manifest_sha256: &str) -> Self {
+        let attempt = uuid::Uuid::new_v4().simple().to_string();
+        RedshiftStaging {
+            warehouse: warehouse.clone(),
+            batch: batch.clone(),
+            load_seq,
+            manifest_sha256: manifest_sha256.to_owned(),
+            prefix: format!("staging/{}/{attempt}", batch.batch_id),
+            file_index: None,
+            rows: TableParts::default(),
+            rejects: TableParts::default(),
+        }
+    }
+
     /// The key prefix of `table`'s parts, ending in `/` so that no other table's match.
     fn table_prefix(&self, table: &str) -> String {
         format!("{}/{table}/", self.prefix)
@@ -434,7 +467,10 @@ impl RedshiftStaging {
         if parts.pending.is_empty() || parts.pending.len() < at_least {
             return Ok(());
         }
-        let key = format!("{key_prefix}part-{:05}.csv", parts.parts);
+        let key = match self.file_index {
+            None => format!("{key_prefix}part-{:05}.csv", parts.parts),
+            Some(file) => format!("{key_prefix}f{file:05}-{:05}.csv", parts.parts),
+        };
         let body = Bytes::from(std::mem::take(&mut parts.pending));
         self.warehouse.store.put(&self.warehouse.staging_bucket, &key, body, "text/csv").await?;
         parts.parts += 1;
@@ -463,6 +499,24 @@ impl StagingSession for RedshiftStaging {
     async fn finish(mut self: Box<Self>, fx_rates: &[FxRateRecord]) -> Result<Staging, PortError> {
         self.flush("staging_prices", 0).await?;
         self.flush("rejected_rows", 0).await?;
+        if self.file_index.is_some() {
+            // A part's rows wait in S3 for the batch's completion; its FX rates are stored.
+            let statements = fx_statements(fx_rates, &self.batch);
+            if !statements.is_empty() {
+                let what = format!("FX rates of batch {}", self.batch.batch_id);
+                let mut session = Session { warehouse: &self.warehouse, id: None };
+                session.run("BEGIN".into(), &format!("begin {what}")).await?;
+                let outcome = async {
+                    for statement in statements {
+                        session.run(statement, &what).await?;
+                    }
+                    Ok(())
+                }
+                .await;
+                session.end(outcome, true, &what).await?;
+            }
+            return Ok(Staging::Staged);
+        }
         let staged = StagedParts {
             batch: &self.batch,
             load_seq: self.load_seq,
@@ -473,11 +527,19 @@ impl StagingSession for RedshiftStaging {
             rejects_prefix: self.parts_uri("rejected_rows", &self.rejects),
             fx_rates,
         };
-        let statements = staging_statements(&staged, &self.warehouse.copy_role_arn);
-        let what = format!("staging of batch {}", self.batch.batch_id);
-        let mut session = Session { warehouse: &self.warehouse, id: None };
+        self.warehouse.stage(&staged).await
+    }
+}
+
+impl RedshiftWarehouse {
+    /// Replaces the day's staged data with `staged` in one transaction, under the batches
+    /// lock, unless a later scrape of the day is staged.
+    async fn stage(&self, staged: &StagedParts<'_>) -> Result<Staging, PortError> {
+        let statements = staging_statements(staged, &self.copy_role_arn);
+        let what = format!("staging of batch {}", staged.batch.batch_id);
+        let mut session = Session { warehouse: self, id: None };
         session.run("BEGIN".into(), &format!("begin {what}")).await?;
-        let outcome = stage_in(&mut session, &self.batch, self.load_seq, statements).await;
+        let outcome = stage_in(&mut session, staged.batch, staged.load_seq, statements).await;
         let commit = matches!(outcome, Ok(Staging::Staged));
         session.end(outcome, commit, &what).await
     }
@@ -494,16 +556,46 @@ impl Warehouse for RedshiftWarehouse {
         load_seq: i64,
         manifest_sha256: &str,
     ) -> Result<StagingStart, PortError> {
-        let attempt = uuid::Uuid::new_v4().simple().to_string();
-        Ok(StagingStart::Open(Box::new(RedshiftStaging {
-            warehouse: self.clone(),
-            batch: batch.clone(),
+        Ok(StagingStart::Open(Box::new(RedshiftStaging::open(self, batch, load_seq, manifest_sha256))))
+    }
+
+    /// Always open, as a whole batch: whether a later scrape is staged is decided when the
+    /// batch completes.
+    async fn begin_part(
+        &self,
+        batch: &BatchRef,
+        load_seq: i64,
+        _file_key: &str,
+        file_index: u32,
+    ) -> Result<StagingStart, PortError> {
+        let mut staging = RedshiftStaging::open(self, batch, load_seq, "");
+        staging.prefix = files_prefix(batch);
+        staging.file_index = Some(file_index);
+        Ok(StagingStart::Open(Box::new(staging)))
+    }
+
+    /// One `COPY` of all the batch's files per table (none for a table the parts wrote
+    /// no row to), in the transaction that replaces the day.
+    async fn complete_parts(
+        &self,
+        batch: &BatchRef,
+        load_seq: i64,
+        manifest_sha256: &str,
+        rows_staged: u64,
+        rows_rejected: u64,
+    ) -> Result<Staging, PortError> {
+        let uri = |table: &str| format!("s3://{}/{}/{table}/", self.staging_bucket, files_prefix(batch));
+        self.stage(&StagedParts {
+            batch,
             load_seq,
-            manifest_sha256: manifest_sha256.to_owned(),
-            prefix: format!("staging/{}/{attempt}", batch.batch_id),
-            rows: TableParts::default(),
-            rejects: TableParts::default(),
-        })))
+            manifest_sha256,
+            rows_staged,
+            rows_rejected,
+            rows_prefix: (rows_staged > 0).then(|| uri("staging_prices")),
+            rejects_prefix: (rows_rejected > 0).then(|| uri("rejected_rows")),
+            fx_rates: &[],
+        })
+        .await
     }
 
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {
