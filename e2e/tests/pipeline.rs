@@ -139,6 +139,29 @@ async fn golden_day_reaches_dynamodb_with_hand_computed_prices() -> anyhow::Resu
 }
 
 #[tokio::test]
+async fn golden_day_loaded_in_parts_reaches_dynamodb_with_the_same_prices() -> anyhow::Result<()> {
+    let mut h = Harness::new("parts").await?;
+    // Every day is larger than this: its three files are three parts, on the loader's own
+    // queue, which the one loader worker takes at once.
+    h.env.insert("PPMT_LOAD_FANOUT_BYTES".into(), "1".into());
+    let manifest = golden_day(&mut h).await?;
+    assert_eq!(app_summary(&h).await?, golden_items());
+    let loaded = h.run(day(24), &manifest.batch_id, Stage::Loaded).await?.unwrap();
+    assert_eq!(loaded.status, RunStatus::Succeeded);
+    assert_eq!(
+        (loaded.counts.files, loaded.counts.rows_read, loaded.counts.rows_staged, loaded.counts.rows_rejected),
+        (Some(3), Some(9), Some(6), Some(1))
+    );
+    assert_eq!(loaded.counts.fx_rates, Some(2));
+    let files = h.query("SELECT COUNT(*)::text, SUM(rows_staged)::text FROM load_files").await?;
+    assert_eq!(files, vec![vec![Some("3".into()), Some("6".into())]]);
+    // One `loaded` for the batch, however many parts.
+    let events = h.audit_events().await?;
+    assert_eq!(events.iter().filter(|e| e.stage == Stage::Loaded).count(), 1, "{events:?}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn ppmt_status_and_rejects_read_a_day_and_an_unrecorded_day_exits_non_zero() -> anyhow::Result<()> {
     let mut h = Harness::new("status").await?;
     let manifest = golden_day(&mut h).await?;

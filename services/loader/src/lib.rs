@@ -34,7 +34,7 @@ use ppmt_domain::batch::parse_manifest_key;
 use ppmt_domain::manifest::{FileKind, ManifestFile};
 use ppmt_domain::record::FxRateRecord;
 use ppmt_domain::s3_event::{Body, S3ObjectRef};
-use ppmt_domain::shard::LoadPart;
+use ppmt_domain::shard::{LoadPart, MAX_SHARDS};
 use ppmt_domain::{BatchId, BatchRef, Manifest, Stage, StageCounts};
 use ppmt_platform::error::{PortError, Retryable};
 use ppmt_platform::ports::{
@@ -123,8 +123,13 @@ impl Loader {
         let manifest_sha256 = hex::encode(Sha256::digest(&bytes));
         let files = loaded_files(&manifest);
         let size: u64 = files.iter().map(|(_, f)| f.size_bytes).sum();
+        let parts = u32::try_from(files.len()).unwrap_or(u32::MAX);
+        let large = parts > 1 && size > self.fanout_bytes;
+        if large && parts > MAX_SHARDS {
+            tracing::warn!(files = parts, "more files than a split's tally holds ({MAX_SHARDS}): loaded whole");
+        }
         let work = async {
-            if files.len() > 1 && size > self.fanout_bytes {
+            if large && parts <= MAX_SHARDS {
                 self.fan_out(&batch, &files, &manifest_sha256, &trace_id, size).await
             } else {
                 self.load(&batch, &manifest, &files, &manifest_sha256).await
@@ -164,8 +169,7 @@ impl Loader {
         trace_id: &str,
         size: u64,
     ) -> Result<StageResult, StageError> {
-        let count = u32::try_from(files.len())
-            .map_err(|_| StageError::invalid(format!("batch {}", batch.batch_id), "more files than parts can count"))?;
+        let count = u32::try_from(files.len()).unwrap_or(MAX_SHARDS);
         // A fresh split each time: if sending fails half-way, the retry's split completes
         // and the first one's parts, never complete, announce nothing (what they staged
         // is the same files' rows, which the retry's parts replace).

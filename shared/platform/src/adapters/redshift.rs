@@ -532,6 +532,29 @@ impl StagingSession for RedshiftStaging {
 }
 
 impl RedshiftWarehouse {
+    /// A batch loaded in parts, as its staging statements need it: its files' objects
+    /// (none for a table the parts wrote no row to).
+    fn files_staged<'a>(
+        &self,
+        batch: &'a BatchRef,
+        load_seq: i64,
+        manifest_sha256: &'a str,
+        rows_staged: u64,
+        rows_rejected: u64,
+    ) -> StagedParts<'a> {
+        let uri = |table: &str| format!("s3://{}/{}/{table}/", self.staging_bucket, files_prefix(batch));
+        StagedParts {
+            batch,
+            load_seq,
+            manifest_sha256,
+            rows_staged,
+            rows_rejected,
+            rows_prefix: (rows_staged > 0).then(|| uri("staging_prices")),
+            rejects_prefix: (rows_rejected > 0).then(|| uri("rejected_rows")),
+            fx_rates: &[],
+        }
+    }
+
     /// Replaces the day's staged data with `staged` in one transaction, under the batches
     /// lock, unless a later scrape of the day is staged.
     async fn stage(&self, staged: &StagedParts<'_>) -> Result<Staging, PortError> {
@@ -584,18 +607,7 @@ impl Warehouse for RedshiftWarehouse {
         rows_staged: u64,
         rows_rejected: u64,
     ) -> Result<Staging, PortError> {
-        let uri = |table: &str| format!("s3://{}/{}/{table}/", self.staging_bucket, files_prefix(batch));
-        self.stage(&StagedParts {
-            batch,
-            load_seq,
-            manifest_sha256,
-            rows_staged,
-            rows_rejected,
-            rows_prefix: (rows_staged > 0).then(|| uri("staging_prices")),
-            rejects_prefix: (rows_rejected > 0).then(|| uri("rejected_rows")),
-            fx_rates: &[],
-        })
-        .await
+        self.stage(&self.files_staged(batch, load_seq, manifest_sha256, rows_staged, rows_rejected)).await
     }
 
     async fn current_batch(&self, batch: &BatchRef) -> Result<Option<BatchId>, PortError> {
@@ -689,6 +701,52 @@ mod tests {
             rate: Decimal::new(105, 2),
             source: "ECB's".into(),
         }]
+    }
+
+    #[tokio::test]
+    async fn a_part_writes_objects_named_by_its_file_which_a_second_delivery_overwrites() {
+        use aws_sdk_redshiftdata::config::{BehaviorVersion, Region};
+        let store = Arc::new(crate::testing::MemoryStore::default());
+        let config = aws_sdk_redshiftdata::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"));
+        let w = RedshiftWarehouse {
+            client: aws_sdk_redshiftdata::Client::from_conf(config.build()),
+            workgroup: "wg".into(),
+            database: "dev".into(),
+            secret_arn: None,
+            copy_role_arn: "arn:aws:iam::1:role/copy".into(),
+            store: store.clone(),
+            staging_bucket: "raw".into(),
+        };
+        let reject = RejectedRow {
+            file_key: "raw/2026-11-25/a.csv".into(),
+            source_id: "a".into(),
+            line_no: 2,
+            reason: ppmt_domain::RejectReason::ZeroPrice,
+            detail: "price is 0".into(),
+            raw: "p1,Widget,0".into(),
+        };
+        for _ in 0..2 {
+            let StagingStart::Open(mut part) = w.begin_part(&batch(), 1, "raw/2026-11-25/a.csv", 3).await.unwrap()
+            else {
+                panic!("a part always opens on Redshift");
+            };
+            part.write(&[], std::slice::from_ref(&reject)).await.unwrap();
+            // Without FX rates, a part's end is its objects: no statement is sent.
+            assert_eq!(part.finish(&[]).await.unwrap(), Staging::Staged);
+        }
+        let keys: Vec<(String, String)> = store.objects.lock().unwrap().keys().cloned().collect();
+        let key = "staging/2026-11-25-b1/files/rejected_rows/f00003-00000.csv".to_owned();
+        assert_eq!(keys, vec![("raw".to_owned(), key)], "one object, written twice");
+        // The batch completes with one COPY of every file's objects per table that has rows.
+        let b = batch();
+        let statements = staging_statements(&w.files_staged(&b, 1, "ab", 0, 1), &w.copy_role_arn);
+        let copies: Vec<&String> = statements.iter().filter(|s| s.starts_with("COPY")).collect();
+        assert_eq!(copies.len(), 1, "{statements:?}");
+        assert!(copies[0].starts_with("COPY rejected_rows (batch_id,"));
+        assert!(copies[0].contains("FROM 's3://raw/staging/2026-11-25-b1/files/rejected_rows/' IAM_ROLE"));
+        assert!(statements[0].starts_with("DELETE FROM staging_prices WHERE batch_date = '2026-11-25'"));
     }
 
     /// A transaction that records its statements and answers the two queries.
