@@ -10,6 +10,7 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::{DateTime, NaiveDate, Utc};
 use ppmt_domain::batch::manifest_key;
 use ppmt_domain::s3_event::object_created_body;
+use ppmt_domain::shard::{LoadPart, SyncShard};
 use ppmt_domain::{BatchRef, Stage, StageEvent};
 use ppmt_platform::aws::AwsClients;
 use ppmt_platform::ports::{Notifier, RunLedger, RunStatus, SetAside};
@@ -115,7 +116,7 @@ pub async fn replay_stage(
 }
 
 /// What a queue message is about, read from its body: the manifest of a day, a stage
-/// event of a batch, a sync shard, or that it cannot be decoded.
+/// event of a batch, a sync shard, a load part, or that it cannot be decoded.
 pub fn describe_body(body: &str) -> String {
     use ppmt_domain::s3_event::{classify, Body};
     match classify(body) {
@@ -128,16 +129,29 @@ pub fn describe_body(body: &str) -> String {
             })
             .collect::<Vec<_>>()
             .join("; "),
-        Body::Other(text) => match (ppmt_domain::shard::SyncShard::parse(&text), StageEvent::parse(&text)) {
-            (Some(Ok(shard)), _) => format!(
-                "sync shard {} of {} of batch {} ({})",
-                shard.index, shard.count, shard.event.batch_id, shard.event.batch_date
-            ),
-            (_, Ok(event)) => {
-                format!("{} event of batch {} ({})", event.stage.as_str(), event.batch_id, event.batch_date)
+        Body::Other(text) => {
+            if let Some(Ok(shard)) = SyncShard::parse(&text) {
+                let event = &shard.event;
+                return format!(
+                    "sync shard {} of {} of batch {} ({})",
+                    shard.index, shard.count, event.batch_id, event.batch_date
+                );
             }
-            (_, Err(e)) => format!("undecodable: {e}"),
-        },
+            if let Some(Ok(part)) = LoadPart::parse(&text) {
+                let batch = &part.batch;
+                let (index, count) = (part.index, part.count);
+                return format!(
+                    "load part {index} of {count} of batch {} ({}): {}",
+                    batch.batch_id, batch.batch_date, part.file_key
+                );
+            }
+            match StageEvent::parse(&text) {
+                Ok(event) => {
+                    format!("{} event of batch {} ({})", event.stage.as_str(), event.batch_id, event.batch_date)
+                }
+                Err(e) => format!("undecodable: {e}"),
+            }
+        }
     }
 }
 
@@ -456,6 +470,20 @@ mod tests {
             "loaded event of batch 2026-11-25-b1 (2026-11-25)"
         );
         assert!(describe_body("this is not an event {").starts_with("undecodable: "));
+        let part = LoadPart {
+            batch: batch.clone(),
+            manifest_sha256: "ab".into(),
+            trace_id: "t".into(),
+            split_id: "s".into(),
+            index: 1,
+            count: 3,
+            file_key: "raw/2026-11-25/shop_020000.csv".into(),
+            file_index: 2,
+        };
+        assert_eq!(
+            describe_body(&part.to_body()),
+            "load part 1 of 3 of batch 2026-11-25-b1 (2026-11-25): raw/2026-11-25/shop_020000.csv"
+        );
     }
 
     #[test]

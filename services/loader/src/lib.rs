@@ -88,7 +88,7 @@ impl MessageHandler for Loader {
                 }
                 None => Err(StageError::invalid(
                     format!("message {}", message.message_id),
-                    format!("neither an S3 event notification nor a load part: {}", excerpt(text)),
+                    format!("not an S3 event notification nor a load part: {}", excerpt(text)),
                 )),
             },
         }
