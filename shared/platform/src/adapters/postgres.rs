@@ -1,13 +1,16 @@
 //! [`Warehouse`] on PostgreSQL: the local and CI stand-in for Redshift. Staging is one
-//! transaction that takes the batch's rows chunk by chunk, each with a
-//! `COPY ... FROM STDIN`; the transform runs the same SQL files Redshift runs.
+//! transaction that streams the batch's valid rows chunk after chunk into one
+//! `COPY ... FROM STDIN`, its rejected rows into another after it; the transform runs the
+//! same SQL files Redshift runs.
+
+use std::pin::Pin;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::SinkExt;
 use ppmt_domain::record::FxRateRecord;
 use ppmt_domain::{BatchId, BatchRef};
-use tokio_postgres::{Client, GenericClient, NoTls, SimpleQueryMessage};
+use tokio_postgres::{Client, CopyInSink, GenericClient, NoTls, SimpleQueryMessage};
 
 use crate::adapters::staging::{rejected_rows_csv, staged_rows_csv, REJECTED_COLUMNS, STAGING_COLUMNS};
 use crate::error::PortError;
@@ -74,13 +77,21 @@ fn render_with(step: &SqlStep, batch: &BatchRef, params: &[(&str, Param)]) -> Re
     sql::render_with(step, batch, params).map_err(|e| PortError::permanent(format!("render {}", step.name), e))
 }
 
+/// A `COPY ... FROM STDIN` in progress, its CSV sent as it comes.
+type CopyStream = Pin<Box<CopyInSink<Bytes>>>;
+
+async fn open_copy(client: &Client, table_and_columns: &str) -> Result<CopyStream, PortError> {
+    let statement = format!("COPY {table_and_columns} FROM STDIN WITH (FORMAT csv)");
+    let sink =
+        client.copy_in(statement.as_str()).await.map_err(|e| pg_error(format!("copy into {table_and_columns}"), e))?;
+    Ok(Box::pin(sink))
+}
+
 async fn copy_in(client: &Client, table_and_columns: &str, data: Bytes) -> Result<u64, PortError> {
     let operation = format!("copy into {table_and_columns}");
-    let statement = format!("COPY {table_and_columns} FROM STDIN WITH (FORMAT csv)");
-    let sink = client.copy_in(statement.as_str()).await.map_err(|e| pg_error(operation.clone(), e))?;
-    futures::pin_mut!(sink);
+    let mut sink = open_copy(client, table_and_columns).await?;
     sink.send(data).await.map_err(|e| pg_error(operation.clone(), e))?;
-    sink.finish().await.map_err(|e| pg_error(operation, e))
+    sink.as_mut().finish().await.map_err(|e| pg_error(operation, e))
 }
 
 impl PostgresWarehouse {
@@ -273,7 +284,17 @@ struct PostgresStaging {
     rows: u64,
     /// Rejected rows written so far.
     rejects: u64,
+    /// The `COPY` into staging_prices in progress: the chunks of valid rows go into one
+    /// statement, one after another, so that the server reads a chunk while the next is
+    /// parsed and encoded (a `COPY` a chunk would wait for each one's end).
+    copy: Option<CopyStream>,
+    /// Rejected rows encoded and not written yet: a connection runs one `COPY` at a
+    /// time, so they wait for the rows' to end, until they are [`REJECTS_HELD_BYTES`].
+    held_rejects: Vec<u8>,
 }
+
+/// Bytes of encoded rejected rows a staging session holds before it writes them.
+const REJECTS_HELD_BYTES: usize = 4 << 20;
 
 enum StagingScope {
     /// The whole batch, which becomes the day's staged batch when it finishes.
@@ -283,8 +304,38 @@ enum StagingScope {
 }
 
 impl PostgresStaging {
+    fn open(client: Client, batch: &BatchRef, scope: StagingScope) -> Box<Self> {
+        Box::new(PostgresStaging {
+            client,
+            batch: batch.clone(),
+            scope,
+            rows: 0,
+            rejects: 0,
+            copy: None,
+            held_rejects: Vec::new(),
+        })
+    }
+
     fn ctx(&self, what: &str) -> String {
         format!("{what} for batch {}", self.batch.batch_id)
+    }
+
+    /// Ends the rows' `COPY`, if one is open, and counts what it wrote.
+    async fn end_copy(&mut self) -> Result<(), PortError> {
+        if let Some(mut copy) = self.copy.take() {
+            self.rows += copy.as_mut().finish().await.map_err(|e| pg_error(self.ctx("copy staged rows"), e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the rejected rows held.
+    async fn write_rejects(&mut self) -> Result<(), PortError> {
+        if !self.held_rejects.is_empty() {
+            self.end_copy().await?;
+            let csv = Bytes::from(std::mem::take(&mut self.held_rejects));
+            self.rejects += copy_in(&self.client, REJECTED_COLUMNS, csv).await?;
+        }
+        Ok(())
     }
 }
 
@@ -294,17 +345,28 @@ impl StagingSession for PostgresStaging {
         if !rows.is_empty() {
             let csv = staged_rows_csv(&self.batch, rows)
                 .map_err(|e| PortError::permanent(self.ctx("encode staged rows"), e))?;
-            self.rows += copy_in(&self.client, STAGING_COLUMNS, csv).await?;
+            let copy = match &mut self.copy {
+                Some(copy) => copy,
+                None => self.copy.insert(open_copy(&self.client, STAGING_COLUMNS).await?),
+            };
+            if let Err(e) = copy.send(csv).await {
+                return Err(pg_error(self.ctx("copy staged rows"), e));
+            }
         }
         if !rejects.is_empty() {
             let csv = rejected_rows_csv(&self.batch, rejects)
                 .map_err(|e| PortError::permanent(self.ctx("encode rejected rows"), e))?;
-            self.rejects += copy_in(&self.client, REJECTED_COLUMNS, csv).await?;
+            self.held_rejects.extend_from_slice(&csv);
+            if self.held_rejects.len() >= REJECTS_HELD_BYTES {
+                self.write_rejects().await?;
+            }
         }
         Ok(())
     }
 
-    async fn finish(self: Box<Self>, fx_rates: &[FxRateRecord]) -> Result<Staging, PortError> {
+    async fn finish(mut self: Box<Self>, fx_rates: &[FxRateRecord]) -> Result<Staging, PortError> {
+        self.write_rejects().await?;
+        self.end_copy().await?;
         let batch = &self.batch;
         match &self.scope {
             StagingScope::Whole { load_seq, manifest_sha256 } => {
@@ -368,7 +430,7 @@ impl Warehouse for PostgresWarehouse {
         delete_batches_rows(&client, batch, &replaced, &["staging_prices", "rejected_rows", "load_files", "batches"])
             .await?;
         let scope = StagingScope::Whole { load_seq, manifest_sha256: manifest_sha256.to_owned() };
-        Ok(StagingStart::Open(Box::new(PostgresStaging { client, batch: batch.clone(), scope, rows: 0, rejects: 0 })))
+        Ok(StagingStart::Open(PostgresStaging::open(client, batch, scope)))
     }
 
     /// Parts are staged one at a time, under the batches lock like a whole load. The
@@ -410,7 +472,7 @@ impl Warehouse for PostgresWarehouse {
             }
         }
         let scope = StagingScope::Part { load_seq, file_key: file_key.to_owned() };
-        Ok(StagingStart::Open(Box::new(PostgresStaging { client, batch: batch.clone(), scope, rows: 0, rejects: 0 })))
+        Ok(StagingStart::Open(PostgresStaging::open(client, batch, scope)))
     }
 
     /// The day's batches it replaces are found in `batches` and `load_files` (a few ids),
