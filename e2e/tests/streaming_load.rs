@@ -253,3 +253,65 @@ async fn a_later_scrapes_parts_survive_an_earlier_scrapes_whole_load_between_the
     let prices = query(&w, "SELECT DISTINCT price FROM staging_prices WHERE source_sku LIKE 'c%'").await.unwrap();
     assert_eq!(prices, vec![vec![Some("12.000000".to_owned())]]);
 }
+
+#[tokio::test]
+async fn rejected_rows_of_many_chunks_are_staged_between_the_valid_rows_copies_each_once() {
+    // 60,000 rows, nine in ten with a zero price: about 8 MB of rejects, which the session
+    // writes whenever it holds 4 MB of them, ending the valid rows' COPY and opening a
+    // new one for the next chunk.
+    let w = database("rejects").await;
+    let mut csv = PRICE_CSV_HEADER.join(",") + "\n";
+    let rows = 60_000;
+    for i in 0..rows {
+        let price = if i % 10 == 0 { "10.00" } else { "0" };
+        let mut fields: Vec<String> = vec![String::new(); PRICE_CSV_HEADER.len()];
+        for (column, value) in [
+            ("product_id", format!("r{i}")),
+            ("name", format!("A long enough name for a rejected row of the test number {i}")),
+            ("price", price.to_owned()),
+            ("currency", "EUR".to_owned()),
+            ("observed_at", "2026-11-20T02:00:00Z".to_owned()),
+        ] {
+            fields[PRICE_CSV_HEADER.iter().position(|c| *c == column).unwrap()] = value;
+        }
+        csv.push_str(&fields.join(","));
+        csv.push('\n');
+    }
+    let one = [(FileFormat::Csv, csv)];
+    let store = Arc::new(MemoryStore::default());
+    let batch_id = BatchId::new_for(date());
+    let at = chrono::NaiveTime::from_hms_opt(2, 0, 0).unwrap();
+    let key = raw_file_key(date(), "shop", at, &batch_id, "csv");
+    store.insert(BUCKET, &key, one[0].1.clone());
+    let file = ManifestFile::describe(key, "shop".into(), FileKind::Prices, FileFormat::Csv, one[0].1.as_bytes(), rows);
+    let manifest = Manifest {
+        schema_version: MANIFEST_SCHEMA_VERSION,
+        batch_id,
+        batch_date: date(),
+        created_at: Utc::now(),
+        files: vec![file],
+        sources_without_data: Vec::new(),
+    };
+    store.insert(BUCKET, &manifest_key(date()), serde_json::to_vec(&manifest).unwrap());
+    let one_file = Loader { store, ..loader(&w, &[], &[], Utc::now(), WHOLE).loader };
+    one_file.handle(&manifest_event()).await.unwrap();
+    let counts = query(
+        &w,
+        "SELECT (SELECT COUNT(*) FROM staging_prices), (SELECT COUNT(*) FROM rejected_rows), \
+         (SELECT COUNT(DISTINCT line_no) FROM (SELECT line_no FROM staging_prices UNION ALL \
+          SELECT line_no FROM rejected_rows) l), \
+         (SELECT rows_staged || ':' || rows_rejected FROM batches)",
+    )
+    .await
+    .unwrap();
+    let expected = ["6000", "54000", "60000", "6000:54000"].map(|v| Some(v.to_owned())).to_vec();
+    assert_eq!(counts[0], expected);
+    assert!(rejected_bytes(&w).await > 2 * (4 << 20), "the rejects span more than two writes");
+}
+
+/// The size of the rejected rows' CSV as the session encoded it, about: their raw text
+/// and detail.
+async fn rejected_bytes(w: &PostgresWarehouse) -> usize {
+    let sum = query(w, "SELECT SUM(LENGTH(raw_row) + LENGTH(detail) + LENGTH(file_key) + 40) FROM rejected_rows").await;
+    sum.unwrap()[0][0].as_deref().unwrap_or("0").parse().unwrap()
+}
