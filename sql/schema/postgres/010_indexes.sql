@@ -6,12 +6,14 @@
 -- fact_offer_prices (product_id, source_id, price_date), fact_product_prices
 -- (product_id, price_date) and source_day_stats (source_id, price_date).
 
--- The loader replaces a day; the transform and the syncer read a batch; batch_keys by
--- batch, and by product (the versions the syncer writes at).
+-- The loader finds a day's batches, and replaces their rows by batch id; the transform
+-- and the syncer read a batch; batch_keys by batch, and by product (the versions the
+-- syncer writes at). Staged and rejected rows are never read by day: their indexes by
+-- date, which every staged row paid for, are dropped where a warehouse still has them.
 CREATE INDEX IF NOT EXISTS batches_date ON batches (batch_date);
-CREATE INDEX IF NOT EXISTS staging_prices_date ON staging_prices (batch_date);
+DROP INDEX IF EXISTS staging_prices_date;
 CREATE INDEX IF NOT EXISTS staging_prices_offer ON staging_prices (batch_id, source_id, source_sku);
-CREATE INDEX IF NOT EXISTS rejected_rows_date ON rejected_rows (batch_date);
+DROP INDEX IF EXISTS rejected_rows_date;
 CREATE INDEX IF NOT EXISTS rejected_rows_batch ON rejected_rows (batch_id);
 CREATE INDEX IF NOT EXISTS batch_fx_batch ON batch_fx (batch_id, currency);
 CREATE INDEX IF NOT EXISTS batch_keys_batch ON batch_keys (batch_id, product_id, source_id);
