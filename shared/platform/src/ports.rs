@@ -275,7 +275,9 @@ pub trait Warehouse: Send + Sync {
     /// in the manifest's list. Its rows stay the batch's own, not the day's, until
     /// [`Warehouse::complete_parts`]; staging the same file of the batch again replaces
     /// them. The session's [`StagingSession::finish`] stores the file's FX rates and
-    /// makes its rows the batch's (`Staged`), unless a later scrape of the day is staged.
+    /// makes its rows the batch's (`Staged`). A warehouse that can tell already that a
+    /// later scrape of the day is staged says so (here, or at the finish); otherwise
+    /// [`Warehouse::complete_parts`] does.
     async fn begin_part(
         &self,
         batch: &BatchRef,
