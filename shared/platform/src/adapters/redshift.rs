@@ -440,15 +440,22 @@ fn files_prefix(batch: &BatchRef) -> String {
 }
 
 impl RedshiftStaging {
-    fn open(warehouse: &RedshiftWarehouse, batch: &BatchRef, load_seq: i64, manifest_sha256: &str) -> Self {
-        let attempt = uuid::Uuid::new_v4().simple().to_string();
+    /// A session writing under `prefix`: the file's objects, for a part (`file_index`).
+    fn open(
+        warehouse: &RedshiftWarehouse,
+        batch: &BatchRef,
+        load_seq: i64,
+        manifest_sha256: &str,
+        prefix: String,
+        file_index: Option<u32>,
+    ) -> Self {
         RedshiftStaging {
             warehouse: warehouse.clone(),
             batch: batch.clone(),
             load_seq,
             manifest_sha256: manifest_sha256.to_owned(),
-            prefix: format!("staging/{}/{attempt}", batch.batch_id),
-            file_index: None,
+            prefix,
+            file_index,
             rows: TableParts::default(),
             rejects: TableParts::default(),
         }
@@ -579,7 +586,9 @@ impl Warehouse for RedshiftWarehouse {
         load_seq: i64,
         manifest_sha256: &str,
     ) -> Result<StagingStart, PortError> {
-        Ok(StagingStart::Open(Box::new(RedshiftStaging::open(self, batch, load_seq, manifest_sha256))))
+        let attempt = uuid::Uuid::new_v4().simple().to_string();
+        let prefix = format!("staging/{}/{attempt}", batch.batch_id);
+        Ok(StagingStart::Open(Box::new(RedshiftStaging::open(self, batch, load_seq, manifest_sha256, prefix, None))))
     }
 
     /// Always open, as a whole batch: whether a later scrape is staged is decided when the
@@ -591,9 +600,8 @@ impl Warehouse for RedshiftWarehouse {
         _file_key: &str,
         file_index: u32,
     ) -> Result<StagingStart, PortError> {
-        let mut staging = RedshiftStaging::open(self, batch, load_seq, "");
-        staging.prefix = files_prefix(batch);
-        staging.file_index = Some(file_index);
+        // (No manifest checksum: a part never records the batch; its completion does.)
+        let staging = RedshiftStaging::open(self, batch, load_seq, "", files_prefix(batch), Some(file_index));
         Ok(StagingStart::Open(Box::new(staging)))
     }
 
